@@ -1,0 +1,23 @@
+"""Loading a sample's image and mask, whatever layout it came from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.data.io import read_image, read_mask
+from core.data.sample import Sample
+
+
+def load_image(sample: Sample) -> np.ndarray:
+    return read_image(sample.image)
+
+
+def load_mask(sample: Sample, expected_size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """The sample's label map (uint8), or None when it has no mask."""
+    if sample.mask is None:
+        return None
+    if "coco_image_id" in sample.meta:
+        from core.data.layouts.coco import rasterize
+
+        return rasterize(sample.mask, sample.meta["coco_image_id"], expected_size)
+    return read_mask(sample.mask, expected_size)

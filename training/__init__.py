@@ -1,0 +1,1 @@
+"""Headless face of ToothSeg Studio: the `toothseg` CLI and its recipes (never imports app/)."""
