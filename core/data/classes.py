@@ -41,7 +41,7 @@ def binary_classes(name: str = "foreground") -> list[ClassDef]:
 def fdi_classes() -> list[ClassDef]:
     """32 permanent teeth, FDI numbers as label values; neighbours never share a colour."""
     out = []
-    for i, number in enumerate(FDI_NUMBERS):
+    for number in FDI_NUMBERS:
         quadrant = number // 10
         base = OKABE_ITO[(number % 10 - 1) % 8]
         shade = (1.0, 1.45, 0.7, 1.25)[quadrant - 1]

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.data.atomic import atomic_write_json, is_writable_dir
+from core.data.atomic import atomic_write_json
 from core.data.classes import ClassDef, binary_classes
 from core.data.sample import SPLITS, STATUSES, SampleIndex
-from core.errors import ProjectFileError
+from core.errors import ProjectFileError, ToothSegError
 
 FORMAT = "toothseg-project"
 VERSION = 1
@@ -36,16 +36,25 @@ def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("ToothSeg Studio", "ToothSeg"))
 
 
-def project_dir_for(root: Path) -> Path:
-    """Where the project of ``root`` lives: inside it when writable, else in user data."""
+def user_data_project_dir(root: Path) -> Path:
     root = Path(root).resolve()
-    inside = root / PROJECT_DIRNAME
-    if inside.is_dir() and is_writable_dir(inside):
-        return inside
-    if not inside.exists() and is_writable_dir(root):
-        return inside
     digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:12]
     return user_data_dir() / "projects" / f"{root.name}-{digest}"
+
+
+def project_dir_for(root: Path) -> Path:
+    """Where the project of ``root`` lives: an existing one wins; new ones go inside when writable.
+
+    Nothing is written to decide this; ``Project.save`` falls back to user data if writing fails.
+    """
+    root = Path(root).resolve()
+    inside = root / PROJECT_DIRNAME
+    if (inside / "project.json").exists():
+        return inside
+    outside = user_data_project_dir(root)
+    if (outside / "project.json").exists():
+        return outside
+    return inside if os.access(root, os.W_OK) else outside
 
 
 @dataclass
@@ -136,7 +145,14 @@ class Project:
         }
 
     def save(self) -> Path:
-        return atomic_write_json(self.path, self.to_json())
+        """Atomic save; a read-only dataset folder moves the project to the user-data location."""
+        try:
+            return atomic_write_json(self.path, self.to_json())
+        except ToothSegError:
+            if self.in_user_data:
+                raise
+            self.dir = user_data_project_dir(self.root)
+            return atomic_write_json(self.path, self.to_json())
 
     @classmethod
     def recover(cls, root: str | Path) -> tuple[Project, Path | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.data.layouts.base import Layout, registered_layouts, register_layout
+from core.data.layouts.base import Layout, register_layout, registered_layouts
 from core.data.sample import SampleIndex
 from core.errors import LayoutError
 
