@@ -225,6 +225,8 @@ def _decode(path: Path, flags: int) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths on Windows
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from exc
+    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
+        raise ImageReadError(f"{path.name}: truncated JPEG (the end-of-image marker is missing)")
     img = cv2.imdecode(data, flags)
     if img is None:
         raise ImageReadError(f"{path.name}: not a readable image (corrupt, truncated or unsupported format)")

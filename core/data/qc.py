@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from core.data.io import image_size
+from core.data.io import read_image
 from core.data.masks import load_mask
 from core.data.project import Project
 from core.data.sample import Sample, SampleIndex
@@ -64,7 +64,9 @@ def _inspect(sample: Sample) -> tuple[MaskInfo | None, list[Problem]]:
     problems: list[Problem] = []
     img_size = None
     try:
-        img_size = image_size(sample.image)
+        image = read_image(sample.image)  # a full decode: headers alone miss truncated files
+        img_size = (image.shape[1], image.shape[0])
+        del image
     except ToothSegError as exc:
         problems.append(Problem(str(sample.image), "unreadable_image", str(exc)))
     if sample.mask is None:
