@@ -65,6 +65,8 @@ class _Server:
         self.parts = dict(parts)
         self.served = dict(parts)  # what is actually sent (a test may corrupt it)
         self.cut_once: dict[str, int] = {}
+        self.cut_always: dict[str, int] = {}  # name -> send at most this many bytes of it, every time
+        self.ignore_range = False
         self.requests: list[tuple[str, str | None]] = []
         owner = self
 
@@ -81,19 +83,19 @@ class _Server:
                     return self._send(404, b"not found", {})
                 blob = owner.served[name]
                 start = 0
-                rng = self.headers.get("Range")
+                rng = None if owner.ignore_range else self.headers.get("Range")
                 if rng:
                     start = int(rng.split("=")[1].split("-")[0])
                     if start >= len(blob):
                         return self._send(416, b"", {"Content-Range": f"bytes */{len(blob)}"})
                 body = blob[start:]
                 headers = {"Content-Range": f"bytes {start}-{len(blob) - 1}/{len(blob)}"} if rng else {}
-                cut = owner.cut_once.pop(name, None)
+                cut = owner.cut_once.pop(name, owner.cut_always.get(name))
                 if cut is not None:  # promise the whole body, send part of it, drop the connection
                     self.send_response(206 if rng else 200)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(blob[start:cut])
+                    self.wfile.write(blob[start:max(cut, start)])
                     self.wfile.flush()
                     self.close_connection = True
                     return None
@@ -344,3 +346,60 @@ def test_cli_parts_no_verify_says_so(archive, tmp_path, capsys, dead_url):
     code = cli_main(["import-sts", "--dest", str(tmp_path / "x"), "--parts", str(tmp_path / "nope")])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "parts folder not found" in err
+
+
+def test_cancel_during_extraction_leaves_nothing(archive, tmp_path, dead_url):
+    parts = _write_parts(tmp_path / "parts", archive["parts"])
+    token = CancelToken()
+
+    def cancel_while_extracting(done, total, message):
+        if message == "extracting":
+            assert any(tmp_path.glob(".sts.extracting-*"))  # extraction really started
+            token.cancel()
+
+    with pytest.raises(CancelledError, match="nothing was kept"):
+        import_sts(tmp_path / "sts", parts_dir=parts, record_url=dead_url, progress=cancel_while_extracting,
+                   cancel=token)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+def test_unrecoverable_interruption_keeps_part_for_next_run(server, archive, tmp_path, monkeypatch):
+    import core.data.download as download
+
+    monkeypatch.setattr(download, "RETRIES", 1)
+    server.cut_always["SD-Tooth.zip.001"] = 3000
+    dest = tmp_path / "sts"
+    with pytest.raises(ImportArchiveError, match=r"SD-Tooth\.zip\.001 interrupted at 3000 of .*run the import again"):
+        import_sts(dest, record_url=f"{server.url}/record.json")
+    assert (download_folder(dest) / "SD-Tooth.zip.001.part").stat().st_size == 3000
+    assert server.range_requests("SD-Tooth.zip.001") == ["bytes=3000-"]
+    del server.cut_always["SD-Tooth.zip.001"]
+    _assert_imported(import_sts(dest, record_url=f"{server.url}/record.json"), dest, archive)
+
+
+def test_server_ignoring_range_restarts_part(server, archive, tmp_path):
+    server.cut_once["SD-Tooth.zip.002"] = 2000
+    server.ignore_range = True  # answers 200 with the whole file to a Range request
+    _assert_imported(import_sts(tmp_path / "sts", record_url=f"{server.url}/record.json"), tmp_path / "sts",
+                     archive)
+    assert server.range_requests("SD-Tooth.zip.002") == ["bytes=2000-"]
+
+
+def test_network_errors_are_clear(server, archive, tmp_path, dead_url):
+    with pytest.raises(ImportArchiveError, match="cannot reach the dataset record"):
+        import_sts(tmp_path / "a", record_url=dead_url)
+    del server.served["SD-Tooth.zip.004"]
+    with pytest.raises(ImportArchiveError, match=r"download of SD-Tooth\.zip\.004 failed: HTTP 404"):
+        import_sts(tmp_path / "b", record_url=f"{server.url}/record.json")
+    with pytest.raises(ImportArchiveError, match="only http"):
+        import_sts(tmp_path / "c", record_url="file:///etc/passwd")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_corrupt_archive_without_verification_keeps_nothing(archive, tmp_path, dead_url):
+    data = bytearray(b"".join(archive["parts"].values()))
+    data[len(data) // 3] ^= 0xFF  # inside a member's compressed data
+    parts = _write_parts(tmp_path / "parts", {"SD-Tooth.zip.001": bytes(data)}, sums=False)
+    with pytest.raises(ImportArchiveError, match="corrupt, nothing was kept"):
+        import_sts(tmp_path / "sts", parts_dir=parts, record_url=dead_url, verify=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
