@@ -135,9 +135,13 @@ def extract_safely(source: Path | Sequence[Path], dest: Path, progress: Progress
         raise ImportArchiveError(f"{names}: not a readable zip archive (a part missing or out of order?)") from exc
     with zf, reader:
         total = check_archive(zf)
-        _check_space(dest.parent, total)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+        check_space(dest.parent, total, "the dataset", "nothing was extracted")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+        except OSError as exc:
+            raise ImportArchiveError(f"cannot write into {dest.parent}: {exc.strerror or exc}; "
+                                     "nothing was extracted") from exc
         try:
             written = _extract_all(zf, tmp, total, progress, cancel)
             problem = check_tree(tmp) if check_tree else None
@@ -183,14 +187,15 @@ def _extract_all(zf: zipfile.ZipFile, root: Path, total: int, progress: Progress
     return done
 
 
-def _check_space(folder: Path, needed: int) -> None:
+def check_space(folder: Path, needed: int, what: str, outcome: str) -> None:
+    """Refuse before writing when the disk holding ``folder`` (or its nearest existing parent) is short."""
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free < needed + SPACE_MARGIN:
-        raise ImportArchiveError(f"not enough disk space in {probe}: the dataset needs {_human(needed)} "
-                                 f"(+{_human(SPACE_MARGIN)} margin), {_human(free)} free; nothing was extracted")
+        raise ImportArchiveError(f"not enough disk space in {probe}: {what} needs {_human(needed)} "
+                                 f"(+{_human(SPACE_MARGIN)} margin), {_human(free)} free; {outcome}")
 
 
 def _human(n: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.data.download import PartInfo, download_part, fetch_record, md5_of_file
 from core.data.layouts import load_index, sts2d
-from core.data.safe_zip import extract_safely
+from core.data.safe_zip import check_space, extract_safely
 from core.errors import ImportArchiveError
 from core.jobs import CancelToken, Progress
 
@@ -41,7 +41,15 @@ def import_sts(dest: Path, parts_dir: Path | None = None, record_url: str = DEFA
     (part name while downloading, "verifying <part>", "extracting"), and ``cancel`` is honoured
     between chunks. Raises ImportArchiveError (or CancelledError) with a message for the user.
     """
-    dest = Path(dest).expanduser().absolute()
+    try:
+        return _import(Path(dest).expanduser().absolute(), parts_dir, record_url, verify, progress, cancel, timeout)
+    except OSError as exc:  # anything the steps below did not already turn into a clear message
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ImportArchiveError(f"import failed: {exc.strerror or exc}{where}") from exc
+
+
+def _import(dest: Path, parts_dir: Path | None, record_url: str, verify: bool, progress: Progress | None,
+            cancel: CancelToken | None, timeout: float) -> dict:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ImportArchiveError(f"{dest} already exists and is not empty; choose a new destination folder")
     cache: Path | None = None
@@ -52,7 +60,12 @@ def import_sts(dest: Path, parts_dir: Path | None = None, record_url: str = DEFA
             cache.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImportArchiveError(f"cannot create the download folder {cache}: {exc.strerror or exc}") from exc
-        paths = download_parts(parts, cache, progress, cancel, timeout)
+        try:
+            paths = download_parts(parts, cache, progress, cancel, timeout)
+        except BaseException:
+            if not any(cache.iterdir()):
+                cache.rmdir()  # nothing to resume: leave no trace
+            raise
         sums = {p.name: p.md5 for p in parts if p.md5}
     else:
         paths, sums = local_parts(Path(parts_dir), record_url, verify, timeout)
@@ -91,6 +104,8 @@ def download_parts(parts: list[PartInfo], folder: Path, progress: Progress | Non
                    cancel: CancelToken | None = None, timeout: float = 30.0) -> list[Path]:
     """Download every part not already complete in ``folder``, as one progress bar over all bytes."""
     grand_total = sum(p.size for p in parts)
+    present = sum(_bytes_on_disk(folder, p) for p in parts)
+    check_space(folder, grand_total - present, "the download", "nothing was downloaded")
     done = 0
     paths = []
     for part in parts:
@@ -104,6 +119,13 @@ def download_parts(parts: list[PartInfo], folder: Path, progress: Progress | Non
             progress(done, grand_total, part.name)
         paths.append(final)
     return paths
+
+
+def _bytes_on_disk(folder: Path, part: PartInfo) -> int:
+    for candidate in (folder / part.name, folder / (part.name + ".part")):
+        if candidate.is_file() and candidate.stat().st_size <= part.size:
+            return candidate.stat().st_size
+    return 0
 
 
 def local_parts(parts_dir: Path, record_url: str, verify: bool, timeout: float) -> tuple[list[Path], dict]:

@@ -222,15 +222,19 @@ def test_parts_dir_bad_sum_and_missing_part(archive, tmp_path, dead_url):
     assert not (tmp_path / "sts").exists()
 
 
-def test_refuses_when_disk_space_is_short(archive, tmp_path, dead_url, monkeypatch):
+def test_refuses_when_disk_space_is_short(server, archive, tmp_path, dead_url, monkeypatch):
     from types import SimpleNamespace
 
     import core.data.safe_zip as safe_zip
 
     parts = _write_parts(tmp_path / "parts", archive["parts"])
     monkeypatch.setattr(safe_zip.shutil, "disk_usage", lambda p: SimpleNamespace(free=1000))
-    with pytest.raises(ImportArchiveError, match="not enough disk space"):
+    with pytest.raises(ImportArchiveError, match="not enough disk space.*nothing was extracted"):
         import_sts(tmp_path / "sts", parts_dir=parts, record_url=dead_url)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+    with pytest.raises(ImportArchiveError, match="not enough disk space.*the download needs"):
+        import_sts(tmp_path / "sts", record_url=f"{server.url}/record.json")
+    assert [path for path, _ in server.requests] == ["/record.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
 
 
