@@ -1,0 +1,1 @@
+"""Inference: post-processing, the Predictor protocol and its PyTorch / ONNX Runtime backends."""
