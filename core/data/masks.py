@@ -21,3 +21,17 @@ def load_mask(sample: Sample, expected_size: tuple[int, int] | None = None) -> n
 
         return rasterize(sample.mask, sample.meta["coco_image_id"], expected_size)
     return read_mask(sample.mask, expected_size)
+
+
+def infer_classes(samples) -> list:
+    """Class table guessed from the label values present in the samples' masks (FDI when teeth)."""
+    import numpy as np
+
+    from core.data.classes import classes_from_values
+
+    values: set[int] = set()
+    for s in samples:
+        labels = load_mask(s)
+        if labels is not None:
+            values.update(int(v) for v in np.unique(labels))
+    return classes_from_values(values)

@@ -7,6 +7,7 @@ COCO file with FDI-numbered categories gives the same label maps as the FDI PNG 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,12 @@ def build(root: Path) -> SampleIndex:
     json_path = find_coco_json(root)
     data = load_coco(json_path)
     samples = []
+    stems = [Path(str(e["file_name"])).stem for e in data["images"]]
+    stem_counts = Counter(stems)
     seen: set[str] = set()
-    for entry in data["images"]:
+    for entry, stem in zip(data["images"], stems, strict=True):
         name = str(entry["file_name"])
-        sid = Path(name).with_suffix("").as_posix()
+        sid = stem if stem_counts[stem] == 1 else Path(name).with_suffix("").as_posix()
         if sid in seen:
             sid = f"{sid}#{entry['id']}"
         seen.add(sid)
