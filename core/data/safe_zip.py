@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -138,7 +138,8 @@ def extract_safely(source: Path | Sequence[Path], dest: Path, progress: Progress
         check_space(dest.parent, total, "the dataset", "nothing was extracted")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+            tmp = dest.parent / f".{dest.name}.extracting-{secrets.token_hex(4)}"
+            tmp.mkdir()  # not mkdtemp: the dataset folder gets the user's usual permissions, not 0700
         except OSError as exc:
             raise ImportArchiveError(f"cannot write into {dest.parent}: {exc.strerror or exc}; "
                                      "nothing was extracted") from exc

@@ -65,5 +65,7 @@ class _TerminalProgress:
             self._bar = tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
                              desc=phase, file=sys.stderr, leave=False)
             self._phase = phase
-        self._bar.set_postfix_str(message if phase == "downloading" else message.split(" ", 1)[-1], refresh=False)
+        detail = message if phase == "downloading" else message.partition(" ")[2]
+        if detail:
+            self._bar.set_postfix_str(detail, refresh=False)
         self._bar.update(done - self._bar.n)
