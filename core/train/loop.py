@@ -1,0 +1,231 @@
+"""The one training loop: budget, cancel, optimiser, schedule, checkpoints, CSV/TensorBoard, DDP.
+
+Modes differ only by their Objective (``core.train.objectives``) and recipe. RUN_DIR receives
+``best`` and ``last`` checkpoints (``save_checkpoint``: safetensors + JSON sidecar), ``last_state.pt``
+(optimiser, scheduler, epoch, RNG as a ``torch.load(weights_only=True)`` dict), ``metrics.csv``
+and, when asked, ``tb/`` TensorBoard logs. Cancelling keeps the checkpoints of the last finished
+epoch and raises ``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.data.atomic import atomic_write_bytes, atomic_write_text
+from core.errors import ToothSegError
+from core.jobs import CancelToken
+from core.train.data import Dataset2D, open_dataset
+from core.train.events import TrainEvents
+from core.train.objective import Objective
+from core.train.recipe import Recipe
+from core.train.runtime import Runtime, seed_everything, start_runtime, stop_runtime
+
+STATE_FILE = "last_state.pt"
+
+
+def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Path,
+                 events: TrainEvents | None = None, cancel: CancelToken | None = None,
+                 resume: bool = False) -> dict[str, Any]:
+    """Run one training job described by ``recipe`` on ``data`` and write its results to ``run_dir``."""
+    from core.train.objectives import OBJECTIVES
+
+    recipe.validate()
+    rt = start_runtime(recipe.device, recipe.amp, recipe.threads)
+    try:
+        events = events if (events is not None and rt.is_main) else TrainEvents()
+        cancel = cancel or CancelToken()
+        seed_everything(recipe.seed + rt.rank)
+        if not isinstance(data, Dataset2D):
+            data = open_dataset(data, recipe.split_seed, recipe.split_ratios)
+        objective = OBJECTIVES[recipe.mode](recipe, data, rt, cancel, events.on_log)
+        return _Loop(recipe, objective, rt, Path(run_dir), events, cancel).run(resume)
+    finally:
+        stop_runtime(rt)
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / STATE_FILE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise ToothSegError(f"{run_dir}: nothing to resume (no {STATE_FILE})") from exc
+    except Exception as exc:  # a truncated or foreign file
+        raise ToothSegError(f"{path}: unreadable training state ({exc})") from exc
+
+
+class _Loop:
+    def __init__(self, recipe: Recipe, objective: Objective, rt: Runtime, run_dir: Path,
+                 events: TrainEvents, cancel: CancelToken):
+        self.recipe, self.obj, self.rt, self.run_dir = recipe, objective, rt, run_dir
+        self.events, self.cancel = events, cancel
+        self.rows: list[dict[str, Any]] = []
+        self.tb = None
+
+    # ------------------------------------------------------------------ main
+    def run(self, resume: bool) -> dict[str, Any]:
+        r, obj = self.recipe, self.obj
+        self.cancel.raise_if_cancelled("training")
+        obj.prepare()
+        obj.model.to(self.rt.device)
+        opt = torch.optim.AdamW(obj.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode=obj.monitor_mode, factor=r.plateau_factor, patience=r.plateau_patience, min_lr=r.min_lr)
+        scaler = self.rt.grad_scaler()
+        first_epoch, step, best, bad = 0, 0, None, 0
+        if resume:
+            first_epoch, step, best, bad = self._restore(opt, sched, scaler)
+        obj.net = self.rt.wrap(obj.model)
+        per_epoch = len(obj.loader)
+        total = per_epoch * r.epochs
+        if r.max_steps:
+            total = min(total, r.max_steps)
+        if self.rt.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if r.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(self.run_dir / "tb"))
+        info = {"mode": r.mode, "device": str(self.rt.device), "world": self.rt.world, "amp": self.rt.amp,
+                "steps_per_epoch": per_epoch, "first_epoch": first_epoch, **obj.info}
+        self.events.on_start(total, info)
+        self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world}, "
+                           + ", ".join(f"{k}={v}" for k, v in obj.info.items()))
+        t0 = time.monotonic()
+        stopped, metrics, epoch = "completed", {}, first_epoch - 1
+        for epoch in range(first_epoch, r.epochs):
+            obj.model.train()
+            obj.start_epoch(epoch)
+            losses: list[float] = []
+            for batch in obj.loader:
+                over_budget = r.max_minutes > 0 and time.monotonic() - t0 > r.max_minutes * 60
+                flag = self.rt.max_flag(2 if self.cancel.cancelled else int(over_budget))
+                if flag == 2:  # cancelled here or on another rank
+                    self.cancel.cancel()
+                    self.cancel.raise_if_cancelled("training")
+                if flag == 1:
+                    stopped = "budget"
+                    break
+                with self.rt.autocast():
+                    loss = obj.train_step(batch, epoch)
+                if not torch.isfinite(loss):
+                    raise ToothSegError(f"training diverged at step {step + 1} (loss {float(loss)}); "
+                                        "lower the learning rate")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                obj.after_step()
+                step += 1
+                losses.append(float(loss.detach()))
+                self.events.on_step(step, losses[-1], opt.param_groups[0]["lr"])
+                if r.max_steps and step >= r.max_steps:
+                    stopped = "max_steps"
+                    break
+            if not losses:
+                break
+            obj.model.eval()
+            with torch.no_grad():
+                metrics = {"train_loss": sum(losses) / len(losses), **obj.validate()}
+            monitor = metrics[obj.monitor]
+            sched.step(monitor)
+            improved = best is None or (monitor > best if obj.monitor_mode == "max" else monitor < best)
+            best, bad = (monitor, 0) if improved else (best, bad + 1)
+            row = {"epoch": epoch + 1, "step": step, "time_s": round(time.monotonic() - t0, 2),
+                   "lr": opt.param_groups[0]["lr"], **metrics}
+            self._record(row, epoch)
+            if self.rt.is_main:
+                self._save(epoch, step, metrics, opt, sched, scaler, best, bad, improved)
+            self.rt.barrier()
+            if stopped != "completed":
+                break
+            if r.early_stop_patience and bad >= r.early_stop_patience:
+                stopped = "early_stop"
+                break
+        if self.tb is not None:
+            self.tb.close()
+        result = {"mode": r.mode, "run_dir": str(self.run_dir), "epochs": epoch + 1, "steps": step,
+                  "stopped": stopped, "monitor": obj.monitor, "best": best, "metrics": metrics,
+                  "elapsed_s": round(time.monotonic() - t0, 2),
+                  "best_checkpoint": str(self.run_dir / "best.safetensors"),
+                  "last_checkpoint": str(self.run_dir / "last.safetensors")}
+        self.events.on_end(result)
+        return result
+
+    # ------------------------------------------------------------------ records
+    def _record(self, row: dict[str, Any], epoch: int) -> None:
+        self.events.on_epoch(epoch + 1, {k: v for k, v in row.items() if k != "epoch"})
+        if not self.rt.is_main:
+            return
+        self.rows.append(row)
+        columns: list[str] = []
+        for x in self.rows:
+            columns += [k for k in x if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "epoch" and isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(k, v, epoch + 1)
+        every = self.recipe.preview_every
+        if every and (epoch + 1) % every == 0:
+            images = self.obj.preview()
+            if images:
+                self.events.on_preview(images)
+                if self.tb is not None:
+                    for name, img in images.items():
+                        self.tb.add_image(name, _to_display(img)[None], epoch + 1)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save(self, epoch, step, metrics, opt, sched, scaler, best, bad, improved) -> None:
+        from core.models.checkpoint import save_checkpoint
+
+        meta = {**{k: v for k, v in self.obj.meta.items() if k != "model_config"}, "mode": self.recipe.mode, "recipe": self.recipe.to_json(),
+                "metrics": metrics, "epoch": epoch + 1, "step": step,
+                "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        config = self.obj.meta["model_config"]
+        save_checkpoint(self.run_dir / "last", self.obj.export_model(), config, meta)
+        if improved:
+            save_checkpoint(self.run_dir / "best", self.obj.export_model(), config, meta)
+        state = {"epoch": epoch + 1, "step": step, "best": best, "bad_epochs": bad,
+                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                 "rng_torch": torch.get_rng_state(), "csv_rows": json.dumps(self.rows),
+                 "extra": self.obj.extra_state()}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.run_dir / STATE_FILE, buf.getvalue())
+
+    def _restore(self, opt, sched, scaler) -> tuple[int, int, float | None, int]:
+        from core.models.checkpoint import load_checkpoint
+
+        state = read_state(self.run_dir)
+        model, meta = load_checkpoint(self.run_dir / "last.safetensors")
+        if meta.get("mode") != self.recipe.mode:
+            raise ToothSegError(f"{self.run_dir} holds a {meta.get('mode')} run, not {self.recipe.mode}")
+        self.obj.export_model().load_state_dict(model.state_dict())
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_torch"])
+        self.obj.load_extra_state(state.get("extra", {}))
+        self.rows = json.loads(state.get("csv_rows", "[]"))
+        self.events.on_log(f"resuming {self.run_dir} after epoch {state['epoch']} (step {state['step']})")
+        return int(state["epoch"]), int(state["step"]), state["best"], int(state["bad_epochs"])
+
+
+def _to_display(img) -> Any:
+    import numpy as np
+
+    img = np.asarray(img, dtype=np.float32)
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)

@@ -1,0 +1,96 @@
+"""Augmentations as the MIM and Mean Teacher seeds list them (albumentations), plus preprocessing.
+
+Images enter as float32 in [0, 1] (already resized to the recipe size by the cache) and leave
+normalised with mean 0.5, std 0.25. Weak and strong views share their geometry through
+``ReplayCompose`` so a teacher's prediction on the weak view is a valid target for the strong one.
+"""
+
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+
+MEAN, STD = 0.5, 0.25
+NORMALISATION = {"mean": MEAN, "std": STD, "scale": "unit"}  # stored in checkpoint metadata
+
+
+def normalise(img: np.ndarray) -> np.ndarray:
+    return ((img.astype(np.float32) - MEAN) / STD).astype(np.float32)
+
+
+def bilateral(img: np.ndarray) -> np.ndarray:
+    """The ToothSeg seed's FBF step: edge-preserving smoothing of a [0, 1] float image."""
+    return cv2.bilateralFilter(img.astype(np.float32), d=5, sigmaColor=0.1, sigmaSpace=5.0)
+
+
+def resize_image(img: np.ndarray, size: int) -> np.ndarray:
+    if img.shape[:2] == (size, size):
+        return img.astype(np.float32)
+    shrink = img.shape[0] > size or img.shape[1] > size
+    return cv2.resize(img.astype(np.float32), (size, size),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    if mask.shape[:2] == (size, size):
+        return mask
+    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def _photometric(strength: float) -> list[A.BasicTransform]:
+    return [
+        A.RandomBrightnessContrast(brightness_limit=0.1 * strength, contrast_limit=0.1 * strength, p=0.5),
+        A.OneOf([A.GaussNoise(std_range=(0.01, 0.04 * strength)),
+                 A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.3, 1.0 * strength))], p=0.3 * strength),
+    ]
+
+
+def _geometric(size: int) -> list[A.BasicTransform]:
+    return [A.Resize(size, size), A.HorizontalFlip(p=0.5),
+            A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
+
+
+def train_transform(size: int, augment: bool = True, crop: int = 0, seed: int | None = None) -> A.Compose:
+    """Seed MIM pipeline: resize, flip, rotate ±5°, mild brightness/contrast, mild noise or blur.
+
+    With ``crop`` > 0 a foreground-aware random crop (``CropNonEmptyMaskIfExists``) follows the
+    geometry, so patch training still sees the structure it is meant to learn.
+    """
+    ops: list[A.BasicTransform] = list(_geometric(size)) if augment else [A.Resize(size, size)]
+    if crop and crop < size:
+        ops.append(A.CropNonEmptyMaskIfExists(crop, crop))
+    if augment:
+        ops += _photometric(1.0)
+    return A.Compose(ops, seed=seed)
+
+
+class TwoViews:
+    """Weak and strong views of one image sharing flip and rotation (Mean Teacher seed)."""
+
+    def __init__(self, size: int, seed: int | None = None):
+        self.geometry = A.ReplayCompose(_geometric(size))
+        if seed is not None:
+            self.geometry.set_random_seed(seed)
+        self.weak = A.Compose(_photometric(0.5), seed=None if seed is None else seed + 1)
+        self.strong = A.Compose(_photometric(2.0) + [A.CoarseDropout(num_holes_range=(1, 4),
+                                                                     hole_height_range=(0.05, 0.15),
+                                                                     hole_width_range=(0.05, 0.15),
+                                                                     fill=0.5, p=0.5)],
+                                seed=None if seed is None else seed + 2)
+
+    def set_random_seed(self, seed: int) -> None:
+        self.geometry.set_random_seed(seed)
+        self.weak.set_random_seed(seed + 1)
+        self.strong.set_random_seed(seed + 2)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(weak, strong, replay): ``replay`` re-applies the same geometry to a mask if needed."""
+        geo = self.geometry(image=image)
+        weak = self.weak(image=geo["image"])["image"]
+        strong = self.strong(image=geo["image"])["image"]
+        return weak, strong, geo["replay"]
+
+    @staticmethod
+    def same_geometry(replay: dict, mask: np.ndarray) -> np.ndarray:
+        return A.ReplayCompose.replay(replay, image=mask, mask=mask)["mask"]
