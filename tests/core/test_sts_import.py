@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import zipfile
 from pathlib import Path
@@ -97,6 +98,9 @@ def _assert_imported(summary: dict, dest: Path, archive: dict, verified: bool = 
         assert sample.image.read_bytes() == archive["members"][rel]
         if sample.mask is not None:
             assert sample.mask.stem == sample.image.stem  # paired by pair id
+    umask = os.umask(0o22)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o777 & ~umask  # not a 0700 temp folder
     leftovers = [p.name for p in dest.parent.iterdir() if p.name.startswith(".")]
     assert leftovers == []  # no temp extraction folder, download cache removed
 
@@ -334,3 +338,16 @@ def test_corrupt_archive_without_verification_keeps_nothing(archive, tmp_path, d
     with pytest.raises(ImportArchiveError, match="corrupt, nothing was kept"):
         import_sts(tmp_path / "sts", parts_dir=parts, record_url=dead_url, verify=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+def test_cli_draws_progress_bars_only_on_a_terminal(archive, tmp_path, capsys, monkeypatch, dead_url):
+    import sys
+
+    parts = _write_parts(tmp_path / "parts", archive["parts"])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli_main(["import-sts", "--dest", str(tmp_path / "a"), "--parts", str(parts), "--record-url", dead_url]) == 0
+    _, err = capsys.readouterr()
+    assert "verifying:" in err and "extracting:" in err and "B/s" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli_main(["import-sts", "--dest", str(tmp_path / "b"), "--parts", str(parts), "--record-url", dead_url]) == 0
+    assert capsys.readouterr().err == ""
