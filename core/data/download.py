@@ -25,6 +25,7 @@ CHUNK = 1 << 20
 RETRIES = 3
 USER_AGENT = "ToothSeg-Studio-importer"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_RETRY_STATUS = (429, 500, 502, 503, 504)
 _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError)
 
 
@@ -94,6 +95,9 @@ def download_part(part: PartInfo, folder: Path, progress: Progress | None = None
             if exc.code == 416:  # our partial file is bigger than or equal to the server's copy
                 partial.unlink(missing_ok=True)
                 continue
+            if exc.code in _RETRY_STATUS and attempt < RETRIES:
+                _pause(cancel, attempt, part.name)
+                continue
             raise ImportArchiveError(f"download of {part.name} failed: HTTP {exc.code} from {part.url}") from exc
         except _TRANSIENT as exc:
             if attempt == RETRIES:
@@ -101,8 +105,7 @@ def download_part(part: PartInfo, folder: Path, progress: Progress | None = None
                 raise ImportArchiveError(
                     f"download of {part.name} interrupted at {got} of {part.size} bytes ({_reason(exc)}); "
                     "run the import again to resume") from exc
-            if (cancel or CancelToken()).wait(min(2.0, 0.2 * (attempt + 1))):  # a short pause, cancellable
-                cancel.raise_if_cancelled(f"download of {part.name}")
+            _pause(cancel, attempt, part.name)
             continue
         if partial.exists() and partial.stat().st_size == part.size:
             break
@@ -110,6 +113,13 @@ def download_part(part: PartInfo, folder: Path, progress: Progress | None = None
         raise ImportArchiveError(f"download of {part.name} did not complete after {RETRIES + 1} attempts")
     os.replace(partial, final)
     return final
+
+
+def _pause(cancel: CancelToken | None, attempt: int, name: str) -> None:
+    """A short, cancellable wait before retrying a failed request."""
+    token = cancel or CancelToken()
+    if token.wait(min(2.0, 0.2 * (attempt + 1))):
+        token.raise_if_cancelled(f"download of {name}")
 
 
 def _fetch_into(part: PartInfo, partial: Path, have: int, progress: Progress | None, base_done: int,
@@ -121,6 +131,7 @@ def _fetch_into(part: PartInfo, partial: Path, have: int, progress: Progress | N
         if have and resp.status == 206:
             match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != have:
+                partial.unlink(missing_ok=True)  # cannot trust the offset: the retry starts from zero
                 raise ConnectionError(f"server resumed at the wrong offset for {part.name}")
         elif have:
             mode, have = "wb", 0  # the server ignored Range: start this part again

@@ -18,6 +18,7 @@ class StsServer:
         self.cut_once: dict[str, int] = {}
         self.cut_always: dict[str, int] = {}  # name -> send at most this many bytes of it, every time
         self.ignore_range = False
+        self.fail_once: dict[str, int] = {}  # name -> HTTP status answered to its next request
         self.requests: list[tuple[str, str | None]] = []
         owner = self
 
@@ -32,6 +33,8 @@ class StsServer:
                 name = self.path.rsplit("/", 1)[-1]
                 if name not in owner.served:
                     return self._send(404, b"not found", {})
+                if name in owner.fail_once:
+                    return self._send(owner.fail_once.pop(name), b"busy", {})
                 blob = owner.served[name]
                 start = 0
                 rng = None if owner.ignore_range else self.headers.get("Range")
@@ -45,6 +48,8 @@ class StsServer:
                 if cut is not None:  # promise the whole body, send part of it, drop the connection
                     self.send_response(206 if rng else 200)
                     self.send_header("Content-Length", str(len(body)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(blob[start:max(cut, start)])
                     self.wfile.flush()

@@ -320,6 +320,13 @@ def test_server_ignoring_range_restarts_part(server, archive, tmp_path):
     assert server.range_requests("SD-Tooth.zip.002") == ["bytes=2000-"]
 
 
+def test_busy_server_is_retried(server, archive, tmp_path):
+    server.fail_once["SD-Tooth.zip.001"] = 503
+    _assert_imported(import_sts(tmp_path / "sts", record_url=f"{server.url}/record.json"), tmp_path / "sts",
+                     archive)
+    assert sum(path.endswith("SD-Tooth.zip.001") for path, _ in server.requests) == 2
+
+
 def test_network_errors_are_clear(server, archive, tmp_path, dead_url):
     with pytest.raises(ImportArchiveError, match="cannot reach the dataset record"):
         import_sts(tmp_path / "a", record_url=dead_url)
