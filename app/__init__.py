@@ -1,0 +1,1 @@
+"""ToothSeg Studio desktop GUI (PySide6 + pyqtgraph): composes core objects, never computes itself."""

@@ -1,0 +1,103 @@
+"""THE shortcut table: every keyboard command, used to build the QActions and the Help page.
+
+One table means the keys shown in Help are always the keys that work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6 import QtGui
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    text: str
+    keys: tuple[str, ...]
+    help: str
+    group: str
+    checkable: bool = False
+    icon: str = ""
+
+
+TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso")
+
+SHORTCUTS: tuple[ActionSpec, ...] = (
+    ActionSpec("brush", "Brush", ("B",), "Paint the active class", "Tools", True, "brush"),
+    ActionSpec("eraser", "Eraser", ("E",), "Erase to background", "Tools", True, "eraser"),
+    ActionSpec("threshold", "Threshold brush", ("T",),
+               "Paint only pixels whose intensity lies in the range sampled under the cursor", "Tools", True,
+               "threshold"),
+    ActionSpec("fill", "Flood fill", ("G",), "Fill the connected region under the cursor", "Tools", True, "fill"),
+    ActionSpec("polygon", "Polygon / lasso", ("P",),
+               "Click vertices (Enter or double-click closes) or drag a freehand lasso to fill", "Tools", True,
+               "polygon"),
+    ActionSpec("accept_lasso", "Accept prediction in lasso", ("K",),
+               "Drag a lasso: the prediction inside it replaces the mask", "Tools", True, "accept"),
+    ActionSpec("size_down", "Smaller brush", ("[",), "Brush radius -20 %", "Tools"),
+    ActionSpec("size_up", "Larger brush", ("]",), "Brush radius +25 %", "Tools"),
+    ActionSpec("close_polygon", "Close polygon", ("Return",), "Fill the polygon being drawn", "Tools"),
+    ActionSpec("cancel_polygon", "Cancel polygon", ("Esc",), "Drop the polygon being drawn", "Tools"),
+    ActionSpec("accept_all", "Accept whole prediction", ("Shift+A",), "Copy the prediction into the mask",
+               "Edit"),
+    ActionSpec("remove_islands", "Remove small islands", ("I",),
+               "Clear pieces smaller than the island size (stray clicks)", "Edit"),
+    ActionSpec("undo", "Undo", ("Ctrl+Z",), "Undo the last stroke of this image", "Edit"),
+    ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit"),
+    ActionSpec("save", "Save mask", ("Ctrl+S",), "Save now (autosave also runs on image switch and every 3 s)",
+               "Edit"),
+    ActionSpec("next", "Next image", ("PgDown", "D"), "Go to the next image (saves first)", "Navigate"),
+    ActionSpec("previous", "Previous image", ("PgUp", "A"), "Go to the previous image (saves first)", "Navigate"),
+    ActionSpec("first_unlabeled", "First unlabeled", ("U",), "Jump to the first image without a mask",
+               "Navigate"),
+    ActionSpec("fit", "Fit to window", ("F",), "Zoom to show the whole image", "View"),
+    ActionSpec("actual_size", "100 %", ("Ctrl+1",), "One image pixel per screen pixel", "View"),
+    ActionSpec("toggle_mask", "Show mask", ("M",), "Show or hide the mask overlay", "View", True),
+    ActionSpec("toggle_prediction", "Show prediction", ("O",), "Show or hide the prediction overlay", "View", True),
+    ActionSpec("toggle_errors", "Show errors", ("X",),
+               "False positives / false negatives of the prediction against the mask", "View", True),
+    ActionSpec("cycle_layers", "Cycle overlays", ("V",), "Mask -> prediction -> errors -> all -> none", "View"),
+    ActionSpec("contour", "Contour mode", ("C",), "Draw masks as outlines instead of filled", "View", True),
+    ActionSpec("open_folder", "Open folder...", ("Ctrl+O",), "Open a dataset folder", "File"),
+    ActionSpec("help", "Keyboard shortcuts", ("F1",), "Show this table", "Help"),
+) + tuple(
+    ActionSpec(f"class_{i}", f"Class {i}", (str(i % 10),), f"Make class #{i} of the list active", "Classes")
+    for i in range(1, 11)
+)
+
+
+def build_actions(parent, handlers: dict[str, Callable[[], None]]) -> dict[str, QtGui.QAction]:
+    """One QAction per table row, wired to ``handlers[name]`` (a missing handler is a bug: KeyError)."""
+    from app.icons import icon
+
+    actions: dict[str, QtGui.QAction] = {}
+    tools = QtGui.QActionGroup(parent)
+    for spec in SHORTCUTS:
+        act = QtGui.QAction(spec.text, parent)
+        act.setObjectName(f"action_{spec.name}")
+        act.setShortcuts([QtGui.QKeySequence(k) for k in spec.keys])
+        act.setToolTip(f"{spec.text} ({', '.join(spec.keys)}): {spec.help}")
+        act.setCheckable(spec.checkable)
+        if spec.icon:
+            act.setIcon(icon(spec.icon))
+        if spec.name in TOOLS:
+            tools.addAction(act)
+        act.triggered.connect(handlers[spec.name])
+        parent.addAction(act)
+        actions[spec.name] = act
+    return actions
+
+
+def help_html() -> str:
+    rows, group = [], None
+    for spec in SHORTCUTS:
+        if spec.group != group:
+            group = spec.group
+            rows.append(f"<tr><th colspan=2 align=left><br>{group}</th></tr>")
+        keys = " / ".join(f"<code>{k}</code>" for k in spec.keys)
+        rows.append(f"<tr><td>{keys}&nbsp;&nbsp;</td><td><b>{spec.text}</b> - {spec.help}</td></tr>")
+    rows.append("<tr><th colspan=2 align=left><br>Mouse</th></tr>"
+                "<tr><td>wheel</td><td>zoom</td></tr><tr><td>Space+drag, middle drag</td><td>pan</td></tr>")
+    return "<table cellspacing=2>" + "".join(rows) + "</table>"

@@ -1,0 +1,1 @@
+"""The image canvas: layers (image, mask, prediction, errors) and mouse tools."""

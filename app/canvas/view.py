@@ -1,0 +1,219 @@
+"""The canvas: image, mask, prediction and error layers in a pyqtgraph ViewBox, plus zoom and pan.
+
+The view only displays arrays it is given and forwards mouse input to the tool controller; the
+colouring itself is ``core.annotation.render``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.canvas.layers import ArrayLayer
+from core.annotation import render
+
+LAYERS = ("image", "mask", "prediction", "errors")
+
+
+class EditViewBox(pg.ViewBox):
+    """ViewBox that hands left-button input to the active tool; wheel zooms, middle or Space+drag pans."""
+
+    def __init__(self, canvas: CanvasView):
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self.canvas = canvas
+        self.space_down = False
+
+    def _tool_wants(self, ev) -> bool:
+        return ev.button() == QtCore.Qt.MouseButton.LeftButton and not self.space_down and \
+            self.canvas.tools is not None and self.canvas.has_image
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
+        if not self._tool_wants(ev):
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        pos = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            self.canvas.tools.press(start.x(), start.y())
+        self.canvas.tools.move(pos.x(), pos.y())
+        if ev.isFinish():
+            self.canvas.tools.release(pos.x(), pos.y())
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (Qt API)
+        if not self._tool_wants(ev):
+            super().mouseClickEvent(ev)
+            return
+        ev.accept()
+        pos = self.mapSceneToView(ev.scenePos())
+        if ev.double():
+            self.canvas.tools.double_click(pos.x(), pos.y())
+        else:
+            self.canvas.tools.click(pos.x(), pos.y())
+
+    def hoverEvent(self, ev):  # noqa: N802 (Qt API)
+        if ev.isExit():
+            self.canvas.hover_left()
+            return
+        pos = self.mapSceneToView(ev.scenePos())
+        self.canvas.hover(pos.x(), pos.y())
+
+
+class CanvasView(pg.GraphicsView):
+    hovered = QtCore.Signal(float, float)
+    zoom_changed = QtCore.Signal(float)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent, background="#0e1216")
+        self.setObjectName("canvas")
+        self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.vb = EditViewBox(self)
+        self.setCentralItem(self.vb)
+        self.layers = {name: ArrayLayer(z) for z, name in enumerate(LAYERS)}
+        for item in self.layers.values():
+            self.vb.addItem(item, ignoreBounds=item is not self.layers["image"])
+        self.cursor_item = QtWidgets.QGraphicsEllipseItem()
+        pen = QtGui.QPen(QtGui.QColor(255, 255, 255, 220), 1.2)
+        pen.setCosmetic(True)
+        self.cursor_item.setPen(pen)
+        self.cursor_item.setZValue(20)
+        self.cursor_item.setVisible(False)
+        self.vb.addItem(self.cursor_item, ignoreBounds=True)
+        self.outline_item = QtWidgets.QGraphicsPathItem()
+        pen = QtGui.QPen(QtGui.QColor("#F0E442"), 1.5, QtCore.Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.outline_item.setPen(pen)
+        self.outline_item.setZValue(21)
+        self.vb.addItem(self.outline_item, ignoreBounds=True)
+        self.tools = None
+        self.labels: np.ndarray | None = None
+        self.prediction: np.ndarray | None = None
+        self.lut = render.class_lut([])
+        self.contour = False
+        self.window: tuple[float, float] = (0.0, 255.0)
+        self._raw: np.ndarray | None = None
+        self._mask_rgba: np.ndarray | None = None
+        self.vb.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom_percent()))
+        self.setMouseTracking(True)
+
+    # ------------------------------------------------------------------ content
+    @property
+    def has_image(self) -> bool:
+        return self._raw is not None
+
+    def set_image(self, image: np.ndarray, window: tuple[float, float] | None = None) -> None:
+        self._raw = image
+        self.set_window(window or render.auto_window(image))
+
+    def set_window(self, window: tuple[float, float]) -> None:
+        """Window/level for 16-bit, float and DICOM images (8-bit defaults to the full range)."""
+        self.window = (float(window[0]), float(window[1]))
+        if self._raw is not None:
+            self.layers["image"].set_array(render.window_uint8(self._raw, self.window))
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """Show a label map (kept by reference: the editor's array is drawn as it changes)."""
+        self.labels = labels
+        self._mask_rgba = render.colorize(labels, self.lut, self.contour)
+        self.layers["mask"].set_array(self._mask_rgba)
+        self.refresh_errors()
+
+    def refresh_mask(self, box: tuple[int, int, int, int] | None) -> None:
+        """Recolour and repaint only ``box`` of the mask layer (the per-stroke fast path)."""
+        if box is None or self.labels is None or self._mask_rgba is None:
+            return
+        render.colorize_region(self.labels, self.lut, self._mask_rgba, box, self.contour)
+        self.layers["mask"].update_box(box)
+
+    def set_prediction(self, prediction: np.ndarray | None) -> None:
+        """A label map, or probabilities in [0, 1] (thresholded at 0.5 onto the first class)."""
+        if prediction is not None and np.issubdtype(prediction.dtype, np.floating):
+            prediction = (prediction >= 0.5).astype(np.uint8) * np.uint8(self._first_class())
+        self.prediction = prediction
+        rgba = None if prediction is None else render.colorize(prediction.astype(np.uint8), self.lut, True)
+        self.layers["prediction"].set_array(rgba)
+        self.refresh_errors()
+
+    def refresh_errors(self) -> None:
+        if self.prediction is None or self.labels is None or self.prediction.shape != self.labels.shape:
+            self.layers["errors"].set_array(None)
+            return
+        self.layers["errors"].set_array(render.error_rgba(self.labels, self.prediction))
+
+    def _first_class(self) -> int:
+        nonzero = np.flatnonzero(self.lut[1:, 3]) + 1
+        return int(nonzero[0]) if nonzero.size else 1
+
+    def set_lut(self, lut: np.ndarray) -> None:
+        self.lut = lut
+        if self.labels is not None:
+            self.set_labels(self.labels)
+        if self.prediction is not None:
+            self.set_prediction(self.prediction)
+
+    def set_contour(self, contour: bool) -> None:
+        self.contour = bool(contour)
+        if self.labels is not None:
+            self.set_labels(self.labels)
+
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self.layers[name].setVisible(bool(visible))
+
+    def layer_visible(self, name: str) -> bool:
+        return self.layers[name].isVisible()
+
+    def set_layer_opacity(self, name: str, opacity: float) -> None:
+        self.layers[name].setOpacity(float(opacity))
+
+    # ------------------------------------------------------------------ zoom and cursor
+    def fit(self) -> None:
+        if self._raw is not None:
+            h, w = self._raw.shape[:2]
+            self.vb.setRange(QtCore.QRectF(0, 0, w, h), padding=0.01)
+
+    def zoom_percent(self) -> float:
+        px = self.vb.viewPixelSize()[0]
+        return 100.0 / px if px > 0 else 100.0
+
+    def actual_size(self) -> None:
+        px = self.vb.viewPixelSize()[0]
+        if px > 0:
+            self.vb.scaleBy((1.0 / px, 1.0 / px))
+
+    def show_cursor(self, x: float, y: float, radius: float | None) -> None:
+        if radius is None:
+            self.cursor_item.setVisible(False)
+            return
+        self.cursor_item.setRect(QtCore.QRectF(x - radius, y - radius, 2 * radius, 2 * radius))
+        self.cursor_item.setVisible(True)
+
+    def set_outline(self, points: list[tuple[float, float]], closed: bool = False) -> None:
+        path = QtGui.QPainterPath()
+        if points:
+            path.moveTo(*points[0])
+            for p in points[1:]:
+                path.lineTo(*p)
+            if closed:
+                path.closeSubpath()
+        self.outline_item.setPath(path)
+
+    def hover(self, x: float, y: float) -> None:
+        if self.tools is not None:
+            self.tools.hover(x, y)
+        self.hovered.emit(x, y)
+
+    def hover_left(self) -> None:
+        self.cursor_item.setVisible(False)
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if ev.key() == QtCore.Qt.Key.Key_Space and not ev.isAutoRepeat():
+            self.vb.space_down = True
+            self.viewport().setCursor(QtCore.Qt.CursorShape.OpenHandCursor)
+        super().keyPressEvent(ev)
+
+    def keyReleaseEvent(self, ev: QtGui.QKeyEvent) -> None:  # noqa: N802 (Qt API)
+        if ev.key() == QtCore.Qt.Key.Key_Space and not ev.isAutoRepeat():
+            self.vb.space_down = False
+            self.viewport().unsetCursor()
+        super().keyReleaseEvent(ev)

@@ -1,0 +1,83 @@
+"""Entry point of ``toothseg-studio``: argument parsing, QApplication, optional screenshot mode."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="toothseg-studio", description="Annotate images and correct masks.")
+    p.add_argument("folder", nargs="?", help="dataset folder to open (any layout toothseg detects)")
+    p.add_argument("--open", dest="open_dir", metavar="DIR", help="dataset folder to open")
+    p.add_argument("--select", type=int, default=0, metavar="N", help="open the N-th sample (0-based)")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit")
+    p.add_argument("--size", default="1400x900", help="window size, e.g. 1400x900")
+    return p.parse_args(argv)
+
+
+def wait_for_thumbnails(window, app, timeout: float = 5.0) -> None:
+    """Let background thumbnail jobs finish so a screenshot shows them."""
+    deadline = time.monotonic() + timeout
+    pool = window.dataset.model.thumbs.pool
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if pool.activeThreadCount() == 0 and pool.waitForDone(50):
+            app.processEvents()
+            break
+
+
+def take_screenshot(window, app, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    window.show()
+    for _ in range(5):
+        app.processEvents()
+    window.canvas.fit()
+    wait_for_thumbnails(window, app)
+    app.processEvents()
+    if not window.grab().save(str(out)):
+        raise OSError(f"could not write {out}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from PySide6 import QtWidgets
+
+    from app.icons import style_sheet
+    from app.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("ToothSeg Studio")
+    app.setStyleSheet(style_sheet())
+    window = MainWindow()
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        print(f"toothseg-studio: --size must look like 1400x900, not {args.size!r}", file=sys.stderr)
+        return 2
+    window.resize(w, h)
+    folder = args.open_dir or args.folder
+    if folder and not window.open_folder(folder, select=args.select, offer_recovery=not args.screenshot):
+        if args.screenshot:
+            print(f"toothseg-studio: could not open {folder}", file=sys.stderr)
+            return 1
+    if args.screenshot:
+        out = take_screenshot(window, app, args.screenshot)
+        print(out)
+        window.session = None  # screenshot mode never saves anything
+        return 0
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

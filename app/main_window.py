@@ -1,0 +1,331 @@
+"""The main window: composes the start page, canvas, docks, toolbars and the shortcut table.
+
+It forwards user intent to ``core.annotation.session.AnnotationSession`` and the tool controller
+and shows what comes back; it holds no pixel logic of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.actions import TOOLS, build_actions
+from app.autosave import Autosave
+from app.canvas.tools import ToolController
+from app.canvas.view import LAYERS, CanvasView
+from app.help import HelpDialog
+from app.icons import icon
+from app.panels.classes import ClassesPanel
+from app.panels.dataset import DatasetPanel
+from app.panels.layers import DEFAULT_OPACITY, LayersPanel
+from app.recent import remember
+from app.start_page import ImportDialog, StartPage
+from app.status import StatusLine
+from app.workers import describe, run_job, show_error
+from core.annotation import render
+from core.annotation.session import AnnotationSession
+from core.data.phantom import ensure_sample_project
+
+log = logging.getLogger("toothseg.app")
+CYCLE = (("mask",), ("prediction",), ("errors",), ("mask", "prediction", "errors"), ())
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self):
+        super().__init__()
+        self.setWindowTitle("ToothSeg Studio")
+        self.setWindowIcon(icon("app"))
+        self.resize(1400, 900)
+        self.session: AnnotationSession | None = None
+        self._told_redirect = False
+        self._cycle = 0
+        self.start = StartPage()
+        self.canvas = CanvasView()
+        self.stack = QtWidgets.QStackedWidget()
+        self.stack.addWidget(self.start)
+        self.stack.addWidget(self.canvas)
+        self.setCentralWidget(self.stack)
+        self.dataset, self.classes, self.layers = DatasetPanel(self), ClassesPanel(self), LayersPanel(self)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dataset)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.classes)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.layers)
+        self.resizeDocks([self.dataset, self.classes], [270, 290], QtCore.Qt.Orientation.Horizontal)
+        self.tools = ToolController(self.canvas, lambda: self.session)
+        self.actions = build_actions(self, self._handlers())
+        self._build_toolbars()
+        self.status = StatusLine(self)
+        self.autosave = Autosave(lambda: self.session, lambda: self.save_now(quiet=True), self)
+        self._wire()
+        self._show_docks(False)
+        self.actions["brush"].setChecked(True)
+        for name in ("toggle_mask", "toggle_prediction"):
+            self.actions[name].setChecked(True)
+        self.layers.show_tool_settings(self.tools.radius, self.tools.tolerance, self.tools.island_area)
+        for name in LAYERS:
+            self.canvas.set_layer_opacity(name, DEFAULT_OPACITY[name])
+        self.canvas.set_layer_visible("errors", False)
+
+    # ------------------------------------------------------------------ composition
+    def _handlers(self) -> dict:
+        h = {name: (lambda n=name: self.set_tool(n)) for name in TOOLS}
+        h.update({
+            "size_down": lambda: self.tools.scale_radius(0.8), "size_up": lambda: self.tools.scale_radius(1.25),
+            "close_polygon": self.tools.close_polygon, "cancel_polygon": self.tools.cancel_polygon,
+            "accept_all": lambda: self.tools.accept_prediction(None), "remove_islands": self.tools.remove_islands,
+            "undo": self.tools.undo, "redo": self.tools.redo, "save": self.save_now,
+            "next": lambda: self.step(1), "previous": lambda: self.step(-1),
+            "first_unlabeled": self.first_unlabeled, "fit": self.canvas.fit, "actual_size": self.canvas.actual_size,
+            "toggle_mask": lambda: self.toggle_layer("mask"),
+            "toggle_prediction": lambda: self.toggle_layer("prediction"),
+            "toggle_errors": lambda: self.toggle_layer("errors"), "cycle_layers": self.cycle_layers,
+            "contour": lambda: self.layers.contour.setChecked(self.actions["contour"].isChecked()),
+            "open_folder": self.browse_folder, "help": self.show_help,
+        })
+        h.update({f"class_{i}": (lambda i=i: self.classes.select_row(i - 1)) for i in range(1, 11)})
+        return h
+
+    def _build_toolbars(self) -> None:
+        side = QtWidgets.QToolBar("Tools", self)
+        side.setObjectName("toolsBar")
+        side.setIconSize(QtCore.QSize(24, 24))
+        for name in TOOLS:
+            side.addAction(self.actions[name])
+        self.addToolBar(QtCore.Qt.ToolBarArea.LeftToolBarArea, side)
+        top = QtWidgets.QToolBar("Main", self)
+        top.setObjectName("mainBar")
+        top.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for name in ("open_folder", None, "previous", "next", "first_unlabeled", None, "undo", "redo", "save", None,
+                     "fit", "actual_size", None, "remove_islands", "accept_all", None, "help"):
+            if name is None:
+                top.addSeparator()
+            else:
+                top.addAction(self.actions[name])
+        self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, top)
+        self.toolbars = (side, top)
+
+    def _wire(self) -> None:
+        self.start.browse_requested.connect(self.browse_folder)
+        self.start.open_requested.connect(self.open_folder)
+        self.start.sample_requested.connect(self.open_sample_project)
+        self.start.import_requested.connect(self.import_sts)
+        self.dataset.activated.connect(self.select)
+        self.classes.active_changed.connect(self._active_class)
+        self.classes.classes_changed.connect(self._classes_edited)
+        self.classes.display_changed.connect(self._recolor)
+        self.layers.visibility_changed.connect(self._layer_checked)
+        self.layers.opacity_changed.connect(self.canvas.set_layer_opacity)
+        self.layers.contour_changed.connect(self._contour)
+        self.layers.window_changed.connect(lambda lo, hi: self.canvas.set_window((lo, hi)))
+        self.layers.auto_window_requested.connect(self._auto_window)
+        self.layers.radius_changed.connect(self.tools.set_radius)
+        self.layers.tolerance_changed.connect(lambda v: setattr(self.tools, "tolerance", v))
+        self.layers.island_changed.connect(lambda v: setattr(self.tools, "island_area", v))
+        self.tools.radius_changed.connect(lambda r: self.layers.show_tool_settings(
+            r, self.tools.tolerance, self.tools.island_area))
+        self.tools.message.connect(lambda m: self.status.message(m))
+        self.tools.edited.connect(self._edited)
+        self.canvas.hovered.connect(self._hovered)
+        self.canvas.zoom_changed.connect(self.status.show_zoom)
+
+    def _show_docks(self, on: bool) -> None:
+        for w in (self.dataset, self.classes, self.layers, *self.toolbars):
+            w.setVisible(on)
+
+    # ------------------------------------------------------------------ folders
+    def browse_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open dataset folder")
+        if folder:
+            self.open_folder(folder)
+
+    def open_sample_project(self) -> bool:
+        return self.open_folder(ensure_sample_project())
+
+    def open_folder(self, folder: str | Path, select: int | None = 0, offer_recovery: bool = True) -> bool:
+        try:
+            if self.session is not None:
+                self.session.close()
+            self.session = None
+            session = AnnotationSession(folder)
+        except Exception as exc:
+            show_error(self, "Open folder", *describe(exc))
+            return False
+        self.session = session
+        remember(session.root)
+        self.dataset.set_index(session.index)
+        self.classes.set_project(session.project)
+        self._recolor()
+        self.stack.setCurrentWidget(self.canvas)
+        self._show_docks(True)
+        self.setWindowTitle(f"{session.root.name} - ToothSeg Studio")
+        pending = session.pending_recovery() if offer_recovery else []
+        if pending and self.ask(f"Unsaved strokes from an earlier session (crash or forced quit) were found "
+                                f"for {len(pending)} image(s). Restore them into the masks?"):
+            n = session.restore(pending)
+            self.status.message(f"Restored {n} stroke(s) on {len(pending)} image(s)")
+        elif pending:
+            session.discard_recovery()
+        if select is not None and len(session.index):
+            self.select(select)
+        return True
+
+    def ask(self, question: str) -> bool:
+        """Yes/no question (tests replace this to answer without a modal dialog)."""
+        answer = QtWidgets.QMessageBox.question(self, "ToothSeg Studio", question)
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+    def import_sts(self) -> None:
+        dialog = ImportDialog(self)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return
+        self.run_import(*dialog.values())
+
+    def run_import(self, dest: Path, parts: Path | None):
+        from core.data.sts_import import import_sts
+
+        return run_job(self, "Import STS-2D-Tooth", import_sts, dest, parts_dir=parts,
+                       on_done=lambda _summary: self.open_folder(dest))
+
+    # ------------------------------------------------------------------ navigation
+    def select(self, position: int) -> bool:
+        s = self.session
+        if s is None:
+            return False
+        previous = s.sample
+        try:
+            sample = s.open(position)
+        except Exception as exc:
+            show_error(self, "Open image", *describe(exc))
+            return False
+        if previous is not None and s.last_save is not None:
+            self._report_save(s.last_save)
+            self.dataset.model.refresh_sample(s.index.samples.index(previous))
+            s.last_save = None
+        ed = s.editor
+        first = not self.canvas.has_image or self.canvas._raw.shape != ed.image.shape
+        self.canvas.set_image(ed.image)
+        self.canvas.set_labels(ed.labels)
+        self.canvas.set_prediction(s.predictions.get(sample.id))
+        self.layers.show_window(*self.canvas.window)
+        if first:
+            self.canvas.fit()
+        self.dataset.select_position(position)
+        h, w = ed.shape
+        self.status.show_sample(f"{position + 1}/{len(s.index)}  {sample.id}  {w}x{h}  {sample.status}")
+        return True
+
+    def step(self, delta: int) -> None:
+        if self.session is not None:
+            j = self.session.position + delta
+            if 0 <= j < len(self.session.index):
+                self.select(j)
+
+    def first_unlabeled(self) -> None:
+        if self.session is None:
+            return
+        j = self.session.first_unlabeled()
+        if j is None:
+            self.status.message("Every image has a mask")
+        else:
+            self.select(j)
+
+    # ------------------------------------------------------------------ saving
+    def save_now(self, quiet: bool = False) -> None:
+        s = self.session
+        if s is None or s.editor is None:
+            return
+        try:
+            result = s.save()
+        except Exception as exc:
+            show_error(self, "Save mask", *describe(exc))
+            return
+        if result is not None:
+            self._report_save(result, quiet)
+            self.dataset.model.refresh_sample(s.position)
+            self.dataset.update_summary()
+
+    def _report_save(self, result, quiet: bool = False) -> None:
+        if result.redirected and not self._told_redirect:
+            self._told_redirect = True
+            box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Information, "Masks saved elsewhere",
+                                        f"{result.reason}.\nEdited masks are saved to:\n{result.path.parent}",
+                                        QtWidgets.QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("redirectBox")
+            box.open()
+        if not quiet or result.redirected:
+            self.status.message(f"Saved {result.path}")
+
+    def _edited(self) -> None:
+        self.status.message("Unsaved changes (autosave in 3 s)")
+
+    # ------------------------------------------------------------------ tools, classes and layers
+    def set_tool(self, name: str) -> None:
+        self.tools.set_tool(name)
+        self.actions[name].setChecked(True)
+        self.status.message(self.actions[name].toolTip())
+
+    def _active_class(self, value: int) -> None:
+        self.tools.value = value
+
+    def _classes_edited(self) -> None:
+        if self.session is not None:
+            try:
+                self.session.save_project()
+            except Exception as exc:
+                show_error(self, "Save project", *describe(exc))
+        self._recolor()
+
+    def _recolor(self) -> None:
+        self.canvas.set_lut(render.class_lut(self.classes.classes, self.classes.hidden))
+
+    def toggle_layer(self, name: str) -> None:
+        self.layers.set_layer_checked(name, self.actions[f"toggle_{name}"].isChecked())
+
+    def _layer_checked(self, name: str, on: bool) -> None:
+        self.canvas.set_layer_visible(name, on)
+        if f"toggle_{name}" in self.actions:
+            self.actions[f"toggle_{name}"].setChecked(on)
+
+    def cycle_layers(self) -> None:
+        self._cycle = (self._cycle + 1) % len(CYCLE)
+        for name in ("mask", "prediction", "errors"):
+            self.layers.set_layer_checked(name, name in CYCLE[self._cycle])
+        self.status.message("Overlays: " + (", ".join(CYCLE[self._cycle]) or "none"))
+
+    def _contour(self, on: bool) -> None:
+        self.actions["contour"].setChecked(on)
+        self.canvas.set_contour(on)
+
+    def _auto_window(self) -> None:
+        if self.canvas.has_image:
+            self.canvas.set_window(render.auto_window(self.canvas._raw))
+            self.layers.show_window(*self.canvas.window)
+
+    def _hovered(self, x: float, y: float) -> None:
+        ed = self.session.editor if self.session is not None else None
+        if ed is None:
+            return
+        ix, iy = int(x), int(y)
+        h, w = ed.shape
+        if not (0 <= ix < w and 0 <= iy < h) or x < 0 or y < 0:
+            self.status.show_pixel("", "", "")
+            return
+        value = int(ed.labels[iy, ix])
+        name = next((c.name for c in self.classes.classes if c.value == value), f"value {value}") if value else "-"
+        self.status.show_pixel(f"x {ix}  y {iy}", f"I {ed.image[iy, ix]:g}", name)
+
+    def show_help(self) -> None:
+        dialog = HelpDialog(self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if self.session is not None:
+            try:
+                self.session.close()
+            except Exception as exc:
+                show_error(self, "Save mask", *describe(exc))
+                ev.ignore()
+                return
+        super().closeEvent(ev)

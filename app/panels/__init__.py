@@ -1,0 +1,1 @@
+"""Dock panels: dataset browser, classes, view/layer settings."""

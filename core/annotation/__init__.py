@@ -1,0 +1,1 @@
+"""Mask editing on numpy label maps: editor operations, bbox-diff undo history, session state."""
