@@ -167,9 +167,10 @@ def extract_safely(source: Path | Sequence[Path], dest: Path, progress: Progress
 def _extract_all(zf: zipfile.ZipFile, root: Path, total: int, progress: Progress | None,
                  cancel: CancelToken | None) -> int:
     done = 0
+    prefix = os.path.normpath(root) + os.sep
     for info in zf.infolist():
         target = root.joinpath(*[p for p in info.filename.replace("\\", "/").split("/") if p not in ("", ".")])
-        if not target.resolve().is_relative_to(root.resolve()):  # belt and braces after check_archive
+        if not os.path.normpath(target).startswith(prefix):  # belt and braces after check_archive
             raise ImportArchiveError(f"archive refused: entry {info.filename!r} escapes the destination")
         if info.is_dir():
             target.mkdir(parents=True, exist_ok=True)
