@@ -1,0 +1,73 @@
+"""Which unlabeled image to annotate next.
+
+Without a model: the lumbar seed's heuristic, the mean brightness inside a depth band (rows between
+``band`` fractions of the height) — bright echoes or dense structures where the anatomy should be
+make an image worth labelling first. With a model: its uncertainty, either the mean prediction
+entropy or the disagreement between the image and its mirror (test-time augmentation).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.data.io import to_unit_float
+from core.data.masks import load_image
+from core.errors import ToothSegError
+from core.jobs import CancelToken, Progress
+from core.train.data import Dataset2D, open_dataset
+from core.train.predict import CheckpointModel
+
+METHODS = ("brightness", "entropy", "tta")
+
+
+def band_brightness(image: np.ndarray, band: tuple[float, float] = (0.3, 0.7)) -> float:
+    img = to_unit_float(image)
+    h = img.shape[0]
+    lo, hi = int(band[0] * h), max(int(band[1] * h), int(band[0] * h) + 1)
+    return float(img[lo:hi].mean())
+
+
+def entropy(probs: np.ndarray) -> float:
+    """Mean per-pixel entropy (bits) of sigmoid (1 channel) or softmax probabilities."""
+    p = np.clip(probs.astype(np.float64), 1e-6, 1 - 1e-6)
+    if p.shape[0] == 1:
+        e = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    else:
+        e = -(p * np.log2(p)).sum(0) / math.log2(p.shape[0])
+    return float(e.mean())
+
+
+def suggest(data: str | Path | Dataset2D, model_path: str | Path | None = None, top: int = 10,
+            method: str | None = None, band: tuple[float, float] = (0.3, 0.7),
+            progress: Progress | None = None, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Rank unlabeled images (most worth labelling first); returns {"method", "n", "ranked": [...]}."""
+    method = method or ("entropy" if model_path else "brightness")
+    if method not in METHODS:
+        raise ToothSegError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method != "brightness" and not model_path:
+        raise ToothSegError(f"method '{method}' needs a model (--model CKPT)")
+    if not isinstance(data, Dataset2D):
+        data = open_dataset(data)
+    candidates = [s for s in data.index if not s.has_mask or s.status in ("unlabeled", "rejected")]
+    ckpt = CheckpointModel(model_path) if model_path else None
+    scored = []
+    for i, s in enumerate(candidates):
+        if cancel is not None:
+            cancel.raise_if_cancelled("suggest")
+        image = load_image(s)
+        if method == "brightness":
+            score = band_brightness(image, band)
+        else:
+            small = cv2.resize(to_unit_float(image), (ckpt.size[1], ckpt.size[0]), interpolation=cv2.INTER_AREA)
+            score = entropy(ckpt.probabilities(small)) if method == "entropy" else ckpt.flip_disagreement(small)
+        scored.append({"id": s.id, "image": str(s.image), "score": score})
+        if progress is not None:
+            progress(i + 1, len(candidates), s.id)
+    scored.sort(key=lambda r: -r["score"])
+    return {"method": method, "n": len(scored), "model": str(model_path or ""),
+            "ranked": [{"rank": k + 1, **r} for k, r in enumerate(scored[: max(0, top)])]}

@@ -1,0 +1,140 @@
+"""`toothseg pretrain-mim|pretrain-recon|finetune|mean-teacher|pseudo-label --data DIR --out RUN_DIR`.
+
+Every subcommand runs under ``torchrun --nproc_per_node N`` too (DDP; rank 0 writes). Flags override
+the mode's default recipe (``training/recipes/<mode>.json``) or a ``--recipe FILE``; ``--resume``
+continues RUN_DIR from its last checkpoint with the recipe stored there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from core.errors import ToothSegError
+from training.output import emit
+
+HELP = {
+    "pretrain-mim": "masked image modelling on every image (labeled or not)",
+    "pretrain-recon": "reconstruct images from noisy, blurred, jittered copies",
+    "finetune": "supervised training (BCE + Dice), optionally from a pretrained --init",
+    "mean-teacher": "semi-supervised: student + EMA teacher with consistency on unlabeled images",
+    "pseudo-label": "train (or take) a small U-Net and write cleaned masks for unlabeled images",
+}
+
+# flag -> recipe key (argparse dest is the key itself)
+OVERRIDES = ("size", "labels", "epochs", "max_steps", "max_minutes", "batch_size", "lr", "weight_decay",
+             "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
+             "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
+             "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for mode, text in HELP.items():
+        p = sub.add_parser(mode, help=text, description=text)
+        p.add_argument("--data", required=True, help="dataset folder (any supported layout)")
+        p.add_argument("--out", required=True, help="RUN_DIR for checkpoints, metrics.csv, tb/")
+        p.add_argument("--recipe", help="JSON recipe file (keys override the mode's defaults)")
+        p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
+        p.add_argument("--arch", help="model name from the registry (unet, unet_scag, ...)")
+        p.add_argument("--base-channels", type=int)
+        p.add_argument("--size", type=int, help="square training input size")
+        p.add_argument("--labels", choices=("binary", "multiclass"))
+        p.add_argument("--epochs", type=int)
+        p.add_argument("--max-steps", type=int)
+        p.add_argument("--max-minutes", type=float, help="time budget; the job stops cleanly when it is spent")
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--lr", type=float)
+        p.add_argument("--weight-decay", type=float)
+        p.add_argument("--seed", type=int)
+        p.add_argument("--split-seed", type=int)
+        p.add_argument("--early-stop-patience", type=int)
+        p.add_argument("--crop", type=int, help="foreground-aware random crops of this size")
+        p.add_argument("--bilateral", action="store_true", default=None, help="bilateral-filter preprocessing")
+        p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
+        p.add_argument("--device", help="auto (default), cpu, cuda, mps")
+        p.add_argument("--threads", type=int, help="torch CPU threads")
+        p.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
+        p.add_argument("--save-splits", action="store_true",
+                       help="store splits made for a project without any in its project file")
+        p.add_argument("--progress", action="store_true", help="tqdm bar even when stderr is not a terminal")
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        if mode in ("finetune", "mean-teacher", "pseudo-label"):
+            p.add_argument("--init", help="checkpoint to start from (pretrained or supervised)")
+            p.add_argument("--labels-fraction", type=float, help="train on a seeded subset of the labels")
+        if mode == "pretrain-mim":
+            p.add_argument("--num-blocks", type=int)
+            p.add_argument("--mask-ratio", type=float, help="add blocks until this fraction is hidden")
+        if mode == "mean-teacher":
+            p.add_argument("--ema-alpha", type=float)
+            p.add_argument("--consistency-weight", type=float)
+            p.add_argument("--rampup-epochs", type=int)
+            p.add_argument("--freeze-blocks", type=int, help="freeze this many early encoder stages")
+            p.add_argument("--unlabeled-batch-size", type=int)
+        if mode == "pseudo-label":
+            p.add_argument("--model", help="take this checkpoint instead of training the small U-Net")
+            p.add_argument("--threshold", type=float)
+            p.add_argument("--band", type=float, nargs=2, metavar=("TOP", "BOTTOM"),
+                           help="keep components whose centre row lies in this fraction band")
+            p.add_argument("--min-area-frac", type=float)
+            p.add_argument("--label-value", type=int, help="value written into masks (255 or 1)")
+        p.set_defaults(func=run, mode=mode)
+
+
+def build_recipe(args: argparse.Namespace):
+    from core.models.checkpoint import read_sidecar
+    from core.train.recipe import Recipe, default_recipe, load_recipe
+
+    if args.resume:
+        stored = read_sidecar(Path(args.out) / "last.json").get("recipe", {})
+        recipe = Recipe.from_json(stored)
+    elif args.recipe:
+        recipe = load_recipe(args.recipe, args.mode)
+    else:
+        recipe = default_recipe(args.mode)
+    changes = {k: getattr(args, k, None) for k in OVERRIDES}
+    if changes.get("band") is not None:
+        changes["band"] = list(changes["band"])
+    model = dict(recipe.model)
+    if args.arch:
+        model = {"name": args.arch, **({"norm": model["norm"]} if "norm" in model else {})}
+    if args.base_channels:
+        model["base_channels"] = args.base_channels
+    changes["model"] = model
+    if args.no_augment:
+        changes["augment"] = False
+    changes["bilateral"] = args.bilateral
+    changes["tensorboard"] = args.tensorboard
+    return recipe.updated(**changes)
+
+
+def make_events(args: argparse.Namespace):
+    from core.train.events import StderrLogEvents, TqdmEvents
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    return TqdmEvents() if (args.progress or sys.stderr.isatty()) else StderrLogEvents()
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.train.data import open_dataset
+    from core.train.loop import run_training
+    from core.train.pseudo import run_pseudo_label
+
+    recipe = build_recipe(args)
+    if args.resume and not (Path(args.out) / "last_state.pt").exists():
+        raise ToothSegError(f"{args.out}: nothing to resume (no last_state.pt)")
+    data = open_dataset(args.data, recipe.split_seed, recipe.split_ratios,
+                        persist_splits=bool(args.save_splits) and int(os.environ.get("RANK", "0")) == 0)
+    events = make_events(args)
+    if args.mode == "pseudo-label":
+        result = run_pseudo_label(recipe, data, args.out, model_path=args.model, events=events)
+    else:
+        result = run_training(recipe, data, args.out, events=events, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        text = (f"{args.mode}: {result.get('epochs', 0)} epochs, {result.get('steps', 0)} steps, "
+                f"{result.get('monitor', '')}={result.get('best')} ({result.get('stopped', '')}); "
+                f"checkpoints in {args.out}")
+        emit(result, args.json, text)
+    return 0
