@@ -17,9 +17,9 @@ import numpy as np
 from core.data.atomic import is_writable_dir
 from core.data.io import MaskEncoding, read_mask_with_encoding, write_mask
 from core.data.masks import load_mask
-from core.data.project import Project
+from core.data.project import Project, user_data_project_dir
 from core.data.sample import Sample
-from core.errors import MaskError
+from core.errors import MaskError, ToothSegError
 
 
 @dataclass
@@ -75,13 +75,25 @@ class MaskStore:
             except MaskError as exc:
                 reason = str(exc)
         if result is None:
-            drawn = self.project.drawn_mask_path(sample.id)
-            result = SaveResult(write_mask(drawn, labels), sample.mask is not None and bool(reason), reason)
-            if sample.mask is None:
-                sample.mask = drawn
-                sample.meta["drawn"] = True
+            result = self._save_drawn(sample, labels, reason)
         if sample.status == "unlabeled":
             sample.status = "labeled"
             self.project.set_status(sample.id, "labeled")
             self.project.save()
+        return result
+
+    def _save_drawn(self, sample: Sample, labels: np.ndarray, reason: str) -> SaveResult:
+        """Write to the project's mask folder; a read-only dataset moves the project to user data."""
+        try:
+            path = write_mask(self.project.drawn_mask_path(sample.id), labels)
+        except ToothSegError:
+            if self.project.in_user_data:
+                raise
+            self.project.dir = user_data_project_dir(self.project.root)
+            reason = reason or f"{self.project.root} is read-only"
+            path = write_mask(self.project.drawn_mask_path(sample.id), labels)
+        result = SaveResult(path, bool(reason), reason)
+        if sample.mask is None:
+            sample.mask = path
+            sample.meta["drawn"] = True
         return result
