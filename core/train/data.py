@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from core.data.classes import ClassDef, binary_classes
+from core.data.classes import ClassDef, binary_classes, classes_from_values
 from core.data.io import to_unit_float
 from core.data.layouts import load_index
 from core.data.masks import load_image, load_mask
@@ -37,9 +37,21 @@ class Dataset2D:
     root: Path
     project: Project
     index: SampleIndex
+    _guessed: list[ClassDef] | None = None
 
     def classes(self, labels: str) -> list[ClassDef]:
-        return binary_classes() if labels == "binary" else list(self.project.classes)
+        """Binary: one foreground class. Multi-class: the project's table, or when the folder has no
+        project file yet, the table guessed from the label values in its masks (FDI for teeth)."""
+        if labels == "binary":
+            return binary_classes()
+        if self.project.path.exists():
+            return list(self.project.classes)
+        if self._guessed is None:
+            values: set[int] = set()
+            for s in self.index.labeled():
+                values |= {int(v) for v in np.unique(load_mask(s))}
+            self._guessed = classes_from_values(values)
+        return list(self._guessed)
 
 
 def open_dataset(root: str | Path, split_seed: int = 0, ratios: Sequence[float] = (0.8, 0.1, 0.1),
