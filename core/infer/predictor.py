@@ -1,0 +1,110 @@
+"""Predictor: preprocess -> forward -> postprocess, driven only by the model's own metadata.
+
+Whatever the backend (PyTorch checkpoint or ONNX Runtime), the same code normalises the image,
+resizes or tiles it as the metadata says, turns logits into probabilities and a label map, and
+applies the post-processing rules, so both backends give the same masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from core.data.io import to_unit_float
+from core.infer.backends import Backend, load_backend
+from core.infer.postprocess import mask_stats, postprocess_binary
+from core.infer.sliding import sliding_forward
+
+
+@dataclass
+class Prediction:
+    probabilities: np.ndarray  # (K, H, W) float32: foreground probability (K=1) or class softmax
+    labels: np.ndarray  # (H, W) uint8 class ids before post-processing
+    mask: np.ndarray  # (H, W) uint8 class ids after post-processing
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Predictor(Protocol):
+    meta: dict[str, Any]
+    provider: str
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray: ...
+
+    def forward(self, x: np.ndarray) -> np.ndarray: ...
+
+    def postprocess(self, logits: np.ndarray) -> Prediction: ...
+
+    def predict(self, image: np.ndarray) -> Prediction: ...
+
+
+class SegmentationPredictor:
+    """The Predictor for every ToothSeg model, over any Backend."""
+
+    def __init__(self, backend: Backend, batch_size: int = 4) -> None:
+        self.backend = backend
+        self.meta = backend.meta
+        self.provider = backend.provider
+        self.batch_size = batch_size
+        norm = self.meta["normalization"]
+        self.mean, self.std = float(norm["mean"]), float(norm["std"])
+        self.policy = self.meta["input_policy"]
+        self.threshold = float(self.meta["threshold"])
+        post = self.meta["postprocess"]
+        self.band = tuple(post["band"]) if post.get("band") else None
+        self.min_area_frac = float(post.get("min_area_frac", 0.0))
+        self.post_enabled = bool(post.get("enabled", True))
+        # label-map value of each output channel (e.g. FDI tooth numbers); "value" when given, else "id"
+        values = [int(c.get("value", c["id"])) for c in self.meta["classes"]]
+        channels = int(self.meta["architecture"].get("out_channels", 1))
+        self.class_values = np.array(values, np.uint8) if len(values) == channels else None
+        self.foreground_value = values[1] if channels == 1 and len(values) == 2 else 1
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """Grayscale image (any dtype) -> normalised float32 (1, H, W)."""
+        if image.ndim != 2:
+            raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
+        return ((to_unit_float(image) - self.mean) / self.std)[None].astype(np.float32)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Normalised (C, H, W) -> logits (K, H, W) at the same size, by resize or sliding window."""
+        _, height, width = x.shape
+        size = (int(self.policy["size"][0]), int(self.policy["size"][1]))
+        if self.policy["mode"] == "sliding":
+            return sliding_forward(self.backend.forward, x, size, float(self.policy.get("overlap", 0.25)),
+                                   self.batch_size)
+        if (height, width) == size:
+            return self.backend.forward(x[None])[0]
+        small = cv2.resize(np.moveaxis(x, 0, -1), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        small = small.reshape(size[0], size[1], -1)
+        logits = self.backend.forward(np.moveaxis(small, -1, 0)[None])[0]
+        back = cv2.resize(np.moveaxis(logits, 0, -1), (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.moveaxis(back.reshape(height, width, -1), -1, 0)
+
+    def postprocess(self, logits: np.ndarray) -> Prediction:
+        if logits.shape[0] == 1:
+            probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float32)))
+            labels = ((probs[0] > self.threshold) * self.foreground_value).astype(np.uint8)
+        else:
+            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
+            probs = (shifted / shifted.sum(axis=0, keepdims=True)).astype(np.float32)
+            index = probs.argmax(axis=0).astype(np.uint8)
+            labels = self.class_values[index] if self.class_values is not None else index
+        mask = labels
+        if self.post_enabled:
+            keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac)
+            mask = labels * keep
+        stats = mask_stats(mask, self.band, self.min_area_frac)
+        return Prediction(probs, labels, mask.astype(np.uint8), stats)
+
+    def predict(self, image: np.ndarray) -> Prediction:
+        return self.postprocess(self.forward(self.preprocess(image)))
+
+
+def load_predictor(path: str | Path, backend: str = "auto", providers: list[str] | None = None,
+                   batch_size: int = 4) -> SegmentationPredictor:
+    """A predictor for an exported ``.onnx`` model or a checkpoint; its provider is in ``.provider``."""
+    return SegmentationPredictor(load_backend(path, backend, providers), batch_size)
