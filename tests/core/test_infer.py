@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.data.io import read_mask
+from core.data.io import read_image, read_mask
 from core.infer.postprocess import mask_stats, postprocess_binary
 
 
@@ -59,3 +59,149 @@ def test_mask_stats_on_real_mask(thyroid_mask):
     assert mask_stats(thyroid_mask, band=(0.99, 1.0))["plausible"] is False
     empty = mask_stats(np.zeros_like(thyroid_mask))
     assert empty["area_frac"] == 0 and math.isnan(empty["cy_rel"]) and empty["plausible"] is False
+
+
+# ------------------------------------------------------------------ predictors, sliding window, folders
+
+@pytest.fixture(scope="module")
+def ckpt(shared_data, tmp_path_factory):
+    from tests.core.tiny_trained import cached_tiny
+
+    return cached_tiny(shared_data, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def onnx_model(ckpt, shared_data, tmp_path_factory):
+    from core.export.onnx import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    export_onnx(ckpt, out, images=shared_data / "tg3k_thyroid", max_images=2)
+    return out
+
+
+def _jump(prob: np.ndarray, cuts: list[int]) -> float:
+    """Mean |step| of a probability map across the given row and column positions."""
+    dy = np.abs(np.diff(prob, axis=0))[[c - 1 for c in cuts]].mean()
+    dx = np.abs(np.diff(prob, axis=1))[:, [c - 1 for c in cuts]].mean()
+    return float((dy + dx) / 2)
+
+
+def test_sliding_window_has_no_seams(ckpt, shared_data):
+    """A 256 px image fits whole and in 128 px windows: blended tiles match the whole-image result."""
+    from core.infer.backends import load_backend
+    from core.infer.predictor import SegmentationPredictor
+    from core.infer.sliding import sliding_forward, tile_starts
+
+    backend = load_backend(ckpt)
+    image = read_image(sorted((shared_data / "tg3k_thyroid" / "images").glob("*.jpg"))[5])
+    x = SegmentationPredictor(backend).preprocess(image)
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    whole = sigmoid(backend.forward(x[None])[0, 0])
+    blended = sigmoid(sliding_forward(backend.forward, x, (128, 128), overlap=0.5)[0])
+    naive = sigmoid(sliding_forward(backend.forward, x, (128, 128), overlap=0.0)[0])  # plain 2x2 tiling
+    assert tile_starts(256, 128, 0.5) == [0, 64, 128] and tile_starts(256, 128, 0.0) == [0, 128]
+    seam_naive = _jump(naive, [128]) - _jump(whole, [128])
+    seam_blend = _jump(blended, [64, 128, 192]) - _jump(whole, [64, 128, 192])
+    assert seam_naive > 0.03  # the measurement sees a real seam
+    assert seam_blend < 0.01 and seam_blend < seam_naive / 5
+    near_edges = np.zeros(whole.shape, bool)
+    for e in (64, 128, 192):
+        near_edges[e - 2:e + 2] = True
+        near_edges[:, e - 2:e + 2] = True
+    err = np.abs(blended - whole)
+    assert err[near_edges].mean() <= 1.5 * err[~near_edges].mean() + 0.002  # no error ridge at tile edges
+    assert err.mean() < 0.02
+    agree = 2 * ((blended > 0.5) & (whole > 0.5)).sum() / max((blended > 0.5).sum() + (whole > 0.5).sum(), 1)
+    assert agree > 0.98
+
+
+def test_sliding_policy_on_a_full_mlua_panoramic(onnx_model, shared_data):
+    """A 2943 x 1435 panoramic through 256 px windows with ONNX Runtime, by the model's own metadata."""
+    from core.infer.backends import OnnxBackend
+    from core.infer.predictor import SegmentationPredictor
+
+    backend = OnnxBackend(onnx_model)
+    backend.meta = dict(backend.meta, input_policy={"mode": "sliding", "size": [256, 256], "overlap": 0.25})
+    predictor = SegmentationPredictor(backend)
+    image = read_image(sorted((shared_data / "mlua_panoramic_caries" / "images").iterdir())[0])
+    assert image.shape == (1435, 2943)
+    pred = predictor.predict(image)
+    assert pred.probabilities.shape == (1, 1435, 2943) and np.isfinite(pred.probabilities).all()
+    assert pred.mask.shape == image.shape and set(np.unique(pred.mask)) <= {0, 1}
+
+
+def test_torch_and_onnx_predictors_agree_and_report_provider(ckpt, onnx_model, shared_data, caplog):
+    import logging
+
+    from core.infer.predictor import load_predictor
+
+    with caplog.at_level(logging.INFO, logger="toothseg.infer"):
+        ort_pred = load_predictor(onnx_model)
+    assert ort_pred.provider == "CPUExecutionProvider"
+    assert "CPUExecutionProvider" in caplog.text and "threads" in caplog.text
+    torch_pred = load_predictor(ckpt)
+    image = read_image(sorted((shared_data / "isbi2012_em_membrane" / "images").iterdir())[0])
+    a, b = ort_pred.predict(image), torch_pred.predict(image)
+    assert np.abs(a.probabilities - b.probabilities).max() < 1e-4
+    assert (a.mask != b.mask).mean() < 1e-3
+    assert a.stats["area_frac"] == pytest.approx(b.stats["area_frac"], abs=1e-3)
+
+
+def _folder_with_bad_files(shared_data, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for path in sorted((shared_data / "tg3k_thyroid" / "images").glob("*.jpg"))[:3]:
+        (src / path.name).write_bytes(path.read_bytes())
+    good = (src / sorted(p.name for p in src.iterdir())[0]).read_bytes()
+    (src / "truncated.jpg").write_bytes(good[:200])
+    (src / "empty.png").write_bytes(b"")
+    return src
+
+
+def test_predict_folder_skips_bad_files_and_writes_outputs(onnx_model, shared_data, tmp_path):
+    import csv
+
+    from core.data.io import read_mask
+    from core.infer.folder import predict_folder
+
+    src = _folder_with_bad_files(shared_data, tmp_path)
+    calls = []
+    summary = predict_folder(onnx_model, src, tmp_path / "out", progress=lambda d, t, m: calls.append((d, t)))
+    assert summary["images"] == 5 and summary["written"] == 3
+    assert sorted(f["file"].rsplit("/", 1)[-1] for f in summary["failed"]) == ["empty.png", "truncated.jpg"]
+    assert all(f["error"] for f in summary["failed"]) and calls[-1] == (5, 5)
+    with open(tmp_path / "out" / "stats.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["filename", "area_frac", "cy_rel", "cx_rel", "plausible"] and len(rows) == 3
+    for row in rows:
+        stem = row["filename"].rsplit(".", 1)[0]
+        mask = read_mask(tmp_path / "out" / "masks" / f"{stem}.png")
+        assert mask.shape == (256, 256) and float(row["area_frac"]) == pytest.approx(mask.mean(), abs=1e-5)
+        assert (tmp_path / "out" / "overlays" / f"{stem}.png").is_file()
+
+
+def test_predict_folder_cancel_keeps_what_was_done(onnx_model, shared_data, tmp_path):
+    from core.errors import CancelledError
+    from core.infer.folder import predict_folder
+    from core.jobs import CancelToken
+
+    src = _folder_with_bad_files(shared_data, tmp_path)
+    token = CancelToken()
+    with pytest.raises(CancelledError):
+        predict_folder(onnx_model, src, tmp_path / "out", cancel=token,
+                       progress=lambda d, t, m: token.cancel() if d == 1 else None)
+    lines = (tmp_path / "out" / "stats.csv").read_text().splitlines()
+    assert len(lines) == 2 and len(list((tmp_path / "out" / "masks").iterdir())) == 1
+
+
+def test_predict_cli_json(onnx_model, shared_data, tmp_path, capsys):
+    import json
+
+    from training.cli import main
+
+    src = _folder_with_bad_files(shared_data, tmp_path)
+    code = main(["predict", "--model", str(onnx_model), "--input", str(src), "--out", str(tmp_path / "o"), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert code == 0 and summary["written"] == 3 and len(summary["failed"]) == 2
+    assert "truncated.jpg" in captured.err and "CPUExecutionProvider" in captured.err
