@@ -84,10 +84,15 @@ def build_actions(parent, handlers: dict[str, Callable[[], None]]) -> dict[str, 
             act.setIcon(icon(spec.icon))
         if spec.name in TOOLS:
             tools.addAction(act)
-        act.triggered.connect(handlers[spec.name])
+        act.triggered.connect(_no_args(handlers[spec.name]))
         parent.addAction(act)
         actions[spec.name] = act
     return actions
+
+
+def _no_args(run: Callable[[], None]) -> Callable[[], None]:
+    """A zero-argument slot, so Qt does not pass ``checked`` into handlers that take defaults."""
+    return lambda: run()
 
 
 def help_html() -> str:

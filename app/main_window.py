@@ -328,4 +328,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 show_error(self, "Save mask", *describe(exc))
                 ev.ignore()
                 return
+        self.autosave.timer.stop()
+        self.dataset.model.thumbs.stop()
         super().closeEvent(ev)

@@ -14,6 +14,9 @@ from app.canvas.layers import ArrayLayer
 from core.annotation import render
 
 LAYERS = ("image", "mask", "prediction", "errors")
+# Every mouse move becomes a stroke segment (painting is fast); pyqtgraph's 100/s limit would make
+# quick strokes angular.
+pg.setConfigOption("mouseRateLimit", 0)
 
 
 class EditViewBox(pg.ViewBox):
@@ -177,9 +180,11 @@ class CanvasView(pg.GraphicsView):
         return 100.0 / px if px > 0 else 100.0
 
     def actual_size(self) -> None:
-        px = self.vb.viewPixelSize()[0]
-        if px > 0:
-            self.vb.scaleBy((1.0 / px, 1.0 / px))
+        """One image pixel per screen pixel, keeping the current centre."""
+        rect = self.vb.viewRect()
+        w, h = self.vb.width(), self.vb.height()
+        c = rect.center()
+        self.vb.setRange(QtCore.QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
 
     def show_cursor(self, x: float, y: float, radius: float | None) -> None:
         if radius is None:

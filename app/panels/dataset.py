@@ -13,23 +13,30 @@ STATUS_COLORS = {"unlabeled": "#8fa1b3", "labeled": "#009E73", "pseudo": "#E69F0
 THUMB = 56
 
 
+class _ThumbSignals(QtCore.QObject):
+    ready = QtCore.Signal(str, object)
+
+
 class _ThumbJob(QtCore.QRunnable):
+    """Own signal object per job: if the list is gone when it finishes, the result is simply dropped."""
+
     def __init__(self, loader: ThumbnailLoader, sample_id: str, path: str):
         super().__init__()
-        self.loader, self.sample_id, self.path = loader, sample_id, path
+        self.sample_id, self.path = sample_id, path
+        self.signals = _ThumbSignals()
+        self.signals.ready.connect(loader._store)
 
     def run(self) -> None:
         try:
             arr = thumbnail(self.path, THUMB)
         except Exception:  # an unreadable image is reported when opened; its row keeps the placeholder
             arr = np.zeros((1, 1), np.uint8)
-        self.loader.ready.emit(self.sample_id, arr)
+        self.signals.ready.emit(self.sample_id, arr)
 
 
 class ThumbnailLoader(QtCore.QObject):
     """Makes thumbnails in a private one-thread pool and hands them back on the UI thread."""
 
-    ready = QtCore.Signal(str, object)
     changed = QtCore.Signal(str)
 
     def __init__(self, parent=None):
@@ -38,7 +45,11 @@ class ThumbnailLoader(QtCore.QObject):
         self.pool.setMaxThreadCount(1)
         self.pixmaps: dict[str, QtGui.QPixmap] = {}
         self._asked: set[str] = set()
-        self.ready.connect(self._store)
+
+    def stop(self) -> None:
+        """Drop queued jobs and wait for the running one (called when the window closes)."""
+        self.pool.clear()
+        self.pool.waitForDone(2000)
 
     def request(self, sample_id: str, path: str) -> QtGui.QPixmap | None:
         if sample_id in self.pixmaps:
