@@ -1,0 +1,234 @@
+""""Train on my labels": one call from the user's corrected masks to an active ONNX model.
+
+The plan is chosen from the number of usable labels and the device so that a laptop CPU finishes in
+minutes; the run warm-starts from the previous (or a pretrained) model of the project, trains on
+labeled + reviewed samples, exports ONNX with the parity check, and reports validation Dice next to
+the previous model's on the same images. Project mutation (``register``) is kept apart from the
+long job (``run_plan``) so the GUI can run the job in a worker and register on the UI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.data.project import ModelEntry, Project
+from core.data.sample import SampleIndex
+from core.data.splits import make_splits
+from core.errors import ToothSegError
+from core.jobs import CancelToken, Progress
+from core.train.recipe import Recipe, default_recipe
+
+MIN_LABELS = 4
+MODELS_DIRNAME = "models"
+
+
+@dataclass
+class TrainPlan:
+    """What Train on my labels will do, shown to the user before it starts."""
+
+    recipe: Recipe
+    labeled: int
+    device: str
+    warm_start: str = ""        # checkpoint path the weights come from ("" = from scratch)
+    warm_from: str = ""         # the registered model's name, or "" when not from a project model
+    previous: str = ""          # name of the model that was active before (compared against)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        r = self.recipe
+        model = f"{r.model.get('name')} ({r.model.get('base_channels', '?')} ch)"
+        start = f"warm start from {self.warm_from or Path(self.warm_start).name}" if self.warm_start else "from scratch"
+        budget = f"{r.max_minutes:g} min" if r.max_minutes else f"{r.epochs} epochs"
+        return f"{self.labeled} labels, {model}, {r.size}px, {budget} on {self.device}, {start}"
+
+
+def model_path(project: Project, entry: ModelEntry, onnx: bool = False) -> Path | None:
+    """Absolute path of a registered model's checkpoint (or ONNX file); None when it has none."""
+    raw = entry.onnx if onnx else entry.path
+    if not raw:
+        return None
+    p = Path(raw)
+    return p if p.is_absolute() else project.dir / p
+
+
+def _rel(project: Project, path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(project.dir.resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _device() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def ensure_splits(project: Project, index: SampleIndex, seed: int = 0) -> int:
+    """Give every training label a persistent split, so each run (and the previous model) is scored on
+    the same validation images; returns how many samples got a new split. Saves the project."""
+    missing = [s for s in index if s.is_training_label and not s.split]
+    if not missing:
+        return 0
+    splits = make_splits(index, seed=project.split_seed if project.split_seed is not None else seed)
+    labeled = [s for s in index.labeled()]
+    if not any(splits.get(s.id) == "val" for s in labeled) and len(labeled) >= 2:
+        splits[sorted(s.id for s in labeled)[-1]] = "val"  # tiny sets: the finetune loop needs a val image
+    for s in index:
+        if not s.split:
+            s.split = splits.get(s.id, "train")
+            project.set_split(s.id, s.split)
+    if project.split_seed is None:
+        project.split_seed = seed
+    project.save()
+    return len(missing)
+
+
+def plan_training(project: Project, index: SampleIndex, minutes: float | None = None,
+                  device: str | None = None, **overrides: Any) -> TrainPlan:
+    """Model, size and budget from the number of labels and the device; ``overrides`` are recipe keys."""
+    labeled = index.labeled()
+    if len(labeled) < MIN_LABELS:
+        raise ToothSegError(f"Train on my labels needs at least {MIN_LABELS} labeled or reviewed images; "
+                            f"this project has {len(labeled)}. Draw or accept a few more masks first.")
+    device = device or _device()
+    n = len(labeled)
+    gpu = device != "cpu"
+    recipe = default_recipe("finetune")
+    labels = "binary" if len(project.classes) <= 1 else "multiclass"
+    if gpu:
+        model = {"name": "unet", "base_channels": 16, "norm": "batch"}
+        size, budget = 256, minutes if minutes is not None else min(10.0, 1.0 + n / 100)
+    else:
+        model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
+        size = 128 if n < 100 else 160
+        budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
+    changes: dict[str, Any] = {"model": model, "size": size, "labels": labels, "max_minutes": float(budget),
+                               "epochs": 400, "batch_size": 8, "lr": 3e-3, "plateau_patience": 8,
+                               "early_stop_patience": 40, "device": device, "preview_every": 1,
+                               "threads": 0 if gpu else 2}
+    plan = TrainPlan(recipe=recipe, labeled=n, device=device)
+    _warm_start(project, plan, changes)
+    changes.update(overrides)
+    plan.recipe = recipe.updated(**changes)
+    return plan
+
+
+def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]) -> None:
+    """Prefer the active model, then the newest pretrained one; adopt its architecture and size."""
+    from core.models.checkpoint import read_sidecar
+
+    active = project.model(project.active_model) if project.active_model else None
+    plan.previous = active.name if active else ""
+    pretrained = [m for m in reversed(project.models) if m.mode.startswith("pretrain")]
+    for entry in [e for e in (active, *pretrained) if e is not None]:
+        path = model_path(project, entry)
+        if path is None or not Path(path).with_suffix(".json").exists():
+            plan.notes.append(f"{entry.name}: checkpoint missing, not used for warm start")
+            continue
+        try:
+            meta = read_sidecar(path)
+        except ToothSegError as exc:
+            plan.notes.append(f"{entry.name}: {exc}")
+            continue
+        config = dict(meta.get("model", {}))
+        for key in ("in_channels", "out_channels"):
+            config.pop(key, None)
+        if config.get("name"):
+            changes["model"] = config
+        size = meta.get("input_size") or [changes["size"]] * 2
+        changes["size"] = int(size[0])
+        plan.warm_start, plan.warm_from = str(path), entry.name
+        changes["init"] = str(path)
+        return
+
+
+def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None,
+             cancel: CancelToken | None = None, resume: bool = False, previous_checkpoint: str | Path | None = None,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Train, export ONNX and score new and previous model on the validation split (no project writes)."""
+    from core.export.onnx import export_onnx
+    from core.train.data import open_dataset
+    from core.train.evaluate import evaluate
+    from core.train.loop import run_training
+
+    cancel = cancel or CancelToken()
+    run_dir = Path(run_dir)
+    t0 = time.monotonic()
+    data = open_dataset(root, plan.recipe.split_seed, plan.recipe.split_ratios)
+    resume = resume and (run_dir / "last_state.pt").exists()
+    result = run_training(plan.recipe, data, run_dir, events=events, cancel=cancel, resume=resume)
+    best = run_dir / "best.safetensors"
+    if not best.exists():
+        raise ToothSegError(f"training stopped before the first epoch finished; nothing to export ({run_dir})")
+    trained_s = time.monotonic() - t0
+    if events is not None:
+        events.on_log("exporting ONNX (parity check on real images)")
+    export = export_onnx(best, run_dir / "model.onnx", images=str(data.root), max_images=4, cancel=cancel)
+    new = evaluate(best, data, split="val", cancel=cancel)
+    old = None
+    if previous_checkpoint and Path(previous_checkpoint).with_suffix(".json").exists():
+        try:
+            old = evaluate(previous_checkpoint, data, split="val", cancel=cancel)["dice"]
+        except ToothSegError as exc:
+            if events is not None:
+                events.on_log(f"previous model not comparable: {exc}")
+    from core.models.checkpoint import read_sidecar
+
+    meta = read_sidecar(best)
+    return {"run_dir": str(run_dir), "checkpoint": str(best), "onnx": export["out"], "export": export,
+            "training": result, "val_dice": new["dice"], "val_iou": new["iou"], "val_n": new["n"],
+            "previous_dice": old, "previous": plan.previous, "fingerprint": meta.get("fingerprint", ""),
+            "mode": plan.recipe.mode, "recipe": plan.recipe.to_json(), "warm_from": plan.warm_from,
+            "train_s": round(trained_s, 2), "elapsed_s": round(time.monotonic() - t0, 2)}
+
+
+def new_run_dir(project: Project, prefix: str = "finetune") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = project.dir / MODELS_DIRNAME / f"{prefix}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def register(project: Project, outcome: dict[str, Any], make_active: bool = True) -> ModelEntry:
+    """Record a finished run in the project (and make it active); saves the project."""
+    run_dir = Path(outcome["run_dir"])
+    metrics = {"val_dice": outcome.get("val_dice"), "val_iou": outcome.get("val_iou")}
+    if outcome.get("previous_dice") is not None:
+        metrics["previous_val_dice"] = outcome["previous_dice"]
+    export = outcome.get("export") or {}
+    entry = ModelEntry(
+        name=run_dir.name, path=_rel(project, Path(outcome["checkpoint"])), mode=outcome.get("mode", "finetune"),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"), metrics={k: v for k, v in metrics.items() if v is not None},
+        onnx=_rel(project, Path(outcome["onnx"])) if outcome.get("onnx") else "",
+        fingerprint=outcome.get("fingerprint", ""),
+        extra={"recipe": outcome.get("recipe", {}), "warm_from": outcome.get("warm_from", ""),
+               "parity_max_abs_diff": export.get("max_abs_diff"), "provider": export.get("provider", ""),
+               "train_s": outcome.get("train_s")},
+    )
+    project.add_model(entry, make_active=make_active)
+    project.save()
+    return entry
+
+
+def train_on_labels(root: str | Path, minutes: float | None = None, events=None, cancel: CancelToken | None = None,
+                    **overrides: Any) -> tuple[ModelEntry, dict[str, Any]]:
+    """The whole button for scripts and benchmarks: plan, train, export, register, activate."""
+    from core.data.layouts import load_index
+
+    project = Project.open(root)
+    index = project.apply(load_index(Path(root)))
+    ensure_splits(project, index)
+    plan = plan_training(project, index, minutes=minutes, **overrides)
+    prev = project.model(plan.previous) if plan.previous else None
+    outcome = run_plan(plan, root, new_run_dir(project), events=events, cancel=cancel,
+                       previous_checkpoint=model_path(project, prev) if prev else None)
+    return register(project, outcome), outcome

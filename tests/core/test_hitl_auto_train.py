@@ -1,0 +1,83 @@
+"""Train on my labels, without Qt: plan, warm start, train, export ONNX, register, compare with the previous model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.data.layouts import load_index
+from core.data.project import Project
+from core.errors import ToothSegError
+from core.hitl import auto_train, library
+from core.train.events import RecordingEvents
+
+TINY = {"size": 64, "model": {"name": "unet", "base_channels": 4, "norm": "batch"}, "max_steps": 4,
+        "max_minutes": 0.0, "epochs": 2, "batch_size": 4}
+
+
+def thyroid_copy(src: Path, dest: Path, labeled: int = 16, unlabeled: int = 8) -> Path:
+    """A paired-layout copy of real thyroid frames: ``labeled`` with masks, then ``unlabeled`` without."""
+    names = sorted(p.name for p in (src / "images").iterdir())
+    masks = {p.stem: p for p in (src / "masks").iterdir()}
+    for sub in ("images", "masks", "unlabeled"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    for name in names[:labeled]:
+        shutil.copy(src / "images" / name, dest / "images" / name)
+        mask = masks[Path(name).stem]
+        shutil.copy(mask, dest / "masks" / mask.name)
+    for name in names[labeled:labeled + unlabeled]:
+        shutil.copy(src / "images" / name, dest / "unlabeled" / name)
+    return dest
+
+
+@pytest.fixture
+def thyroid(shared_data, tmp_path) -> Path:
+    return thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid")
+
+
+def open_project(root: Path):
+    project = Project.open(root)
+    return project, project.apply(load_index(root))
+
+
+def test_plan_scales_with_labels_and_refuses_too_few(thyroid):
+    project, index = open_project(thyroid)
+    plan = auto_train.plan_training(project, index, device="cpu")
+    assert plan.labeled == 16 and plan.recipe.mode == "finetune"
+    assert plan.recipe.size <= 160 and plan.recipe.model["base_channels"] <= 12
+    assert 0 < plan.recipe.max_minutes <= 2 and not plan.warm_start
+    assert "16 labels" in plan.describe()
+    assert auto_train.plan_training(project, index, minutes=3.5, device="cpu").recipe.max_minutes == 3.5
+    for s in index.samples[3:]:
+        s.mask = None
+    with pytest.raises(ToothSegError, match="at least 4"):
+        auto_train.plan_training(project, index, device="cpu")
+    assert not project.path.exists()  # planning writes nothing
+
+
+def test_train_export_register_then_warm_start_and_compare(thyroid):
+    events = RecordingEvents()
+    entry, outcome = auto_train.train_on_labels(thyroid, events=events, device="cpu", **TINY)
+    project, index = open_project(thyroid)
+    assert project.active_model == entry.name and project.model(entry.name) is not None
+    assert Path(outcome["onnx"]).exists() and outcome["export"]["max_abs_diff"] <= 1e-4
+    assert library.active_onnx(project) == Path(outcome["onnx"]).resolve() or library.active_onnx(project).exists()
+    assert 0.0 <= outcome["val_dice"] <= 1.0 and outcome["previous_dice"] is None
+    assert events.steps and events.epochs and events.result["steps"] == 4
+    assert all(s.split for s in index.labeled())                        # splits persisted for comparisons
+    assert entry.fingerprint and entry.metrics["val_dice"] == outcome["val_dice"]
+    # second press: warm start from the active model, scored next to it on the same val images
+    plan = auto_train.plan_training(project, index, device="cpu", **TINY)
+    assert plan.warm_from == entry.name and plan.recipe.init.endswith("best.safetensors")
+    entry2, outcome2 = auto_train.train_on_labels(thyroid, events=RecordingEvents(), device="cpu", **TINY)
+    assert outcome2["previous"] == entry.name
+    assert outcome2["previous_dice"] == pytest.approx(outcome["val_dice"], abs=1e-6)
+    project, _ = open_project(thyroid)
+    assert project.active_model == entry2.name and len(project.models) == 2
+    assert project.model(entry2.name).metrics["previous_val_dice"] == pytest.approx(outcome["val_dice"], abs=1e-6)
+    rows = library.rows(project)
+    assert [r["active"] for r in rows] == [False, True] and all(r["has_onnx"] for r in rows)
+    library.delete(project, entry2.name)
+    assert project.active_model == entry.name and not Path(outcome2["run_dir"]).exists()
