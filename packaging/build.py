@@ -1,0 +1,132 @@
+"""Build the ToothSeg Studio bundle for the current OS: ``python packaging/build.py --variant full|slim``.
+
+Writes only to ``build/<variant>/`` (PyInstaller work files) and ``dist/<variant>/ToothSegStudio/``
+(the one-folder bundle; ``ToothSeg Studio.app`` beside it on macOS). ``--self-test`` then runs the
+frozen app's own self-test, ``--installer`` wraps the bundle the OS's way (Inno Setup ``Setup.exe``
+on Windows, a ``.dmg`` on macOS, a ``.tar.gz`` on Linux). Bundle sizes are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NAME = "ToothSegStudio"
+VARIANTS = ("full", "slim")
+
+
+def version() -> str:
+    sys.path.insert(0, str(ROOT))
+    from core import __version__
+
+    return __version__
+
+
+def bundle_dir(variant: str) -> Path:
+    return ROOT / "dist" / variant / NAME
+
+
+def console_exe(variant: str) -> Path:
+    """The console twin that prints (``toothseg``; ``toothseg.exe`` on Windows)."""
+    base = bundle_dir(variant)
+    return base / ("toothseg.exe" if sys.platform == "win32" else "toothseg")
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def human(size: int) -> str:
+    return f"{size / 1e6:.0f} MB"
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build(variant: str, clean: bool = False) -> Path:
+    """Run PyInstaller on packaging/toothseg.spec for ``variant``; returns the bundle folder."""
+    work = ROOT / "build" / variant
+    dist = ROOT / "dist" / variant
+    if clean:
+        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(dist, ignore_errors=True)  # never ship files left over from an earlier build
+    work.mkdir(parents=True, exist_ok=True)
+    info = work / "toothseg_build.json"
+    info.write_text(json.dumps({"variant": variant, "version": version(), "commit": git_commit(),
+                                "platform": f"{sys.platform}-{platform.machine()}",
+                                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}), encoding="utf-8")
+    env = dict(os.environ, TOOTHSEG_VARIANT=variant, TOOTHSEG_BUILD_INFO=str(info))
+    cmd = [sys.executable, "-m", "PyInstaller", str(HERE / "toothseg.spec"), "--noconfirm",
+           "--distpath", str(dist), "--workpath", str(work), "--log-level", "WARN"]
+    print(f"[build] {variant}: {' '.join(cmd)}", flush=True)
+    t = time.monotonic()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    print(f"[build] {variant} done in {time.monotonic() - t:.0f} s: {bundle_dir(variant)}", flush=True)
+    return bundle_dir(variant)
+
+
+def self_test(variant: str) -> int:
+    cmd = [str(console_exe(variant)), "--self-test"] + (["--slim"] if variant == "slim" else [])
+    print(f"[self-test] {' '.join(cmd)}", flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return subprocess.run(cmd, env=env).returncode
+
+
+def installer(variant: str) -> Path:
+    """Setup.exe (Inno Setup), a .dmg (hdiutil) or a .tar.gz, in dist/."""
+    out_dir = ROOT / "dist"
+    if sys.platform == "win32":
+        iscc = shutil.which("iscc") or r"C:\Program Files (x86)\Inno Setup 6\ISCC.exe"
+        subprocess.run([iscc, f"/DAppVersion={version()}", f"/DVariant={variant}",
+                        f"/DSourceDir={bundle_dir(variant)}", f"/DOutputDir={out_dir}",
+                        str(HERE / "windows" / "toothseg.iss")], check=True)
+        return out_dir / f"ToothSegStudio-{version()}-{variant}-Setup.exe"
+    if sys.platform == "darwin":
+        subprocess.run(["bash", str(HERE / "macos" / "make_dmg.sh"), variant, version()], check=True)
+        return out_dir / f"ToothSegStudio-{version()}-{variant}.dmg"
+    target = out_dir / f"ToothSegStudio-{version()}-{variant}-linux-{platform.machine()}.tar.gz"
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(bundle_dir(variant), arcname=f"ToothSegStudio-{variant}")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variant", choices=(*VARIANTS, "both"), default="full",
+                   help="full (training + inference) or slim (viewer + ONNX inference, no PyTorch)")
+    p.add_argument("--clean", action="store_true", help="drop PyInstaller's cache in build/<variant> first")
+    p.add_argument("--self-test", action="store_true", help="run the frozen app's --self-test afterwards")
+    p.add_argument("--installer", action="store_true", help="also make Setup.exe / .dmg / .tar.gz")
+    args = p.parse_args(argv)
+    variants = VARIANTS if args.variant == "both" else (args.variant,)
+    failed = 0
+    for variant in variants:
+        build(variant, args.clean)
+        if args.self_test and self_test(variant) != 0:
+            print(f"[self-test] {variant}: FAILED", flush=True)
+            failed += 1
+        if args.installer:
+            print(f"[installer] {installer(variant)}", flush=True)
+    for variant in VARIANTS:
+        if bundle_dir(variant).is_dir():
+            print(f"[size] {variant}: {human(folder_size(bundle_dir(variant)))} in {bundle_dir(variant)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
