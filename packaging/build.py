@@ -80,11 +80,29 @@ def build(variant: str, clean: bool = False) -> Path:
     return bundle_dir(variant)
 
 
+def programs(variant: str) -> list[Path]:
+    """Every frozen program worth a self-test: the console twin, the GUI program where it can print
+    (not on Windows, where a windowed program has no stdout), and the copy inside the macOS .app."""
+    base = bundle_dir(variant)
+    found = [console_exe(variant)]
+    if sys.platform != "win32":
+        found.append(base / NAME)
+    if sys.platform == "darwin":
+        app = base.parent / ("ToothSeg Studio.app" if variant == "full" else "ToothSeg Viewer.app")
+        found.append(app / "Contents" / "MacOS" / NAME)
+    return found
+
+
 def self_test(variant: str) -> int:
-    cmd = [str(console_exe(variant)), "--self-test"] + (["--slim"] if variant == "slim" else [])
-    print(f"[self-test] {' '.join(cmd)}", flush=True)
+    """Run ``--self-test`` in every program of the bundle, away from the source tree; 0 if all pass."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    return subprocess.run(cmd, env=env).returncode
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    failed = 0
+    for program in programs(variant):
+        cmd = [str(program), "--self-test"] + (["--slim"] if variant == "slim" else [])
+        print(f"[self-test] {' '.join(cmd)}", flush=True)
+        failed += subprocess.run(cmd, env=env, cwd=program.parent).returncode != 0
+    return failed
 
 
 def installer(variant: str) -> Path:
@@ -97,7 +115,8 @@ def installer(variant: str) -> Path:
                         str(HERE / "windows" / "toothseg.iss")], check=True)
         return out_dir / f"ToothSegStudio-{version()}-{variant}-Setup.exe"
     if sys.platform == "darwin":
-        subprocess.run(["bash", str(HERE / "macos" / "make_dmg.sh"), variant, version()], check=True)
+        subprocess.run(["bash", str(HERE / "macos" / "make_dmg.sh"), variant, version()], check=True,
+                       env=dict(os.environ, PYTHON=sys.executable))
         return out_dir / f"ToothSegStudio-{version()}-{variant}.dmg"
     target = out_dir / f"ToothSegStudio-{version()}-{variant}-linux-{platform.machine()}.tar.gz"
     with tarfile.open(target, "w:gz") as tar:
