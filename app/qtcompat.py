@@ -1,9 +1,11 @@
-"""Work around a PySide6 6.12.0 refcount bug: ``SignalInstance.emit()`` returns ``True`` without a
-reference, so every emit from Python (ours and pyqtgraph's) takes one reference from ``True``.
+"""Work around PySide6 6.12.0 refcount bugs on Python < 3.12.
 
-On Python < 3.12, where ``True`` is not immortal, a long session then dies with "Fatal Python error:
-bool_dealloc". We detect the bug with one probe emit and, only if present, give ``True`` and ``False``
-a huge reference count (what Python 3.12 does for them anyway).
+``SignalInstance.emit()`` returns ``True`` without a reference, and every Python override of a
+``void`` virtual (``paint`` of a scene item or delegate, ...) gives back one reference too many to
+``None``. Each emit or repaint takes one reference from these singletons, and after some minutes the
+app dies with "Fatal Python error: bool_dealloc / none_dealloc". We detect the bug with probe emits
+and, only if present, give ``None``, ``True`` and ``False`` a huge reference count - which is what
+Python 3.12 does for them anyway (immortal objects).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def apply() -> bool:
     global _APPLIED
     if _APPLIED or sys.version_info >= (3, 12) or not emit_leaks_true():
         return _APPLIED
-    for obj in (True, False):
+    for obj in (None, True, False):
         ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
     _APPLIED = True
     return True

@@ -17,8 +17,8 @@ from core.annotation.history import Box, History, StrokeRecord
 from core.data.io import read_image
 from core.data.layouts import load_index
 from core.data.mask_store import MaskStore, SaveResult
+from core.data.masks import infer_classes
 from core.data.project import Project
-from core.data.project_classes import effective_classes
 from core.data.recovery import RecoveryJournal
 from core.data.sample import Sample
 
@@ -28,7 +28,7 @@ class AnnotationSession:
         self.root = Path(root).resolve()
         self.project = Project.open(self.root)
         self.index = self.project.apply(load_index(self.root))
-        self.project.classes = effective_classes(self.project, self.index)
+        self.project.classes = self._classes()
         self.store = MaskStore(self.project)
         self.journal = RecoveryJournal(self.project.dir / "recovery")
         self.cache = LruCache(cache_bytes)
@@ -38,6 +38,18 @@ class AnnotationSession:
         self.editor: MaskEditor | None = None
         self.dirty = False
         self.last_save: SaveResult | None = None
+
+    def _classes(self, max_masks: int = 8):
+        """The saved class table, else one guessed from up to ``max_masks`` masks spread over the set.
+
+        Reading every mask (``effective_classes``) costs seconds on large panoramics; a spread sample
+        finds the label values of real datasets, and a stray value still shows (magenta) on the canvas.
+        """
+        if self.project.path.exists() or self.project.extra.get("classes_set"):
+            return self.project.classes
+        labeled = [s for s in self.index if s.has_mask]
+        step = max(len(labeled) // max_masks, 1)
+        return infer_classes(labeled[::step][:max_masks])
 
     # ------------------------------------------------------------------ navigation
     @property

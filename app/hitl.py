@@ -1,0 +1,385 @@
+"""Human-in-the-loop wiring: ``install_hitl(window)`` adds training, models, review, label-next and
+evaluation docks, the Train on my labels toolbar button and the Model / Help menus to a main window.
+
+The controller only composes: every long job is a ``core`` function run through ``app.workers`` (so
+errors become a dialog and a log entry), and project changes happen here on the UI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.panels.evaluation import EvaluationActions, EvaluationPanel
+from app.panels.label_next import LabelNextActions, LabelNextPanel
+from app.panels.models import ModelsPanel
+from app.panels.review import KEYS, ReviewActions, ReviewPanel
+from app.panels.training import QtTrainEvents, TrainingPanel
+from app.workers import describe, run_job, show_error
+from core.capabilities import TRAINING_NEEDS_FULL_BUILD, torch_available
+from core.hitl import auto_train, library
+from core.hitl.logs import log_path, setup_logging, tail
+from core.hitl.review import ReviewQueue
+
+log = logging.getLogger("toothseg.app.hitl")
+
+
+class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.QObject):
+    def __init__(self, window: QtWidgets.QMainWindow):
+        super().__init__(window)
+        self.w = window
+        self.log_file = setup_logging()
+        self.torch = torch_available()
+        self.auto_overrides: dict[str, Any] = {}   # recipe keys forced on Train on my labels (tests, power users)
+        self.job = None
+        self.last: dict[str, Any] | None = None    # what Resume continues
+        self.queue: ReviewQueue | None = None
+        self.session = None
+        self.editing = ""
+        self._predictors: dict[str, Any] = {}
+        self.training, self.models, self.review = TrainingPanel(window), ModelsPanel(window), ReviewPanel(window)
+        self.label_next, self.evaluation = LabelNextPanel(window), EvaluationPanel(window)
+        self.docks = (self.training, self.models, self.review, self.label_next, self.evaluation)
+        for d in self.docks:
+            window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, d)
+        for d in self.docks[1:]:
+            window.tabifyDockWidget(self.training, d)
+        self.training.raise_()
+        self.training.set_torch(self.torch)
+        self.models.torch_available = self.torch
+        self.evaluation.torch_available = self.torch
+        if not self.torch:
+            for w in (self.label_next.refresh_button, self.evaluation.run_button):
+                w.setEnabled(False)
+                w.setToolTip(TRAINING_NEEDS_FULL_BUILD)
+        self.saliency = pg.ImageItem(axisOrder="row-major")
+        self.saliency.setZValue(15)
+        self.saliency.setVisible(False)
+        window.canvas.vb.addItem(self.saliency, ignoreBounds=True)
+        self.actions = self._build_actions()
+        self._wire()
+        self._show(False)
+        self.session_changed()
+
+    # ------------------------------------------------------------------ composition
+    def _build_actions(self) -> dict[str, QtGui.QAction]:
+        specs = (("train_on_labels", "Train on my labels", "Ctrl+T", lambda: self.train_on_labels()),
+                 ("predict_current", "Predict current image", "Ctrl+P", lambda: self.predict("current")),
+                 ("predict_unlabeled", "Predict all unlabeled", "Ctrl+Shift+P", lambda: self.predict("unlabeled")),
+                 ("saliency", "Show saliency", "H", self.toggle_saliency),
+                 ("evaluate", "Evaluate active model", "", lambda: self.evaluation.run_button.click()),
+                 ("review_accept", "Accept pseudo-label", KEYS["accept"], lambda: self.review.trigger("accept")),
+                 ("review_reject", "Reject pseudo-label", KEYS["reject"], lambda: self.review.trigger("reject")),
+                 ("review_edit", "Edit pseudo-label", KEYS["edit"], lambda: self.review.trigger("edit")),
+                 ("show_logs", "Show logs", "", self.show_logs))
+        actions = {}
+        for name, text, key, slot in specs:
+            act = QtGui.QAction(text, self.w)
+            act.setObjectName(f"action_{name}")
+            if key:
+                act.setShortcut(QtGui.QKeySequence(key))
+            act.triggered.connect(slot)
+            self.w.addAction(act)
+            actions[name] = act
+        actions["saliency"].setCheckable(True)
+        if not self.torch:
+            for name in ("train_on_labels", "saliency", "evaluate"):
+                actions[name].setEnabled(False)
+                actions[name].setToolTip(TRAINING_NEEDS_FULL_BUILD)
+        top = getattr(self.w, "toolbars", (None, None))[-1]
+        if top is not None:
+            top.addSeparator()
+            top.addAction(actions["train_on_labels"])
+            top.addAction(actions["predict_current"])
+        bar = self.w.menuBar()
+        menu = bar.addMenu("&Model")
+        menu.setObjectName("modelMenu")
+        for name in ("train_on_labels", None, "predict_current", "predict_unlabeled", None, "saliency", "evaluate",
+                     None, "review_accept", "review_reject", "review_edit"):
+            menu.addSeparator() if name is None else menu.addAction(actions[name])
+        view = QtWidgets.QMenu("&Panels", bar)
+        for d in self.docks:
+            view.addAction(d.toggleViewAction())
+        bar.addMenu(view)
+        helpm = next((a.menu() for a in bar.actions() if a.menu() and a.text().replace("&", "") == "Help"), None)
+        (helpm or bar.addMenu("&Help")).addAction(actions["show_logs"])
+        return actions
+
+    def _wire(self) -> None:
+        t, m, r = self.training, self.models, self.review
+        t.auto_requested.connect(lambda minutes: self.train_on_labels(minutes))
+        t.start_requested.connect(self.start_mode)
+        t.cancel_requested.connect(self.cancel)
+        t.resume_requested.connect(self.resume)
+        m.activate_requested.connect(self.set_active)
+        m.export_requested.connect(self.export)
+        m.delete_requested.connect(self.delete_model)
+        m.reveal_requested.connect(self.reveal)
+        m.predict_requested.connect(self.predict)
+        r.predict_requested.connect(lambda: self.predict("unlabeled"))
+        r.show_requested.connect(self.show_pseudo)
+        r.accept_requested.connect(self.accept)
+        r.reject_requested.connect(self.reject)
+        r.edit_requested.connect(self.edit)
+        r.order_changed.connect(lambda _o: self.refresh_review())
+        self.label_next.refresh_requested.connect(self.rank_unlabeled)
+        self.label_next.open_requested.connect(self.open_sample)
+        self.evaluation.run_requested.connect(self.evaluate)
+        self.evaluation.open_requested.connect(self.open_with_errors)
+        self.w.dataset.model.modelReset.connect(self.session_changed)
+        self.w.dataset.activated.connect(lambda _p: self._clear_saliency())
+
+    def _show(self, on: bool) -> None:
+        for d in self.docks:
+            d.setVisible(on)
+        if on:
+            self.training.raise_()
+
+    # ------------------------------------------------------------------ session
+    def session_changed(self) -> None:
+        s = getattr(self.w, "session", None)
+        if s is self.session:
+            return
+        self.session, self.queue, self.last, self.editing = s, None, None, ""
+        self._predictors.clear()
+        self._show(s is not None)
+        if s is None:
+            return
+        try:
+            self.queue = ReviewQueue(s.project, s.index)
+        except Exception as exc:
+            show_error(self.w, "Review queue", *describe(exc))
+        self.refresh_models()
+        self.refresh_review()
+        self.show_plan()
+
+    def _project(self):
+        if self.session is None:
+            self.w.status.message("Open a dataset folder first")
+            return None
+        return self.session.project
+
+    def show_plan(self) -> None:
+        s = self.session
+        if s is None or not self.torch:
+            return
+        try:
+            plan = auto_train.plan_training(s.project, s.index, **self.auto_overrides)
+        except Exception as exc:
+            self.training.plan_label.setText(str(exc))
+            return
+        self.training.budget.setValue(plan.recipe.max_minutes or self.training.budget.value())
+        self.training.plan_label.setText(plan.describe())
+
+    def status(self, text: str) -> None:
+        self.w.status.message(text)
+        log.info(text)
+
+    def _run(self, title: str, fn, *args, on_done=None, **kwargs):
+        """A background job whose failure also resets the training controls."""
+        job = run_job(self.w, title, fn, *args, on_done=on_done, progress_dialog=False, **kwargs)
+        job.signals.progress.connect(lambda d, n, msg: self.w.status.message(f"{title}: {d}/{n} {msg}"))
+        return job
+
+    # ------------------------------------------------------------------ training
+    def train_on_labels(self, minutes: float | None = None) -> None:
+        project = self._project()
+        if project is None or self.job is not None:
+            return
+        if not self.torch:
+            show_error(self.w, "Train on my labels", TRAINING_NEEDS_FULL_BUILD)
+            return
+        self.w.save_now(quiet=True)
+        s = self.session
+        try:
+            plan = auto_train.plan_training(project, s.index, minutes=minutes, **self.auto_overrides)
+        except Exception as exc:
+            show_error(self.w, "Train on my labels", *describe(exc))
+            return
+        prev = project.model(plan.previous) if plan.previous else None
+        self.last = {"kind": "auto", "plan": plan, "run_dir": auto_train.new_run_dir(project),
+                     "previous": str(auto_train.model_path(project, prev)) if prev else None}
+        self.training.begin("Train on my labels")
+        self.training.plan_label.setText(plan.describe())
+        self.training.set_budget(plan.recipe.max_minutes)
+        self.training.set_running(True)
+        self.job = self._run("Preparing splits", auto_train.compute_splits, project, s.index,
+                             on_done=lambda splits: self._splits_ready(splits))
+        self._watch(self.job)
+
+    def _splits_ready(self, splits) -> None:
+        auto_train.apply_splits(self.session.project, self.session.index, splits)
+        self._start_training(resume=False)
+
+    def start_mode(self, mode: str, changes: dict) -> None:
+        """Run one of the five modes with the recipe from the Advanced fields."""
+        project = self._project()
+        if project is None or self.job is not None or not self.torch:
+            return
+        from core.train.recipe import default_recipe
+
+        self.w.save_now(quiet=True)
+        try:
+            recipe = default_recipe(mode).updated(**changes)
+        except Exception as exc:
+            show_error(self.w, "Training recipe", *describe(exc))
+            return
+        self.last = {"kind": "mode", "recipe": recipe, "run_dir": auto_train.new_run_dir(project, mode)}
+        self.training.begin(self.training.mode.currentText())
+        self.training.set_budget(recipe.max_minutes)
+        self.training.set_running(True)
+        self._start_training(resume=False)
+
+    def _start_training(self, resume: bool) -> None:
+        last = self.last
+        events = QtTrainEvents(self.training.signals)
+        root = self.session.root
+        if last["kind"] == "auto":
+            from core.hitl.auto_train import run_plan
+
+            self.job = self._run("Train on my labels", run_plan, last["plan"], root, last["run_dir"], events=events,
+                                 resume=resume, previous_checkpoint=last["previous"], on_done=self._trained)
+        else:
+            from core.hitl.modes import run_mode
+
+            self.job = self._run("Training", run_mode, last["recipe"], root, last["run_dir"], events=events,
+                                 resume=resume, on_done=self._trained)
+        self.training.set_running(True)
+        self._watch(self.job)
+
+    def _watch(self, job) -> None:
+        job.signals.cancelled.connect(lambda _m: self._stopped(True))
+        job.signals.failed.connect(lambda _m, _d: self._stopped(False))
+
+    def _stopped(self, cancelled: bool) -> None:
+        self.job = None
+        run_dir = Path(self.last["run_dir"]) if self.last else None
+        can_resume = bool(run_dir and (run_dir / "last_state.pt").exists())
+        self.training.set_running(False, can_resume=can_resume)
+        if cancelled:
+            kept = f"; last checkpoint kept in {run_dir}" if can_resume else ""
+            self.training.append_log(f"cancelled{kept}")
+            self.training.eta.setText("cancelled" + (" - press Resume to continue" if can_resume else ""))
+            self.status(f"Training cancelled{kept}")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel_token.cancel()
+
+    def resume(self) -> None:
+        if self.job is None and self.last is not None and self.session is not None:
+            self.training.append_log(f"--- resume {Path(self.last['run_dir']).name} ---")
+            self._start_training(resume=True)
+
+    def _trained(self, outcome: dict) -> None:
+        self.job = None
+        project = self.session.project
+        segmentation = bool(outcome.get("onnx"))
+        entry = auto_train.register(project, outcome, make_active=segmentation)
+        self._predictors.clear()
+        self.training.set_running(False, can_resume=False)
+        if segmentation:
+            prev = outcome.get("previous_dice")
+            text = f"Validation Dice {outcome['val_dice']:.3f}"
+            text += f" (previous model {prev:.3f})" if prev is not None else " (first model)"
+            text += f" - {entry.name} is now the active model"
+        else:
+            text = f"{entry.name} saved; Train on my labels will warm-start from it"
+        self.training.result_label.setText(text)
+        self.training.eta.setText(f"done in {outcome.get('elapsed_s', 0):.0f} s")
+        self.training.append_log(text)
+        self.status(text)
+        self.refresh_models()
+        self.show_plan()
+        if outcome.get("mode") == "pseudo-label":
+            self.predict("unlabeled")
+
+    # ------------------------------------------------------------------ models
+    def refresh_models(self) -> None:
+        project = self.session.project if self.session else None
+        rows = library.rows(project) if project else []
+        self.models.set_rows(rows)
+        names = [r["name"] for r in rows if r["mode"] in ("finetune", "mean-teacher", "pseudo-label")]
+        self.evaluation.set_models(names, project.active_model if project else "")
+        active = next((r for r in rows if r["active"]), None)
+        if active:
+            self.models.show_info(f"Active: {active['name']} - Dice {active['metrics'].get('val_dice', 0):.3f}")
+
+    def set_active(self, name: str) -> None:
+        project = self._project()
+        if project is not None:
+            library.set_active(project, name)
+            self._predictors.clear()
+            self.refresh_models()
+            self.status(f"{name} is the active model")
+
+    def export(self, name: str, int8: bool) -> None:
+        project = self._project()
+        if project is None:
+            return
+        ckpt = auto_train.model_path(project, library.entry(project, name))
+
+        def done(report: dict) -> None:
+            library.record_export(project, name, report)
+            self._predictors.clear()
+            text = f"{name}: ONNX parity {report['max_abs_diff']:.1e} on {report['parity_images']} images"
+            if "dice_drop" in report:
+                text += f"; int8 Dice {report['dice_int8']:.3f} vs fp32 {report['dice_fp32']:.3f}"
+            elif "dice_int8_vs_fp32" in report:
+                text += f"; int8 agrees with fp32 at Dice {report['dice_int8_vs_fp32']:.3f}"
+            self.models.show_info(text)
+            self.refresh_models()
+            self.status(text)
+
+        self._run("Export ONNX", library.export_model, project, ckpt, int8, on_done=done)
+
+    def delete_model(self, name: str) -> None:
+        project = self._project()
+        if project is not None and self.w.ask(f"Delete model {name} and its files?"):
+            library.delete(project, name)
+            self._predictors.clear()
+            self.refresh_models()
+
+    def reveal(self, name: str) -> None:
+        project = self._project()
+        if project is not None:
+            path = auto_train.model_path(project, library.entry(project, name))
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(path.parent)))
+
+    # ------------------------------------------------------------------ prediction, review, label next
+    def predictor(self, model: Path):
+        from core.infer.predictor import load_predictor
+
+        key = str(model)
+        if key not in self._predictors:
+            self._predictors[key] = load_predictor(model)
+        return self._predictors[key]
+
+    # ------------------------------------------------------------------ logs
+    def show_logs(self) -> None:
+        box = QtWidgets.QDialog(self.w)
+        box.setObjectName("logsDialog")
+        box.setWindowTitle(f"Logs - {log_path()}")
+        box.resize(900, 500)
+        lay = QtWidgets.QVBoxLayout(box)
+        text = QtWidgets.QPlainTextEdit(tail() or "(nothing logged yet)")
+        text.setReadOnly(True)
+        text.setStyleSheet("font-family: monospace;")
+        lay.addWidget(text)
+        folder = QtWidgets.QPushButton("Open log folder")
+        folder.clicked.connect(lambda: QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(log_path().parent))))
+        lay.addWidget(folder)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.show()
+        self.logs_dialog = box
+
+
+def install_hitl(window: QtWidgets.QMainWindow) -> HitlController:
+    """Add the human-in-the-loop docks, toolbar button and menus to ``window``; returns the controller."""
+    controller = HitlController(window)
+    window.hitl = controller
+    return controller

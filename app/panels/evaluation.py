@@ -1,0 +1,162 @@
+"""Evaluation dock: per-image Dice / IoU of one model (or two side by side) on a split, sortable.
+
+Clicking a row asks the controller to open that image with the model's prediction and the error
+overlay (false positives / negatives). Numbers come from ``core.train.evaluate``.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from app.panels.review import read_image_file
+from core.hitl import auto_train, library
+
+NONE = "(none)"
+
+
+class _Num(QtWidgets.QTableWidgetItem):
+    """Sorts numerically; empty cells last."""
+
+    def __init__(self, value: float | None):
+        super().__init__("" if value is None else f"{value:.4f}")
+        self.value = value
+
+    def __lt__(self, other):  # noqa: D105
+        a = self.value if self.value is not None else float("inf")
+        b = other.value if isinstance(other, _Num) and other.value is not None else float("inf")
+        return a < b
+
+
+class EvaluationPanel(QtWidgets.QDockWidget):
+    run_requested = QtCore.Signal(str, str, str)   # model A, model B ("" = none), split
+    open_requested = QtCore.Signal(str, str)       # sample id, model name
+
+    def __init__(self, parent=None):
+        super().__init__("Evaluation", parent)
+        self.setObjectName("evaluationDock")
+        body = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+        form = QtWidgets.QFormLayout()
+        self.model_a, self.model_b, self.split = QtWidgets.QComboBox(), QtWidgets.QComboBox(), QtWidgets.QComboBox()
+        self.model_a.setObjectName("evalModelA")
+        self.model_b.setObjectName("evalModelB")
+        self.split.setObjectName("evalSplit")
+        self.split.addItems(["test", "val", "train", "all"])
+        form.addRow("Model", self.model_a)
+        form.addRow("Compare with", self.model_b)
+        form.addRow("Split", self.split)
+        lay.addLayout(form)
+        self.run_button = QtWidgets.QPushButton("Evaluate")
+        self.run_button.setObjectName("evalRun")
+        self.run_button.clicked.connect(self._run)
+        lay.addWidget(self.run_button)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setObjectName("evalSummary")
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.table = QtWidgets.QTableWidget(0, 3)
+        self.table.setObjectName("evalTable")
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSortingEnabled(True)
+        self.table.cellClicked.connect(self._clicked)
+        lay.addWidget(self.table, 1)
+        self.setWidget(body)
+        self.names: tuple[str, str] = ("", "")
+
+    def set_models(self, names: list[str], active: str) -> None:
+        for combo, extra in ((self.model_a, []), (self.model_b, [NONE])):
+            keep = combo.currentText()
+            combo.clear()
+            combo.addItems(extra + names)
+            combo.setCurrentText(keep if keep in names else (active if combo is self.model_a else NONE))
+        self.run_button.setEnabled(bool(names) and getattr(self, "torch_available", True))
+
+    def _run(self) -> None:
+        b = self.model_b.currentText()
+        self.run_requested.emit(self.model_a.currentText(), "" if b == NONE else b, self.split.currentText())
+
+    def show_reports(self, a: dict, b: dict | None, names: tuple[str, str]) -> None:
+        self.names = names
+        rows_b = {r["id"]: r for r in (b or {}).get("per_image", [])}
+        headers = ["Image", f"Dice {names[0]}", f"IoU {names[0]}"]
+        if b is not None:
+            headers += [f"Dice {names[1]}", "Δ Dice"]
+        self.table.setSortingEnabled(False)
+        self.table.clear()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(a["per_image"]))
+        for r, row in enumerate(a["per_image"]):
+            self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(row["id"]))
+            self.table.setItem(r, 1, _Num(row["dice"]))
+            self.table.setItem(r, 2, _Num(row["iou"]))
+            if b is not None:
+                other = rows_b.get(row["id"], {}).get("dice")
+                self.table.setItem(r, 3, _Num(other))
+                self.table.setItem(r, 4, _Num(None if other is None else other - row["dice"]))
+        self.table.setSortingEnabled(True)
+        self.table.sortItems(1, QtCore.Qt.SortOrder.AscendingOrder)
+        self.table.resizeColumnsToContents()
+        text = f"<b>{names[0]}</b>: Dice {a['dice']:.3f}, IoU {a['iou']:.3f} on {a['n']} {a['split']} images"
+        if b is not None:
+            text += f"<br><b>{names[1]}</b>: Dice {b['dice']:.3f}, IoU {b['iou']:.3f}"
+        self.summary.setText(text)
+
+    def _clicked(self, row: int, _col: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.open_requested.emit(item.text(), self.names[0])
+
+
+class EvaluationActions:
+    """Evaluation and saliency for app.hitl.HitlController (a mixin; state lives there)."""
+
+    def evaluate(self, a: str, b: str, split: str) -> None:
+        project = self._project()
+        if project is None or not a or not self.torch:
+            return
+        from core.train.evaluate import evaluate
+
+        paths = [auto_train.model_path(project, library.entry(project, n)) for n in (a, b) if n]
+
+        def both(progress=None, cancel=None):
+            reports = [evaluate(p, self.session.root, split=split, cancel=cancel) for p in paths]
+            return reports + [None] * (2 - len(reports))
+
+        self._run("Evaluate", both, on_done=lambda r: self.evaluation.show_reports(r[0], r[1], (a, b)))
+
+    def open_with_errors(self, sample_id: str, model: str) -> None:
+        project = self._project()
+        if project is None or not self.open_sample(sample_id):
+            return
+        onnx = auto_train.model_path(project, library.entry(project, model), onnx=True)
+        sample = self.session.index[sample_id]
+        self.w.layers.set_layer_checked("errors", True)
+        self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
+                  on_done=lambda p: self._show_prediction(sample_id, p.mask, onnx))
+    def toggle_saliency(self) -> None:
+        on = self.actions["saliency"].isChecked()
+        project = self._project()
+        ckpt = library.active_checkpoint(project) if project else None
+        if not on or ckpt is None or self.session.sample is None:
+            self._clear_saliency()
+            if on and ckpt is None:
+                self.status("Saliency needs an active model")
+            return
+        from core.hitl.saliency import gradient_saliency, heat_rgba
+
+        image = self.session.editor.image
+        self._run("Saliency", lambda: heat_rgba(gradient_saliency(ckpt, image)), on_done=self._show_saliency)
+
+    def _show_saliency(self, rgba) -> None:
+        self.saliency.setImage(rgba, levels=(0, 255))
+        self.saliency.setRect(QtCore.QRectF(0, 0, rgba.shape[1], rgba.shape[0]))
+        self.saliency.setVisible(True)
+        self.status("Saliency: brighter = the prediction depends more on these pixels")
+
+    def _clear_saliency(self) -> None:
+        self.saliency.setVisible(False)
+        self.actions["saliency"].setChecked(False)

@@ -1,0 +1,135 @@
+"""Model library dock: every model of the project with mode, date, data fingerprint and metrics.
+
+Buttons emit what the user wants (set active, export ONNX / int8, delete, reveal, predict); the
+controller in ``app.hitl`` runs it and calls ``set_rows`` with the library's fresh rows.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+COLUMNS = ("", "Model", "Mode", "Created", "Data", "Val Dice", "ONNX", "int8 Dice drop")
+
+
+def _num(value, fmt: str = "{:.3f}") -> str:
+    return fmt.format(value) if isinstance(value, (int, float)) else ""
+
+
+class ModelsPanel(QtWidgets.QDockWidget):
+    activate_requested = QtCore.Signal(str)
+    export_requested = QtCore.Signal(str, bool)      # name, int8
+    delete_requested = QtCore.Signal(str)
+    reveal_requested = QtCore.Signal(str)
+    predict_requested = QtCore.Signal(str)           # "current" | "selection" | "unlabeled"
+
+    def __init__(self, parent=None):
+        super().__init__("Models", parent)
+        self.setObjectName("modelsDock")
+        body = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("modelsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _i: self._emit(self.activate_requested))
+        lay.addWidget(self.table, 1)
+        grid = QtWidgets.QGridLayout()
+        self.buttons: dict[str, QtWidgets.QPushButton] = {}
+        specs = (("activate", "Set active", lambda: self._emit(self.activate_requested)),
+                 ("export", "Export ONNX", lambda: self._emit_export(False)),
+                 ("export_int8", "Export + int8", lambda: self._emit_export(True)),
+                 ("reveal", "Show files", lambda: self._emit(self.reveal_requested)),
+                 ("delete", "Delete", lambda: self._emit(self.delete_requested)))
+        for k, (key, text, slot) in enumerate(specs):
+            b = QtWidgets.QPushButton(text)
+            b.setObjectName(f"models_{key}")
+            b.clicked.connect(slot)
+            grid.addWidget(b, k // 3, k % 3)
+            self.buttons[key] = b
+        lay.addLayout(grid)
+        pbox = QtWidgets.QGroupBox("Predict with the active model (ONNX Runtime)")
+        prow = QtWidgets.QHBoxLayout(pbox)
+        for key, text in (("current", "Current image"), ("selection", "Selection"), ("unlabeled", "All unlabeled")):
+            b = QtWidgets.QPushButton(text)
+            b.setObjectName(f"predict_{key}")
+            b.clicked.connect(lambda _c=False, k=key: self.predict_requested.emit(k))
+            prow.addWidget(b)
+            self.buttons[f"predict_{key}"] = b
+        lay.addWidget(pbox)
+        self.info = QtWidgets.QLabel("No model yet: label a few images and press Train on my labels.")
+        self.info.setObjectName("modelsInfo")
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet("color: #8a939c;")
+        lay.addWidget(self.info)
+        self.setWidget(body)
+        self.rows: list[dict] = []
+        self.torch_available = True
+
+    def set_rows(self, rows: list[dict]) -> None:
+        selected = self.selected()
+        self.rows = rows
+        self.table.setRowCount(len(rows))
+        bold = QtGui.QFont()
+        bold.setBold(True)
+        for r, row in enumerate(rows):
+            m = row["metrics"]
+            onnx = "yes" if row["has_onnx"] else "-"
+            if row["has_onnx"] and isinstance(row.get("parity"), (int, float)):
+                onnx = f"yes (parity {row['parity']:.1e})"
+            values = ("●" if row["active"] else "", row["name"], row["mode"], row["created"].replace("T", " "),
+                      row["fingerprint"][:8], _num(m.get("val_dice")), onnx, _num(row.get("dice_drop"), "{:+.4f}"))
+            for c, text in enumerate(values):
+                item = QtWidgets.QTableWidgetItem(text)
+                if row["active"]:
+                    item.setFont(bold)
+                if c == 5 and m.get("previous_val_dice") is not None:
+                    item.setToolTip(f"previous model: {m['previous_val_dice']:.3f}")
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        names = [row["name"] for row in rows]
+        if selected in names:
+            self.table.selectRow(names.index(selected))
+        elif rows:
+            self.table.selectRow(next((i for i, row in enumerate(rows) if row["active"]), len(rows) - 1))
+        self._enable()
+
+    def _enable(self) -> None:
+        has = bool(self.rows)
+        for key in ("activate", "reveal", "delete"):
+            self.buttons[key].setEnabled(has)
+        for key in ("export", "export_int8"):
+            self.buttons[key].setEnabled(has and self.torch_available)
+            if not self.torch_available:
+                self.buttons[key].setToolTip("Exporting needs the full build (with PyTorch)")
+        active = any(row["active"] and row["has_onnx"] for row in self.rows)
+        for key in ("current", "selection", "unlabeled"):
+            self.buttons[f"predict_{key}"].setEnabled(active)
+
+    def selected(self) -> str:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or rows[0].row() >= len(self.rows):
+            return ""
+        return self.rows[rows[0].row()]["name"]
+
+    def select(self, name: str) -> None:
+        for r, row in enumerate(self.rows):
+            if row["name"] == name:
+                self.table.selectRow(r)
+
+    def _emit(self, signal) -> None:
+        name = self.selected()
+        if name:
+            signal.emit(name)
+
+    def _emit_export(self, int8: bool) -> None:
+        name = self.selected()
+        if name:
+            self.export_requested.emit(name, int8)
+
+    def show_info(self, text: str) -> None:
+        self.info.setText(text)

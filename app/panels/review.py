@@ -1,0 +1,223 @@
+"""Review queue dock: pseudo-labels of unlabeled images, plausible and certain ones first.
+
+Accept (Y), reject (N) or edit (R: open in the editor with the pseudo mask applied, then Y saves the
+edited mask). The controller owns the ``core.hitl.review.ReviewQueue``; this panel lists it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from app.workers import describe, show_error
+from core.hitl import library
+from core.hitl.review import predict_for_review, review_candidates
+
+KEYS = {"accept": "Y", "reject": "N", "edit": "R"}
+COLUMNS = ("Image", "Uncertainty", "Plausible", "Area")
+
+
+class ReviewPanel(QtWidgets.QDockWidget):
+    predict_requested = QtCore.Signal()
+    show_requested = QtCore.Signal(str)
+    accept_requested = QtCore.Signal(str)
+    reject_requested = QtCore.Signal(str)
+    edit_requested = QtCore.Signal(str)
+    order_changed = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__("Review queue", parent)
+        self.setObjectName("reviewDock")
+        body = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+        top = QtWidgets.QHBoxLayout()
+        self.predict_button = QtWidgets.QPushButton("Predict unlabeled for review")
+        self.predict_button.setObjectName("reviewPredict")
+        self.predict_button.clicked.connect(self.predict_requested)
+        self.order = QtWidgets.QComboBox()
+        self.order.setObjectName("reviewOrder")
+        self.order.addItem("Confident first", "confident")
+        self.order.addItem("Uncertain first", "uncertain")
+        self.order.currentIndexChanged.connect(lambda _i: self.order_changed.emit(self.order.currentData()))
+        top.addWidget(self.predict_button, 1)
+        top.addWidget(self.order)
+        lay.addLayout(top)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("reviewTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection)
+        lay.addWidget(self.table, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.buttons = {}
+        for key, text in (("accept", "Accept"), ("edit", "Edit"), ("reject", "Reject")):
+            b = QtWidgets.QPushButton(f"{text} ({KEYS[key]})")
+            b.setObjectName(f"review_{key}")
+            b.clicked.connect(lambda _c=False, k=key: self.trigger(k))
+            row.addWidget(b)
+            self.buttons[key] = b
+        lay.addLayout(row)
+        self.counts = QtWidgets.QLabel("")
+        self.counts.setObjectName("reviewCounts")
+        self.counts.setStyleSheet("color: #8a939c;")
+        lay.addWidget(self.counts)
+        self.setWidget(body)
+        self.ids: list[str] = []
+
+    def set_items(self, items: list, counts: dict[str, int]) -> None:
+        current = self.current()
+        self.ids = [x.id for x in items]
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(items))
+        for r, x in enumerate(items):
+            values = (x.id, f"{x.uncertainty:.3f}", "yes" if x.plausible else "no", f"{x.area_frac:.3f}")
+            for c, text in enumerate(values):
+                item = QtWidgets.QTableWidgetItem(text)
+                if not x.plausible:
+                    item.setForeground(QtCore.Qt.GlobalColor.darkYellow)
+                self.table.setItem(r, c, item)
+        self.table.blockSignals(False)
+        self.counts.setText(f"{counts.get('pending', 0)} waiting, {counts.get('reviewed', 0)} accepted, "
+                            f"{counts.get('rejected', 0)} rejected")
+        for b in self.buttons.values():
+            b.setEnabled(bool(items))
+        if items:
+            self.select(current if current in self.ids else self.ids[0])
+
+    def current(self) -> str:
+        rows = self.table.selectionModel().selectedRows()
+        return self.ids[rows[0].row()] if rows and rows[0].row() < len(self.ids) else ""
+
+    def select(self, sample_id: str) -> None:
+        if sample_id in self.ids:
+            self.table.selectRow(self.ids.index(sample_id))
+
+    def _selection(self) -> None:
+        sid = self.current()
+        if sid:
+            self.show_requested.emit(sid)
+
+    def trigger(self, key: str) -> None:
+        sid = self.current()
+        if not sid:
+            return
+        {"accept": self.accept_requested, "reject": self.reject_requested, "edit": self.edit_requested}[key].emit(sid)
+
+
+def read_image_file(path):
+    from core.data.io import read_image
+
+    return read_image(path)
+
+
+class ReviewActions:
+    """The review and prediction half of app.hitl.HitlController (a mixin; state lives there)."""
+
+    def predict(self, which: str) -> None:
+        project = self._project()
+        if project is None:
+            return
+        onnx = library.active_onnx(project)
+        if onnx is None:
+            show_error(self.w, "Predict", "No active model with an ONNX file; train or export one first.")
+            return
+        s = self.session
+        if which == "current":
+            if s.sample is None:
+                return
+            sample = s.sample
+            self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
+                      on_done=lambda p: self._show_prediction(sample.id, p.mask, onnx))
+            return
+        samples = review_candidates(s.index)
+        if which == "selection":
+            listed = {s.index[i].id for i in self.w.dataset.model.rows}
+            samples = [x for x in samples if x.id in listed]
+        self._run("Predict unlabeled", predict_for_review, project, samples, onnx, on_done=self._predicted)
+
+    def _show_prediction(self, sample_id: str, mask, model: Path) -> None:
+        s = self.session
+        s.set_prediction(sample_id, mask)
+        if s.sample is not None and s.sample.id == sample_id:
+            self.w.canvas.set_prediction(mask)
+        provider = getattr(self._predictors.get(str(model)), "provider", "")
+        self.status(f"Predicted {sample_id} with {model.parent.name} on {provider}")
+
+    def _predicted(self, result: dict) -> None:
+        if self.queue is None:
+            return
+        self.queue.add(result["items"])
+        for item in result["items"]:
+            self.session.set_prediction(item.id, self.queue.mask(item.id))
+        self.w.dataset.model.layoutChanged.emit()
+        failed = f", {len(result['failed'])} failed" if result["failed"] else ""
+        self.status(f"Predicted {len(result['items'])} images on {result['provider']} in "
+                    f"{result['seconds']:.1f} s{failed}; review them in the Review queue")
+        self.refresh_review()
+        self.review.raise_()
+
+    def refresh_review(self) -> None:
+        if self.queue is not None:
+            self.review.set_items(self.queue.pending(self.review.order.currentData()), self.queue.counts())
+
+    def open_sample(self, sample_id: str) -> bool:
+        s = self.session
+        if s is None or sample_id not in s.index:
+            return False
+        if s.sample is None or s.sample.id != sample_id:
+            return bool(self.w.select(s.index.samples.index(s.index[sample_id])))
+        return True
+
+    def show_pseudo(self, sample_id: str) -> None:
+        if self.queue is not None and sample_id in self.queue.items and self.open_sample(sample_id):
+            mask = self.queue.mask(sample_id)
+            self.session.set_prediction(sample_id, mask)
+            self.w.canvas.set_prediction(mask)
+
+    def edit(self, sample_id: str) -> None:
+        self.show_pseudo(sample_id)
+        if self.session.sample is not None and self.session.sample.id == sample_id:
+            self.w.tools.accept_prediction(None)
+            self.editing = sample_id
+            self.status(f"Correct the mask, then press {KEYS['accept']} to accept it")
+
+    def accept(self, sample_id: str) -> None:
+        s = self.session
+        try:
+            if self.editing == sample_id and s.sample is not None and s.sample.id == sample_id:
+                self.w.save_now(quiet=True)
+                self.queue.accept(sample_id, s.editor.labels.copy())
+            else:
+                self.queue.accept(sample_id)
+        except Exception as exc:
+            show_error(self.w, "Accept pseudo-label", *describe(exc))
+            return
+        self._judged(sample_id, "accepted")
+
+    def reject(self, sample_id: str) -> None:
+        try:
+            self.queue.reject(sample_id)
+        except Exception as exc:
+            show_error(self.w, "Reject pseudo-label", *describe(exc))
+            return
+        self.session.set_prediction(sample_id, None)
+        self._judged(sample_id, "rejected")
+
+    def _judged(self, sample_id: str, verdict: str) -> None:
+        s = self.session
+        self.editing = ""
+        s.cache.discard(sample_id)
+        position = s.index.samples.index(s.index[sample_id])
+        if s.sample is not None and s.sample.id == sample_id:
+            s.dirty = False
+            self.w.select(position)
+        self.w.dataset.model.refresh_sample(position)
+        self.w.dataset.update_summary()
+        self.status(f"{sample_id}: pseudo-label {verdict}")
+        self.refresh_review()

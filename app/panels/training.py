@@ -1,0 +1,300 @@
+"""Training dock: Train on my labels, the five modes with their recipe, progress with ETA, curves, log.
+
+The panel only shows state and emits what the user asked for; ``app.hitl`` runs the jobs. Training
+events arrive from the worker thread through ``QtTrainEvents``, whose signals Qt queues onto the UI
+thread, so the window never waits for the loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtCore, QtWidgets
+
+from app.panels.curves import CurvesWidget, PreviewStrip
+from core.train.events import TrainEvents
+from core.train.recipe import MODES, default_recipe
+
+MODE_TITLES = {"pretrain-mim": "Pretrain (MIM)", "pretrain-recon": "Pretrain (reconstruction)",
+               "finetune": "Fine-tune", "mean-teacher": "Mean Teacher", "pseudo-label": "Pseudo-label (small U-Net)"}
+MODEL_NAMES = ("unet", "unet_scag", "unet_nac", "small_unet", "resnet34_unet")
+NEEDS_FULL = "Training needs the full build of ToothSeg Studio (with PyTorch); this is the viewer build."
+
+
+class TrainSignals(QtCore.QObject):
+    started = QtCore.Signal(int, object)
+    step = QtCore.Signal(int, float, float)
+    epoch = QtCore.Signal(int, object)
+    preview = QtCore.Signal(object)
+    log = QtCore.Signal(str)
+    ended = QtCore.Signal(object)
+
+
+class QtTrainEvents(TrainEvents):
+    """core's training callbacks -> queued Qt signals (called on the worker thread)."""
+
+    def __init__(self, signals: TrainSignals):
+        self.signals = signals
+
+    def on_start(self, total_steps, info):
+        self.signals.started.emit(int(total_steps), dict(info))
+
+    def on_step(self, step, loss, lr):
+        self.signals.step.emit(int(step), float(loss), float(lr))
+
+    def on_epoch(self, epoch, metrics):
+        self.signals.epoch.emit(int(epoch), dict(metrics))
+
+    def on_preview(self, images):
+        self.signals.preview.emit({k: v.copy() for k, v in images.items()})
+
+    def on_log(self, line):
+        self.signals.log.emit(str(line))
+
+    def on_end(self, result):
+        self.signals.ended.emit(dict(result))
+
+
+def _spin(lo: float, hi: float, value: float, decimals: int = 0, step: float = 1.0) -> QtWidgets.QAbstractSpinBox:
+    if decimals:
+        w = QtWidgets.QDoubleSpinBox()
+        w.setDecimals(decimals)
+        w.setSingleStep(step)
+    else:
+        w = QtWidgets.QSpinBox()
+        w.setSingleStep(int(step))
+    w.setRange(lo, hi)
+    w.setValue(value)
+    return w
+
+
+class TrainingPanel(QtWidgets.QDockWidget):
+    auto_requested = QtCore.Signal(float)          # Train on my labels with this budget (minutes)
+    start_requested = QtCore.Signal(str, object)   # mode, recipe changes
+    cancel_requested = QtCore.Signal()
+    resume_requested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Training", parent)
+        self.setObjectName("trainingDock")
+        self.signals = TrainSignals(self)
+        body = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self._auto_box())
+        lay.addWidget(self._mode_box())
+        lay.addLayout(self._run_row())
+        self.curves = CurvesWidget()
+        lay.addWidget(self.curves, 3)
+        self.preview = PreviewStrip()
+        lay.addWidget(self.preview)
+        self.log_view = QtWidgets.QPlainTextEdit()
+        self.log_view.setObjectName("trainingLog")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.setPlaceholderText("Training log")
+        self.log_view.setStyleSheet("font-family: monospace; font-size: 8pt;")
+        lay.addWidget(self.log_view, 1)
+        self.setWidget(body)
+        self._total, self._t0, self._budget_s = 0, 0.0, 0.0
+        self.signals.started.connect(self._started)
+        self.signals.step.connect(self._step)
+        self.signals.epoch.connect(self._epoch)
+        self.signals.preview.connect(self.preview.show_images)
+        self.signals.log.connect(self.append_log)
+        self.torch_available = True
+        self.set_mode("finetune")
+        self.set_running(False, can_resume=False)
+
+    # ------------------------------------------------------------------ layout
+    def _auto_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Train on my labels")
+        grid = QtWidgets.QGridLayout(box)
+        self.auto_button = QtWidgets.QPushButton("Train on my labels")
+        self.auto_button.setObjectName("trainOnLabels")
+        self.auto_button.setMinimumHeight(34)
+        self.auto_button.setStyleSheet("QPushButton { font-weight: 600; }")
+        self.auto_button.setToolTip("Fine-tune on labeled + reviewed images, export ONNX and make it the "
+                                    "active model")
+        self.auto_button.clicked.connect(lambda: self.auto_requested.emit(self.budget.value()))
+        self.budget = _spin(0.1, 120.0, 1.0, 1, 0.5)
+        self.budget.setSuffix(" min")
+        self.budget.setToolTip("Time budget; the default is chosen from the number of labels and the device")
+        self.plan_label = QtWidgets.QLabel("")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setStyleSheet("color: #8a939c;")
+        self.result_label = QtWidgets.QLabel("")
+        self.result_label.setObjectName("trainResult")
+        self.result_label.setWordWrap(True)
+        grid.addWidget(self.auto_button, 0, 0)
+        grid.addWidget(QtWidgets.QLabel("Budget"), 0, 1)
+        grid.addWidget(self.budget, 0, 2)
+        grid.addWidget(self.plan_label, 1, 0, 1, 3)
+        grid.addWidget(self.result_label, 2, 0, 1, 3)
+        return box
+
+    def _mode_box(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Training mode")
+        lay = QtWidgets.QVBoxLayout(box)
+        row = QtWidgets.QHBoxLayout()
+        self.mode = QtWidgets.QComboBox()
+        self.mode.setObjectName("trainingMode")
+        for m in MODES:
+            self.mode.addItem(MODE_TITLES[m], m)
+        self.mode.currentIndexChanged.connect(lambda _i: self.set_mode(self.mode.currentData()))
+        self.start_button = QtWidgets.QPushButton("Start")
+        self.start_button.setObjectName("startTraining")
+        self.start_button.clicked.connect(lambda: self.start_requested.emit(self.current_mode(), self.recipe_changes()))
+        row.addWidget(self.mode, 1)
+        row.addWidget(self.start_button)
+        lay.addLayout(row)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setStyleSheet("color: #8a939c;")
+        lay.addWidget(self.summary)
+        self.advanced = QtWidgets.QGroupBox("Advanced")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        form = QtWidgets.QFormLayout()
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.fields: dict[str, QtWidgets.QWidget] = {}
+        self.fields["model"] = QtWidgets.QComboBox()
+        self.fields["model"].addItems(MODEL_NAMES)
+        self.fields["base_channels"] = _spin(2, 128, 16)
+        self.fields["size"] = _spin(32, 1024, 256, step=32)
+        self.fields["epochs"] = _spin(1, 10000, 100)
+        self.fields["max_minutes"] = _spin(0, 1440, 0, 1, 1.0)
+        self.fields["lr"] = _spin(1e-6, 1.0, 1e-3, 6, 1e-4)
+        self.fields["batch_size"] = _spin(1, 256, 8)
+        self.fields["mask_ratio"] = _spin(0.0, 0.95, 0.0, 2, 0.05)
+        self.fields["ema_alpha"] = _spin(0.5, 0.9999, 0.99, 4, 0.001)
+        self.fields["max_minutes"].setSpecialValueText("no limit")
+        labels = {"model": "Model", "base_channels": "Base channels", "size": "Input size (px)", "epochs": "Epochs",
+                  "max_minutes": "Time budget (min)", "lr": "Learning rate", "batch_size": "Batch size",
+                  "mask_ratio": "Mask ratio (MIM)", "ema_alpha": "EMA alpha (Mean Teacher)"}
+        for key, w in self.fields.items():
+            w.setObjectName(f"recipe_{key}")
+            form.addRow(labels[key], w)
+        inner = QtWidgets.QWidget()
+        inner.setLayout(form)
+        wrap = QtWidgets.QVBoxLayout(self.advanced)
+        wrap.setContentsMargins(4, 4, 4, 4)
+        wrap.addWidget(inner)
+        self.advanced.toggled.connect(inner.setVisible)
+        inner.setVisible(False)
+        lay.addWidget(self.advanced)
+        return box
+
+    def _run_row(self) -> QtWidgets.QVBoxLayout:
+        col = QtWidgets.QVBoxLayout()
+        row = QtWidgets.QHBoxLayout()
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setObjectName("trainingProgress")
+        self.progress.setFormat("%v / %m steps")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelTraining")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.resume_button = QtWidgets.QPushButton("Resume")
+        self.resume_button.setObjectName("resumeTraining")
+        self.resume_button.setToolTip("Continue the cancelled run from its last checkpoint")
+        self.resume_button.clicked.connect(self.resume_requested)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.resume_button)
+        col.addLayout(row)
+        self.eta = QtWidgets.QLabel("")
+        self.eta.setObjectName("trainingEta")
+        self.eta.setStyleSheet("color: #8a939c;")
+        col.addWidget(self.eta)
+        return col
+
+    # ------------------------------------------------------------------ recipe
+    def current_mode(self) -> str:
+        return str(self.mode.currentData())
+
+    def set_mode(self, mode: str) -> None:
+        """Show the mode's shipped defaults in the Advanced fields."""
+        if self.mode.currentData() != mode:
+            self.mode.setCurrentIndex(self.mode.findData(mode))
+            return
+        r = default_recipe(mode)
+        f = self.fields
+        f["model"].setCurrentText(str(r.model.get("name", "unet")))
+        f["base_channels"].setValue(int(r.model.get("base_channels", 16)))
+        for key in ("size", "epochs", "batch_size"):
+            f[key].setValue(int(getattr(r, key)))
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha"):
+            f[key].setValue(float(getattr(r, key)))
+        f["mask_ratio"].setEnabled(mode == "pretrain-mim")
+        f["ema_alpha"].setEnabled(mode == "mean-teacher")
+        self.summary.setText(f"{r.model.get('name')} {r.model.get('base_channels')} ch, {r.size}px, "
+                             f"{r.epochs} epochs, lr {r.lr:g}")
+
+    def recipe_changes(self) -> dict:
+        f = self.fields
+        model = dict(default_recipe(self.current_mode()).model)
+        model.update(name=f["model"].currentText(), base_channels=int(f["base_channels"].value()))
+        out = {"model": model}
+        for key in ("size", "epochs", "batch_size"):
+            out[key] = int(f[key].value())
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha"):
+            out[key] = float(f[key].value())
+        return out
+
+    # ------------------------------------------------------------------ state
+    def set_torch(self, available: bool) -> None:
+        """Without PyTorch (the viewer build) every training control is disabled and says why."""
+        self.torch_available = available
+        if not available:
+            for w in (self.auto_button, self.start_button, self.resume_button):
+                w.setToolTip(NEEDS_FULL)
+            self.plan_label.setText(NEEDS_FULL)
+        self.set_running(False, can_resume=False)
+
+    def set_running(self, running: bool, can_resume: bool = False) -> None:
+        torch_ok = self.torch_available
+        self.auto_button.setEnabled(torch_ok and not running)
+        self.start_button.setEnabled(torch_ok and not running)
+        self.mode.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.resume_button.setEnabled(torch_ok and not running and can_resume)
+        if running:
+            self.progress.setRange(0, 0)
+
+    def begin(self, title: str) -> None:
+        self.curves.reset()
+        self.preview.show_images({})
+        self.result_label.setText("")
+        self.append_log(f"--- {title} ---")
+        self.eta.setText("preparing data...")
+
+    def append_log(self, line: str) -> None:
+        self.log_view.appendPlainText(line)
+
+    def _started(self, total: int, info: dict) -> None:
+        self._total, self._t0 = max(1, total), time.monotonic()
+        self._budget_s = float(info.get("max_minutes", 0) or 0) * 60
+        self.progress.setRange(0, self._total)
+        self.progress.setValue(0)
+        self.eta.setText(f"{info.get('mode', '')} on {info.get('device', '')}")
+
+    def set_budget(self, minutes: float) -> None:
+        self._budget_s = minutes * 60
+
+    def _step(self, step: int, loss: float, lr: float) -> None:
+        self.curves.add_step(step, loss, lr)
+        self.progress.setValue(min(step, self._total))
+        elapsed = time.monotonic() - self._t0
+        left = elapsed / max(step, 1) * (self._total - step)
+        if self._budget_s:
+            left = min(left, max(0.0, self._budget_s - elapsed))
+        self.eta.setText(f"step {step}/{self._total}  loss {loss:.4f}  lr {lr:.2g}  ETA {_fmt(left)}")
+
+    def _epoch(self, epoch: int, metrics: dict) -> None:
+        self.curves.add_epoch(epoch, metrics)
+        text = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "time_s")
+        self.append_log(f"epoch {epoch}: {text}")
+
+
+def _fmt(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60}:{s % 60:02d}"
