@@ -69,6 +69,14 @@ class ClassesPanel(QtWidgets.QDockWidget):
         self.project = project
         self.hidden.clear()
         self._rebuild(0)
+        self._show_preset()
+
+    def _show_preset(self) -> None:
+        """Point the preset box at the table in use (FDI when the values are the FDI teeth)."""
+        values = [c.value for c in self.classes]
+        for i in range(self.preset.count()):
+            if values == [c.value for c in PRESETS[self.preset.itemData(i)]()]:
+                self.preset.setCurrentIndex(i)
 
     def _rebuild(self, row: int) -> None:
         self.list.blockSignals(True)
@@ -145,6 +153,7 @@ class ClassesPanel(QtWidgets.QDockWidget):
         self.project.classes = PRESETS[name]()
         self.hidden.clear()
         self._rebuild(0)
+        self._show_preset()
         self.classes_changed.emit()
 
     def _ask_rename(self) -> None:
