@@ -114,3 +114,38 @@ def test_autosave_timer_saves_while_dirty_and_new_masks_get_a_png(qtbot, window,
     assert drawn.exists() and read_mask(drawn)[128, 128] == 1
     assert window.session.project.status[sample.id] == "labeled"
     assert load_index(thyroid_copy) and window.session.project.path.exists()
+
+
+def test_lasso_accepts_prediction_and_space_drag_pans(qtbot, window, thyroid_copy):
+    assert window.open_folder(thyroid_copy)
+    labels = window.session.editor.labels
+    labels[:] = 0
+    prediction = np.zeros_like(labels)
+    prediction[100:200, 20:236] = 1
+    window.canvas.set_prediction(prediction)
+    window.set_tool("accept_lasso")
+    drag(qtbot, window, [(10, 90), (120, 90), (120, 210), (10, 210), (10, 95)])
+    assert labels[150, 60] == 1 and labels[150, 200] == 0            # only inside the lasso
+    assert window.canvas.outline_item.path().isEmpty()
+    before_range = window.canvas.vb.viewRange()
+    before_labels = labels.copy()
+    window.set_tool("brush")
+    qtbot.keyPress(window.canvas, QtCore.Qt.Key.Key_Space)
+    drag(qtbot, window, [(128, 128), (100, 110), (60, 80)])
+    qtbot.keyRelease(window.canvas, QtCore.Qt.Key.Key_Space)
+    assert window.canvas.vb.viewRange() != before_range                # the view moved ...
+    assert np.array_equal(labels, before_labels)                      # ... and nothing was painted
+
+
+def test_read_only_dataset_tells_the_user_where_masks_go(qtbot, window, thyroid_copy):
+    from tests.core.test_annotation_session import read_only
+
+    root = thyroid_copy
+    with read_only(root, root / "images", root / "masks", root / "unlabeled"):
+        assert window.open_folder(root)
+        window.tools.click(50, 50)
+        window.actions["save"].trigger()
+        boxes = window.findChildren(QtWidgets.QMessageBox, "redirectBox")
+        assert boxes and "read-only" in boxes[0].text()
+        assert str(window.session.project.dir) in boxes[0].text()
+        assert not (root / ".toothseg").exists()
