@@ -48,10 +48,14 @@ def boundary(labels: np.ndarray) -> np.ndarray:
     return edge & (labels > 0)
 
 
-def colorize(labels: np.ndarray, lut: np.ndarray, contour: bool = False, out: np.ndarray | None = None
-             ) -> np.ndarray:
-    """RGBA image of a label map (into ``out`` when given, which may be a view of a bigger buffer)."""
-    rgba = np.take(lut, labels, axis=0, out=out)
+def _packed(lut: np.ndarray) -> np.ndarray:
+    """The 256x4 LUT as 256 uint32 words: one 4-byte gather per pixel is ~4x faster than 4 gathers."""
+    return np.ascontiguousarray(lut, dtype=np.uint8).view(np.uint32).ravel()
+
+
+def colorize(labels: np.ndarray, lut: np.ndarray, contour: bool = False) -> np.ndarray:
+    """RGBA image (H, W, 4) uint8 of a label map."""
+    rgba = np.take(_packed(lut), labels).view(np.uint8).reshape(*labels.shape, 4)
     if contour:
         rgba[~boundary(labels)] = 0
     return rgba
@@ -68,7 +72,7 @@ def colorize_region(labels: np.ndarray, lut: np.ndarray, rgba: np.ndarray, box: 
         big = colorize(labels[gy0:gy1, gx0:gx1], lut, True)
         rgba[y0:y1, x0:x1] = big[y0 - gy0:y1 - gy0, x0 - gx0:x1 - gx0]
     else:
-        np.take(lut, labels[y0:y1, x0:x1], axis=0, out=rgba[y0:y1, x0:x1])
+        rgba[y0:y1, x0:x1] = np.take(_packed(lut), labels[y0:y1, x0:x1]).view(np.uint8).reshape(y1 - y0, x1 - x0, 4)
 
 
 def error_rgba(mask: np.ndarray, prediction: np.ndarray) -> np.ndarray:
