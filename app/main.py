@@ -45,6 +45,19 @@ def take_screenshot(window, app, out: str | Path) -> Path:
     return out
 
 
+def install_excepthook(window) -> None:
+    """Errors escaping a slot become a dialog and a log entry instead of a silent console trace."""
+    from app.workers import describe, show_error
+
+    def hook(kind, exc, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        show_error(window, "ToothSeg Studio", *describe(exc.with_traceback(tb)))
+
+    sys.excepthook = hook
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -59,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("ToothSeg Studio")
     app.setStyleSheet(style_sheet())
     window = MainWindow()
+    install_excepthook(window)
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:

@@ -181,11 +181,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.run_import(*dialog.values())
 
-    def run_import(self, dest: Path, parts: Path | None):
+    def run_import(self, dest: Path, parts: Path | None, **options):
+        """Import in a worker with a progress dialog (Cancel stops it), then open the imported folder."""
         from core.data.sts_import import import_sts
 
         return run_job(self, "Import STS-2D-Tooth", import_sts, dest, parts_dir=parts,
-                       on_done=lambda _summary: self.open_folder(dest))
+                       on_done=lambda _summary: self.open_folder(dest), **options)
 
     # ------------------------------------------------------------------ navigation
     def select(self, position: int) -> bool:
@@ -238,8 +239,12 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             result = s.save()
         except Exception as exc:
-            show_error(self, "Save mask", *describe(exc))
+            self.autosave.timer.stop()                   # one dialog, not one every 3 s
+            show_error(self, "Save mask", *describe(exc) if not quiet else (
+                f"Autosave failed and is paused until the next successful save: {describe(exc)[0]}",
+                describe(exc)[1]))
             return
+        self.autosave.timer.start()
         if result is not None:
             self._report_save(result, quiet)
             self.dataset.model.refresh_sample(s.position)

@@ -154,3 +154,71 @@ def test_screenshot_mode_renders_the_window_and_writes_nothing(qapp, shared_data
     assert not (root / ".toothseg").exists()
     for w in qapp.topLevelWidgets():
         w.close()
+
+
+def test_import_from_downloaded_parts_opens_the_imported_folder(qtbot, window, shared_data, tmp_path):
+    import hashlib
+    import io
+    import socket
+    import zipfile
+
+    ufba = shared_data / "ufba425_teeth"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, stem in enumerate(sorted(p.stem for p in (ufba / "images").glob("*.jpg"))[:3]):
+            label = "Labeled" if i < 2 else "Unlabeled"
+            zf.writestr(f"SD-Tooth/STS-2D-Tooth/A-PXI/{label}/Image/A_{stem}.jpg",
+                        (ufba / "images" / f"{stem}.jpg").read_bytes())
+            if i < 2:
+                zf.writestr(f"SD-Tooth/STS-2D-Tooth/A-PXI/{label}/Mask/A_{stem}.png",
+                            (ufba / "masks" / f"{stem}.png").read_bytes())
+    data, parts = buf.getvalue(), tmp_path / "parts"
+    parts.mkdir()
+    half = len(data) // 2
+    sums = []
+    for i, blob in enumerate((data[:half], data[half:])):
+        (parts / f"SD-Tooth.zip.{i + 1:03d}").write_bytes(blob)
+        sums.append(f"{hashlib.md5(blob).hexdigest()}  SD-Tooth.zip.{i + 1:03d}")
+    (parts / "md5sums.txt").write_text("\n".join(sums) + "\n")
+    with socket.socket() as sock:                                   # no network: a dead local address
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/record.json"
+    window.run_import(tmp_path / "sts", parts, record_url=dead)
+    qtbot.waitUntil(lambda: window.session is not None, timeout=30000)
+    assert window.session.index.layout == "sts2d" and len(window.session.index) == 3
+    assert not window.findChildren(QtWidgets.QMessageBox, "errorBox")
+
+
+def test_failed_autosave_is_reported_and_pauses_the_timer(qtbot, window, thyroid_copy, monkeypatch):
+    from core.errors import ToothSegError
+
+    assert window.open_folder(thyroid_copy)
+    window.tools.click(40, 40)
+
+    def full_disk(*args, **kwargs):
+        raise ToothSegError("Not enough disk space to save the mask; nothing was changed.")
+
+    monkeypatch.setattr(window.session.store, "save", full_disk)
+    assert window.autosave.timer.isActive()
+    assert window.autosave.tick()
+    boxes = window.findChildren(QtWidgets.QMessageBox, "errorBox")
+    assert boxes and "disk space" in boxes[0].text() and not window.autosave.timer.isActive()
+    assert window.session.dirty and window.session.pending_recovery()   # the journal still holds the stroke
+
+
+def test_uncaught_slot_errors_become_a_dialog(qtbot, window):
+    import sys
+
+    from app.main import install_excepthook
+
+    old = sys.excepthook
+    install_excepthook(window)
+    try:
+        try:
+            raise RuntimeError("slot broke")
+        except RuntimeError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        sys.excepthook = old
+    box = window.findChildren(QtWidgets.QMessageBox, "errorBox")[0]
+    assert "RuntimeError: slot broke" in box.text() and "Traceback" in box.detailedText()
