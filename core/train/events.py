@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from core.jobs import CancelToken
+from core.jobs import CancelToken, Progress
 
-__all__ = ["CancelToken", "TrainEvents", "MultiEvents", "RecordingEvents", "TqdmEvents", "StderrLogEvents"]
+__all__ = ["CancelToken", "TrainEvents", "MultiEvents", "RecordingEvents", "TqdmEvents", "StderrLogEvents",
+           "ProgressEvents"]
 
 
 class TrainEvents:
@@ -142,3 +143,17 @@ class TqdmEvents(StderrLogEvents):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class ProgressEvents(TrainEvents):
+    """Adapts the step events to the shared ``progress(done, total, message)`` callback of core.jobs."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.total = progress, 0
+
+    def on_start(self, total_steps, info):
+        self.total = total_steps
+        self.progress(0, total_steps, f"{info.get('mode', 'training')} on {info.get('device', '?')}")
+
+    def on_step(self, step, loss, lr):
+        self.progress(step, self.total, f"loss {loss:.4f}")

@@ -21,9 +21,9 @@ import torch
 
 from core.data.atomic import atomic_write_bytes, atomic_write_text
 from core.errors import ToothSegError
-from core.jobs import CancelToken
+from core.jobs import CancelToken, Progress
 from core.train.data import Dataset2D, open_dataset
-from core.train.events import TrainEvents
+from core.train.events import MultiEvents, ProgressEvents, TrainEvents
 from core.train.objective import Objective
 from core.train.recipe import Recipe
 from core.train.runtime import Runtime, seed_everything, start_runtime, stop_runtime
@@ -33,14 +33,19 @@ STATE_FILE = "last_state.pt"
 
 def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Path,
                  events: TrainEvents | None = None, cancel: CancelToken | None = None,
-                 resume: bool = False) -> dict[str, Any]:
-    """Run one training job described by ``recipe`` on ``data`` and write its results to ``run_dir``."""
+                 resume: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Run one training job described by ``recipe`` on ``data`` and write its results to ``run_dir``.
+
+    ``events`` receives the detailed protocol (steps, epochs, previews, log lines); ``progress`` the
+    shared ``core.jobs`` callback. Returns a JSON-able summary; raises CancelledError on cancel.
+    """
     from core.train.objectives import OBJECTIVES
 
     recipe.validate()
     rt = start_runtime(recipe.device, recipe.amp, recipe.threads)
     try:
-        events = events if (events is not None and rt.is_main) else TrainEvents()
+        listeners = [events, ProgressEvents(progress) if progress else None] if rt.is_main else []
+        events = MultiEvents(listeners)
         cancel = cancel or CancelToken()
         seed_everything(recipe.seed + rt.rank)
         if not isinstance(data, Dataset2D):

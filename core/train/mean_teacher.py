@@ -83,7 +83,8 @@ class MeanTeacherObjective(FinetuneObjective):
     def after_step(self) -> None:
         a = self.recipe.ema_alpha
         for t, s in zip(self.teacher.parameters(), self.model.parameters(), strict=True):
-            t.mul_(a).add_(s.detach(), alpha=1 - a)
+            if s.requires_grad:  # frozen blocks stay bit-identical
+                t.mul_(a).add_(s.detach(), alpha=1 - a)
         for t, s in zip(self.teacher.buffers(), self.model.buffers(), strict=True):
             t.copy_(s)
 

@@ -22,7 +22,7 @@ from core.data.io import to_uint8, write_mask
 from core.data.masks import load_image
 from core.errors import ToothSegError
 from core.infer.postprocess import mask_stats, postprocess_binary
-from core.jobs import CancelToken
+from core.jobs import CancelToken, Progress
 from core.train.data import Dataset2D, open_dataset
 from core.train.events import TrainEvents
 from core.train.loop import run_training
@@ -43,14 +43,14 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
 
 def run_pseudo_label(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Path,
                      model_path: str | Path | None = None, events: TrainEvents | None = None,
-                     cancel: CancelToken | None = None) -> dict[str, Any]:
+                     cancel: CancelToken | None = None, progress: Progress | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
     events = events or TrainEvents()
     if not isinstance(data, Dataset2D):
         data = open_dataset(data, recipe.split_seed, recipe.split_ratios)
     result: dict[str, Any] = {}
     if model_path is None:
-        result = run_training(recipe, data, run_dir, events=events, cancel=cancel)
+        result = run_training(recipe, data, run_dir, events=events, cancel=cancel, progress=progress)
         model_path = run_dir / "best.safetensors"
         if not _is_main():
             return result
@@ -80,6 +80,8 @@ def run_pseudo_label(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str 
         stats = mask_stats(keep, band=band, min_area_frac=recipe.min_area_frac)
         rows.append({"filename": name, **stats})
         events.on_log(f"pseudo-label {i + 1}/{len(targets)} {name}: area {stats['area_frac']:.3f}")
+        if progress is not None:
+            progress(i + 1, len(targets), f"pseudo-labelled {name}")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
