@@ -33,6 +33,9 @@ class LayersPanel(QtWidgets.QDockWidget):
         for r, name in enumerate(LAYERS):
             check = QtWidgets.QCheckBox(LAYER_TITLES[name])
             check.setChecked(name != "errors")
+            if name == "errors":
+                check.setToolTip("Vermillion: predicted but not in the mask (false positive). "
+                                 "Blue: in the mask but missed by the prediction (false negative).")
             check.toggled.connect(lambda on, n=name: self.visibility_changed.emit(n, on))
             slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
             slider.setRange(0, 100)
