@@ -112,7 +112,7 @@ def labels_subset(samples: Sequence[Sample], fraction: float, seed: int) -> list
 @dataclass
 class Cached:
     ids: list[str]
-    images: list[np.ndarray]          # float32 [0, 1] at training size
+    images: list[np.ndarray]          # float16 [0, 1] at training size (half the RAM of float32)
     targets: list[np.ndarray | None]  # uint8 class-index maps (0 = background) or None
 
 
@@ -127,7 +127,7 @@ def cache_samples(samples: Sequence[Sample], size: int, lut: np.ndarray | None, 
         if use_bilateral:
             img = bilateral(img)
         out.ids.append(s.id)
-        out.images.append(resize_image(img, size))
+        out.images.append(resize_image(img, size).astype(np.float16))
         target = None
         if lut is not None and s.mask is not None:
             mask = load_mask(s, (img.shape[1], img.shape[0]))
@@ -148,7 +148,7 @@ class SupervisedSet(Dataset):
 
     def __getitem__(self, i: int):
         j = self.keep[i]
-        img, target = self.cached.images[j], self.cached.targets[j]
+        img, target = self.cached.images[j].astype(np.float32), self.cached.targets[j]
         if self.transform is not None:
             out = self.transform(image=img, mask=target)
             img, target = out["image"], out["mask"]
@@ -165,7 +165,7 @@ class ImageSet(Dataset):
         return len(self.cached.images)
 
     def __getitem__(self, i: int):
-        img = self.cached.images[i]
+        img = self.cached.images[i].astype(np.float32)
         if self.transform is not None:
             img = self.transform(image=img)["image"]
         return torch.from_numpy(np.clip(img, 0, 1).astype(np.float32))[None]
@@ -181,7 +181,7 @@ class TwoViewSet(Dataset):
         return len(self.cached.images)
 
     def __getitem__(self, i: int):
-        weak, strong, _ = self.views(self.cached.images[i])
+        weak, strong, _ = self.views(self.cached.images[i].astype(np.float32))
         return torch.from_numpy(normalise(weak))[None], torch.from_numpy(normalise(strong))[None]
 
 

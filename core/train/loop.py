@@ -104,7 +104,7 @@ class _Loop:
         self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world}, "
                            + ", ".join(f"{k}={v}" for k, v in obj.info.items()))
         t0 = time.monotonic()
-        stopped, metrics, epoch = "completed", {}, first_epoch - 1
+        stopped, metrics, done = "completed", {}, first_epoch
         for epoch in range(first_epoch, r.epochs):
             obj.model.train()
             obj.start_epoch(epoch)
@@ -138,7 +138,8 @@ class _Loop:
                 break
             obj.model.eval()
             with torch.no_grad():
-                metrics = {"train_loss": sum(losses) / len(losses), **obj.validate()}
+                metrics = {"train_loss": self.rt.mean(sum(losses) / len(losses)), **obj.validate()}
+            done = epoch + 1
             monitor = metrics[obj.monitor]
             sched.step(monitor)
             improved = best is None or (monitor > best if obj.monitor_mode == "max" else monitor < best)
@@ -156,7 +157,7 @@ class _Loop:
                 break
         if self.tb is not None:
             self.tb.close()
-        result = {"mode": r.mode, "run_dir": str(self.run_dir), "epochs": epoch + 1, "steps": step,
+        result = {"mode": r.mode, "run_dir": str(self.run_dir), "epochs": done, "steps": step,
                   "stopped": stopped, "monitor": obj.monitor, "best": best, "metrics": metrics,
                   "elapsed_s": round(time.monotonic() - t0, 2),
                   "best_checkpoint": str(self.run_dir / "best.safetensors"),

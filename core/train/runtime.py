@@ -58,6 +58,14 @@ class Runtime:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return int(t.item())
 
+    def mean(self, value: float) -> float:
+        """The mean of ``value`` over all ranks (epoch losses are computed on each rank's shard)."""
+        if not self.distributed:
+            return value
+        t = torch.tensor([float(value)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t.item()) / self.world
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
