@@ -66,6 +66,8 @@ class ToolController(QtCore.QObject):
         if self.tool in BRUSHES:
             ed.begin_stroke(self.tool)
             self._range = ed.threshold_range(x, y, self.radius, self.tolerance) if self.tool == "threshold" else None
+            if self._range is not None:
+                self.message.emit(f"Threshold brush paints intensities {self._range[0]:g} .. {self._range[1]:g}")
             self._last = (x, y)
             self._paint_to(x, y)
         elif self.tool in LASSOS:

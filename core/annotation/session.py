@@ -7,6 +7,7 @@ the session lives; images and masks come through a prefetching, byte-bounded LRU
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ from core.data.sample import Sample
 
 
 class AnnotationSession:
-    def __init__(self, root: str | Path, cache_bytes: int = 384 * 1024 * 1024):
+    def __init__(self, root: str | Path, cache_bytes: int = 384 * 1024 * 1024,
+                 history_bytes: int = 512 * 1024 * 1024):
         self.root = Path(root).resolve()
         self.project = Project.open(self.root)
         self.index = self.project.apply(load_index(self.root))
@@ -32,7 +34,8 @@ class AnnotationSession:
         self.store = MaskStore(self.project)
         self.journal = RecoveryJournal(self.project.dir / "recovery")
         self.cache = LruCache(cache_bytes)
-        self.histories: dict[str, History] = {}
+        self.histories: OrderedDict[str, History] = OrderedDict()
+        self.history_bytes = history_bytes
         self.predictions: dict[str, np.ndarray] = {}
         self.position = -1
         self.editor: MaskEditor | None = None
@@ -69,6 +72,8 @@ class AnnotationSession:
         sample = self.index[position]
         image, labels = self.cache.get(sample.id, lambda: self._load(sample))
         history = self.histories.setdefault(sample.id, History())
+        self.histories.move_to_end(sample.id)
+        self._trim_histories()
         self.editor = MaskEditor(labels.copy(), image, history)
         self.position = position
         for step in (1, -1, 2):
@@ -77,6 +82,14 @@ class AnnotationSession:
                 nxt = self.index[j]
                 self.cache.prefetch(nxt.id, lambda s=nxt: self._load(s))
         return sample
+
+    def _trim_histories(self) -> None:
+        """Keep all images' undo stacks under ``history_bytes`` by dropping the least recently opened."""
+        total = sum(h.nbytes for h in self.histories.values())
+        for sid in list(self.histories)[:-1]:
+            if total <= self.history_bytes:
+                break
+            total -= self.histories.pop(sid).nbytes
 
     def step(self, delta: int) -> Sample | None:
         j = self.position + delta

@@ -119,3 +119,19 @@ def test_journal_replays_unsaved_strokes_and_survives_a_torn_entry(shared_data, 
     s2.open(1)
     assert np.array_equal(s2.editor.labels, expected) and not np.array_equal(expected, before)
     assert s2.pending_recovery() == []
+
+
+def test_undo_histories_are_kept_per_image_within_a_total_budget(shared_data, tmp_path):
+    root = copy_subset(shared_data / "isbi2012_em_membrane", tmp_path / "em", n=3)
+    s = AnnotationSession(root, history_bytes=150_000)
+    for i in range(3):
+        s.open(i)
+        s.editor.paint_segment((10, 10), (400, 400), 40, 1)          # ~440 KB per record
+        s.committed(s.editor.history._undo[-1])
+    assert list(s.histories) == [s.index[2].id]                       # older images' stacks dropped
+    s2 = AnnotationSession(root)
+    s2.open(0)
+    s2.editor.paint_segment((10, 10), (20, 20), 3, 7)
+    s2.open(1)
+    s2.open(0)
+    assert s2.editor.history.undo_steps == 1                         # within budget: image 0 kept its stack
