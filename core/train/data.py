@@ -40,11 +40,11 @@ class Dataset2D:
     _guessed: list[ClassDef] | None = None
 
     def classes(self, labels: str) -> list[ClassDef]:
-        """Binary: one foreground class. Multi-class: the project's table, or when the folder has no
-        project file yet, the table guessed from the label values in its masks (FDI for teeth)."""
+        """Binary: one foreground class. Multi-class: the project's table when the user set one, else
+        the table guessed from the label values in the masks (FDI numbers for teeth)."""
         if labels == "binary":
             return binary_classes()
-        if self.project.path.exists():
+        if self.project.path.exists() and [c.value for c in self.project.classes] != [1]:
             return list(self.project.classes)
         if self._guessed is None:
             values: set[int] = set()

@@ -47,7 +47,12 @@ class Runtime:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.device.index] if self.device.type == "cuda" else None
+        ids = None
+        if self.device.type == "cuda":
+            ids = [self.device.index]
+            # BatchNorm statistics over the global batch; converts child modules in place, so the
+            # objective's reference stays valid and checkpoint keys do not change.
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
     def max_flag(self, flag: int) -> int:
