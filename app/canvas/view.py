@@ -176,8 +176,9 @@ class CanvasView(pg.GraphicsView):
             self.vb.setRange(QtCore.QRectF(0, 0, w, h), padding=0.01)
 
     def zoom_percent(self) -> float:
-        px = self.vb.viewPixelSize()[0]
-        return 100.0 / px if px > 0 else 100.0
+        """Screen pixels per image pixel x 100 (from the view range, which is never stale)."""
+        width = self.vb.viewRect().width()
+        return 100.0 * self.vb.width() / width if width > 0 else 100.0
 
     def actual_size(self) -> None:
         """One image pixel per screen pixel, keeping the current centre."""

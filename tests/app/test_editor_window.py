@@ -149,3 +149,25 @@ def test_read_only_dataset_tells_the_user_where_masks_go(qtbot, window, thyroid_
         assert boxes and "read-only" in boxes[0].text()
         assert str(window.session.project.dir) in boxes[0].text()
         assert not (root / ".toothseg").exists()
+
+
+def test_middle_drag_pans_and_wheel_zooms(qtbot, window, thyroid_copy):
+    assert window.open_folder(thyroid_copy)
+    vp, before = window.canvas.viewport(), window.canvas.vb.viewRange()
+    middle = QtCore.Qt.MouseButton.MiddleButton
+    qtbot.mousePress(vp, middle, pos=to_viewport(window, 128, 128))
+    for x in (110, 90, 70):
+        qtbot.mouseMove(vp, to_viewport(window, x, 128))
+    qtbot.mouseRelease(vp, middle, pos=to_viewport(window, 70, 128))
+    QtWidgets.QApplication.processEvents()
+    panned = window.canvas.vb.viewRange()
+    assert panned[0][0] != before[0][0] and window.session.editor.history.undo_steps == 0
+    zoom = window.canvas.zoom_percent()
+    pos = QtCore.QPointF(vp.rect().center())
+    wheel = QtGui.QWheelEvent(pos, QtCore.QPointF(vp.mapToGlobal(pos.toPoint())), QtCore.QPoint(0, 0),
+                              QtCore.QPoint(0, 240), QtCore.Qt.MouseButton.NoButton,
+                              QtCore.Qt.KeyboardModifier.NoModifier, QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+    QtWidgets.QApplication.sendEvent(vp, wheel)
+    QtWidgets.QApplication.processEvents()
+    assert window.canvas.zoom_percent() > zoom * 1.2
+    assert window.status.labels["zoom"].text() == f"{window.canvas.zoom_percent():.0f} %"
