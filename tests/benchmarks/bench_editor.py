@@ -76,6 +76,7 @@ def test_bench_editor(bench_window, shared_data, tmp_path):
     assert w.open_folder(root)
     app.processEvents()
     print(f"\nopen folder + first image (2943x1435): {(time.perf_counter() - t) * 1000:.0f} ms")
+    rss_open = rss_mb()
 
     w.dataset.model.thumbs.pool.waitForDone(30000)
     with open("/proc/loadavg") as fh:
@@ -115,6 +116,7 @@ def test_bench_editor(bench_window, shared_data, tmp_path):
         w.select(k % 30)
         app.processEvents()
     cache = w.session.cache
-    print(f"after browsing 300 images: RSS {rss_mb():.0f} MB (before {before:.0f} MB), LRU cache "
+    print(f"after browsing 300 images: RSS {rss_mb():.0f} MB (after opening {rss_open:.0f} MB, after the first "
+          f"30 images {before:.0f} MB), LRU cache "
           f"{cache.nbytes / 2**20:.0f} MB in {len(cache)} entries (cap {cache.max_bytes / 2**20:.0f} MB)")
     assert cache.nbytes <= cache.max_bytes
