@@ -58,6 +58,8 @@ class ToolController(QtCore.QObject):
     # ------------------------------------------------------------------ mouse
     def hover(self, x: float, y: float) -> None:
         self.canvas.show_cursor(x, y, self.radius if self.tool in BRUSHES else None)
+        if self.tool in LASSOS and self.points and not self._dragging_lasso:
+            self.canvas.set_outline([*self.points, (x, y)])           # rubber band to the cursor
 
     def press(self, x: float, y: float) -> None:
         ed = self.editor

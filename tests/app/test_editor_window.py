@@ -68,6 +68,8 @@ def test_mouse_editing_undo_redo_autosave_and_reopen(qtbot, window, thyroid_copy
     window.set_tool("polygon")
     for x, y in ((160, 20), (220, 20), (220, 60)):
         click(qtbot, window, x, y)
+    window.canvas.hover(170, 70)
+    assert window.canvas.outline_item.path().elementCount() == 4     # vertices + rubber band to the cursor
     double_click(window, 160, 60)
     assert labels[40, 200] == 1 and labels[10, 200] == 0
     window.set_tool("eraser")
