@@ -91,7 +91,6 @@ def export_onnx(
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     out = Path(out)
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     model, sidecar = load_checkpoint(checkpoint)
     meta = inference_meta(sidecar, mode=policy, overlap=overlap, size=size)
     source = images or calibration or sidecar.get("data_root")

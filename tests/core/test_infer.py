@@ -205,3 +205,31 @@ def test_predict_cli_json(onnx_model, shared_data, tmp_path, capsys):
     summary = json.loads(captured.out)
     assert code == 0 and summary["written"] == 3 and len(summary["failed"]) == 2
     assert "truncated.jpg" in captured.err and "CPUExecutionProvider" in captured.err
+
+
+def test_runtime_threads_and_missing_provider(monkeypatch, onnx_model):
+    from core.errors import ModelFileError
+    from core.infer.predictor import load_predictor
+    from core.infer.runtime import choose_providers, physical_cores
+
+    assert 1 <= physical_cores() <= (__import__("os").cpu_count() or 1)
+    monkeypatch.setenv("TOOTHSEG_THREADS", "1")
+    assert physical_cores() == 1
+    assert choose_providers()[-1] == "CPUExecutionProvider"
+    with pytest.raises(ModelFileError, match="NoSuchExecutionProvider not available"):
+        load_predictor(onnx_model, providers=["NoSuchExecutionProvider"])
+
+
+def test_metadata_from_a_newer_app_is_refused(onnx_model, tmp_path):
+    import onnx
+
+    from core.errors import ModelFileError
+    from core.infer.backends import OnnxBackend
+
+    proto = onnx.load(str(onnx_model))
+    for prop in proto.metadata_props:
+        if prop.key == "version":
+            prop.value = "99"
+    onnx.save(proto, str(tmp_path / "future.onnx"))
+    with pytest.raises(ModelFileError, match="newer ToothSeg Studio"):
+        OnnxBackend(tmp_path / "future.onnx")
