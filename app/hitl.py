@@ -331,8 +331,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
                 text += f"; int8 Dice {report['dice_int8']:.3f} vs fp32 {report['dice_fp32']:.3f}"
             elif "dice_int8_vs_fp32" in report:
                 text += f"; int8 agrees with fp32 at Dice {report['dice_int8_vs_fp32']:.3f}"
-            self.models.show_info(text)
             self.refresh_models()
+            self.models.show_info(text)
             self.status(text)
 
         self._run("Export ONNX", library.export_model, project, ckpt, int8, on_done=done)

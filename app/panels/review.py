@@ -74,6 +74,7 @@ class ReviewPanel(QtWidgets.QDockWidget):
         current = self.current()
         self.ids = [x.id for x in items]
         self.table.blockSignals(True)
+        self.table.clearSelection()  # so selecting the next item always shows it, even in the same row
         self.table.setRowCount(len(items))
         for r, x in enumerate(items):
             values = (x.id, f"{x.uncertainty:.3f}", "yes" if x.plausible else "no", f"{x.area_frac:.3f}")
@@ -157,6 +158,7 @@ class ReviewActions:
             self.session.set_prediction(item.id, self.queue.mask(item.id))
         self.w.dataset.model.layoutChanged.emit()
         failed = f", {len(result['failed'])} failed" if result["failed"] else ""
+        self.models.show_info(f"Predicted {len(result['items'])} images with ONNX Runtime on {result['provider']}")
         self.status(f"Predicted {len(result['items'])} images on {result['provider']} in "
                     f"{result['seconds']:.1f} s{failed}; review them in the Review queue")
         self.refresh_review()

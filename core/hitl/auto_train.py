@@ -69,24 +69,37 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def ensure_splits(project: Project, index: SampleIndex, seed: int = 0) -> int:
-    """Give every training label a persistent split, so each run (and the previous model) is scored on
-    the same validation images; returns how many samples got a new split. Saves the project."""
-    missing = [s for s in index if s.is_training_label and not s.split]
-    if not missing:
-        return 0
+def compute_splits(project: Project, index: SampleIndex, seed: int = 0) -> dict[str, str] | None:
+    """Splits for samples that have none yet (reads every image; run it off the UI thread), or None."""
+    if not any(s.is_training_label and not s.split for s in index):
+        return None
     splits = make_splits(index, seed=project.split_seed if project.split_seed is not None else seed)
-    labeled = [s for s in index.labeled()]
+    labeled = index.labeled()
     if not any(splits.get(s.id) == "val" for s in labeled) and len(labeled) >= 2:
         splits[sorted(s.id for s in labeled)[-1]] = "val"  # tiny sets: the finetune loop needs a val image
+    return splits
+
+
+def apply_splits(project: Project, index: SampleIndex, splits: dict[str, str] | None, seed: int = 0) -> int:
+    """Keep ``splits`` for samples without one, in the index and the project file; returns how many."""
+    if not splits:
+        return 0
+    changed = 0
     for s in index:
         if not s.split:
             s.split = splits.get(s.id, "train")
             project.set_split(s.id, s.split)
+            changed += 1
     if project.split_seed is None:
         project.split_seed = seed
     project.save()
-    return len(missing)
+    return changed
+
+
+def ensure_splits(project: Project, index: SampleIndex, seed: int = 0) -> int:
+    """Give every training label a persistent split, so each run (and the previous model) is scored on
+    the same validation images; returns how many samples got a new split. Saves the project."""
+    return apply_splits(project, index, compute_splits(project, index, seed), seed)
 
 
 def plan_training(project: Project, index: SampleIndex, minutes: float | None = None,
