@@ -42,7 +42,8 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
     """Everything inference needs, from a checkpoint sidecar (see core.models.checkpoint)."""
     config = dict(sidecar["model"])
     recipe = sidecar.get("recipe") if isinstance(sidecar.get("recipe"), dict) else {}
-    post = {"band": list(recipe["band"]) if recipe.get("band") else None, "min_area_frac": DEFAULT_MIN_AREA_FRAC}
+    post = {"band": list(recipe["band"]) if recipe.get("band") else None,
+            "min_area_frac": float(recipe.get("min_area_frac", DEFAULT_MIN_AREA_FRAC))}
     post.update(sidecar.get("postprocess") or {})
     return {
         "format": FORMAT,
@@ -51,7 +52,7 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
         "classes": normalize_classes(sidecar.get("classes") or default_classes(int(config.get("out_channels", 1)))),
         "input_policy": input_policy(sidecar, **policy_args),
         "normalization": dict(sidecar.get("normalization") or DEFAULT_NORMALIZATION),
-        "threshold": float(sidecar.get("threshold", 0.5)),
+        "threshold": float(sidecar.get("threshold", recipe.get("threshold", 0.5))),
         "postprocess": post,
         "fingerprint": sidecar.get("fingerprint", ""),
         "metrics": sidecar.get("metrics", {}),

@@ -8,6 +8,7 @@ applies the post-processing rules, so both backends give the same masks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,10 +23,21 @@ from core.infer.sliding import sliding_forward
 
 @dataclass
 class Prediction:
-    probabilities: np.ndarray  # (K, H, W) float32: foreground probability (K=1) or class softmax
-    labels: np.ndarray  # (H, W) uint8 class ids before post-processing
-    mask: np.ndarray  # (H, W) uint8 class ids after post-processing
+    logits: np.ndarray  # (K, H, W) float32 at the image size
+    labels: np.ndarray  # (H, W) uint8 label-map values before post-processing
+    mask: np.ndarray  # (H, W) uint8 label-map values after post-processing
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def probabilities(self) -> np.ndarray:
+        """(K, H, W) float32: foreground probability (K=1) or class softmax; computed only when asked
+        (the softmax of 33 FDI channels costs more than the network itself on a laptop)."""
+        if self.logits.shape[0] == 1:
+            return (1.0 / (1.0 + np.exp(-self.logits))).astype(np.float32)
+        probs = np.asarray(self.logits, dtype=np.float32) - self.logits.max(axis=0, keepdims=True)
+        np.exp(probs, out=probs)
+        probs /= probs.sum(axis=0, keepdims=True)
+        return probs
 
 
 class Predictor(Protocol):
@@ -81,24 +93,26 @@ class SegmentationPredictor:
         small = cv2.resize(np.moveaxis(x, 0, -1), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         small = small.reshape(size[0], size[1], -1)
         logits = self.backend.forward(np.moveaxis(small, -1, 0)[None])[0]
-        back = cv2.resize(np.moveaxis(logits, 0, -1), (width, height), interpolation=cv2.INTER_LINEAR)
-        return np.moveaxis(back.reshape(height, width, -1), -1, 0)
+        back = np.empty((logits.shape[0], height, width), np.float32)  # contiguous (K, H, W): fast reductions
+        for k, channel in enumerate(logits):
+            cv2.resize(channel, (width, height), dst=back[k], interpolation=cv2.INTER_LINEAR)
+        return back
 
     def postprocess(self, logits: np.ndarray) -> Prediction:
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
         if logits.shape[0] == 1:
-            probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float32)))
-            labels = ((probs[0] > self.threshold) * self.foreground_value).astype(np.uint8)
+            t = min(max(self.threshold, 1e-6), 1 - 1e-6)
+            cut = np.float32(np.log(t / (1 - t)))  # sigmoid(z) > t  <=>  z > logit(t)
+            labels = ((logits[0] > cut) * self.foreground_value).astype(np.uint8)
         else:
-            shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
-            probs = (shifted / shifted.sum(axis=0, keepdims=True)).astype(np.float32)
-            index = probs.argmax(axis=0).astype(np.uint8)
+            index = logits.argmax(axis=0).astype(np.uint8)  # the softmax's argmax, without the softmax
             labels = self.class_values[index] if self.class_values is not None else index
         mask = labels
         if self.post_enabled:
             keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac)
             mask = labels * keep
         stats = mask_stats(mask, self.band, self.min_area_frac)
-        return Prediction(probs, labels, mask.astype(np.uint8), stats)
+        return Prediction(logits, labels, mask.astype(np.uint8), stats)
 
     def predict(self, image: np.ndarray) -> Prediction:
         return self.postprocess(self.forward(self.preprocess(image)))

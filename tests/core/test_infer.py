@@ -233,3 +233,33 @@ def test_metadata_from_a_newer_app_is_refused(onnx_model, tmp_path):
     onnx.save(proto, str(tmp_path / "future.onnx"))
     with pytest.raises(ModelFileError, match="newer ToothSeg Studio"):
         OnnxBackend(tmp_path / "future.onnx")
+
+
+def test_multiclass_fdi_model_writes_label_values_and_probabilities(shared_data, tmp_path):
+    """A 5-class head whose classes are FDI tooth numbers: masks hold the numbers, ORT == PyTorch."""
+    import torch
+
+    from core.export.onnx import export_onnx
+    from core.infer.predictor import load_predictor
+    from core.models import build_model
+    from core.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = {"name": "small_unet", "in_channels": 1, "out_channels": 5, "base_channels": 4}
+    values = [0, 11, 12, 21, 22]
+    classes = [{"id": i, "name": f"tooth {v}" if v else "background", "value": v} for i, v in enumerate(values)]
+    recipe = {"band": [0.2, 0.8], "min_area_frac": 0.002, "threshold": 0.4}
+    save_checkpoint(tmp_path / "fdi", build_model(cfg).eval(), cfg,
+                    {"classes": classes, "input_size": [96, 96], "recipe": recipe})
+    images = shared_data / "ufba425_teeth" / "images"
+    export_onnx(tmp_path / "fdi.json", tmp_path / "fdi.onnx", images=images, max_images=2)
+    ort_pred, torch_pred = load_predictor(tmp_path / "fdi.onnx"), load_predictor(tmp_path / "fdi.json")
+    assert ort_pred.meta["postprocess"] == {"band": [0.2, 0.8], "min_area_frac": 0.002}
+    assert ort_pred.meta["threshold"] == 0.4
+    image = read_image(sorted(images.glob("*.jpg"))[3])
+    a, b = ort_pred.predict(image), torch_pred.predict(image)
+    assert set(np.unique(a.labels)) <= set(values) and set(np.unique(a.mask)) <= set(values)
+    assert (a.labels != b.labels).mean() < 1e-3
+    assert a.probabilities.shape == (5, *image.shape)
+    assert np.allclose(a.probabilities.sum(axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(a.probabilities.argmax(axis=0), np.searchsorted(values, a.labels))
