@@ -201,13 +201,13 @@ def run_self_test(out: Out = print, slim: bool | None = None) -> int:
     """
     from core.capabilities import build_info, torch_import_error
 
+    info = build_info()
     if slim is None:
         slim = torch_import_error() is not None
         skip_reason = f"PyTorch not importable ({torch_import_error()})"
-    else:
-        skip_reason = "slim self-test asked for"
+    else:  # asked for explicitly: do not spend seconds importing torch just to say so
+        skip_reason = "slim build without PyTorch" if info.get("variant") == "slim" else "--slim asked for"
     started = time.perf_counter()
-    info = build_info()
     out(f"ToothSeg Studio self-test ({'slim: no training' if slim else 'full'}; build {info.get('variant')}, "
         f"Python {sys.version.split()[0]}, {sys.platform})")
     failures = 0
