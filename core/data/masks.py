@@ -29,9 +29,10 @@ def infer_classes(samples) -> list:
 
     from core.data.classes import classes_from_values
 
-    values: set[int] = set()
+    present = np.zeros(256, bool)
     for s in samples:
         labels = load_mask(s)
         if labels is not None:
-            values.update(int(v) for v in np.unique(labels))
+            present |= np.bincount(labels.ravel(), minlength=256) > 0
+    values = {int(v) for v in np.nonzero(present)[0]}
     return classes_from_values(values)

@@ -185,10 +185,12 @@ class Project:
             if s.id in self.splits:
                 s.split = self.splits[s.id]
             drawn = self.drawn_mask_path(s.id)
-            if s.mask is None and drawn.exists():
+            if drawn.exists():  # an edit saved aside (read-only folder, COCO, new mask) wins
+                if s.mask is None:
+                    s.status = "labeled"
+                s.meta.pop("coco_image_id", None)
                 s.mask = drawn
                 s.meta["drawn"] = True
-                s.status = "labeled"
             if s.id in self.status:
                 s.status = self.status[s.id]
         return index
