@@ -13,7 +13,7 @@ from typing import Any
 from core import __version__
 from core.errors import ModelFileError
 from core.infer.postprocess import DEFAULT_MIN_AREA_FRAC
-from core.models.checkpoint import DEFAULT_NORMALIZATION, default_classes, normalize_classes
+from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
 
 FORMAT = "toothseg-onnx"
 VERSION = 1

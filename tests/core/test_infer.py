@@ -263,3 +263,29 @@ def test_multiclass_fdi_model_writes_label_values_and_probabilities(shared_data,
     assert a.probabilities.shape == (5, *image.shape)
     assert np.allclose(a.probabilities.sum(axis=0), 1.0, atol=1e-5)
     assert np.array_equal(a.probabilities.argmax(axis=0), np.searchsorted(values, a.labels))
+
+
+def test_onnx_prediction_works_without_torch(onnx_model, shared_data, tmp_path):
+    """The slim build ships ONNX Runtime without PyTorch: loading, predicting and writing must not need it."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent(f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("blocked")
+        sys.meta_path.insert(0, NoTorch())
+        from core.infer.folder import predict_folder
+        summary = predict_folder({str(onnx_model)!r}, {str(sorted((shared_data / "tg3k_thyroid" / "images")
+                                 .glob("*.jpg"))[0])!r}, {str(tmp_path / "out")!r})
+        assert summary["written"] == 1 and "torch" not in sys.modules, summary
+        print("slim ok")
+    """)
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "slim ok" in done.stdout, done.stderr
+    assert (tmp_path / "out" / "stats.csv").is_file()
