@@ -24,12 +24,15 @@ from core.train.losses import seg_loss
 from core.train.recipe import default_recipe
 
 MINUTES = float(os.environ.get("TOOTHSEG_BENCH_MINUTES", "1.5"))
+# One torch thread: on a shared 2-core VM two threads were 2-4x SLOWER per step (spin-waiting under
+# CPU steal); on an idle machine set TOOTHSEG_BENCH_THREADS=2.
+THREADS = int(os.environ.get("TOOTHSEG_BENCH_THREADS", "1"))
 SIZE = int(os.environ.get("TOOTHSEG_BENCH_SIZE", "128"))
 MODEL = {"name": "unet", "base_channels": 8, "norm": "batch"}
 
 
 def _recipe(mode: str, **changes):
-    base = {"size": SIZE, "model": dict(MODEL), "epochs": 1000, "max_minutes": MINUTES, "threads": 2,
+    base = {"size": SIZE, "model": dict(MODEL), "epochs": 1000, "max_minutes": MINUTES, "threads": THREADS,
             "preview_every": 0, "early_stop_patience": 0, "plateau_patience": 5, "seed": 0}
     base.update(changes)
     return default_recipe(mode).updated(**base)
@@ -59,7 +62,8 @@ def test_quality_for_a_fixed_cpu_budget(dataset, shared_data, tmp_path):
     mim_ft = job("mim_init_10pct", _recipe("finetune", labels_fraction=0.1, init=str(mim / "best.json")))
     job("mim_mt_10pct", _recipe("mean-teacher", labels_fraction=0.1, init=str(mim_ft / "best.json"),
                                 batch_size=4, unlabeled_batch_size=4))
-    print(f"\n[quality] {dataset}: {n_train} train labels, size {SIZE}, {MODEL}, {MINUTES} min per job")
+    print(f"\n[quality] {dataset}: {n_train} train labels, size {SIZE}, {MODEL}, {MINUTES} min per job, "
+          f"{THREADS} thread(s)")
     for name, dice, epochs, steps, secs in rows:
         print(f"  {name:<16} val dice {dice:.4f}  epochs {epochs:>4}  steps {steps:>5}  {secs:6.1f} s")
     by = {r[0]: r[1] for r in rows}
@@ -69,10 +73,10 @@ def test_quality_for_a_fixed_cpu_budget(dataset, shared_data, tmp_path):
 
 @pytest.mark.benchmark
 def test_training_throughput_per_model_and_size():
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     configs = [("unet", {"base_channels": 16}), ("unet", {"base_channels": 8}), ("small_unet", {}),
                ("unet_scag", {"base_channels": 8}), ("unet_nac", {"base_channels": 8}), ("resnet34_unet", {})]
-    print("\n[throughput] training images/s (batch 8, AdamW, BCE+Dice, 2 threads)")
+    print(f"\n[throughput] training images/s (batch 8, AdamW, BCE+Dice, {THREADS} thread(s))")
     for name, kw in configs:
         for size in (128, 256):
             model = build_model({"name": name, "in_channels": 1, "out_channels": 1, **kw})
