@@ -19,9 +19,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "ToothSegStudio"
-SLIM_XFAIL = pytest.mark.xfail(
-    strict=True, reason="core/export/metadata.py:16 imports core.models.checkpoint (torch via "
-    "core/models/__init__.py:3 -> registry.py:14), so ONNX prediction fails in the torch-free bundle")
 
 
 def bundle(variant: str) -> Path:
@@ -64,7 +61,6 @@ def test_full_bundle_self_test_trains_exports_and_predicts(built, program):
     assert "build full" in done.stdout  # toothseg_build.json was bundled and read
 
 
-@SLIM_XFAIL
 def test_slim_bundle_self_test_predicts_without_torch(built):
     done = self_test(built["slim"] / "toothseg", "--slim")
     assert "ok   training (skipped: slim build)" in done.stdout
