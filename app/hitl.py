@@ -46,6 +46,9 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.docks = (self.training, self.models, self.review, self.label_next, self.evaluation)
         for d in self.docks:
             window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, d)
+        anchor = getattr(window, "layers", None)
+        if isinstance(anchor, QtWidgets.QDockWidget):   # a column of its own beside the view/tool docks
+            window.splitDockWidget(anchor, self.training, QtCore.Qt.Orientation.Horizontal)
         for d in self.docks[1:]:
             window.tabifyDockWidget(self.training, d)
         self.training.raise_()
@@ -62,6 +65,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         window.canvas.vb.addItem(self.saliency, ignoreBounds=True)
         self.actions = self._build_actions()
         self._wire()
+        window.installEventFilter(self)
         self._show(False)
         self.session_changed()
 
@@ -132,6 +136,12 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.evaluation.open_requested.connect(self.open_with_errors)
         self.w.dataset.model.modelReset.connect(self.session_changed)
         self.w.dataset.activated.connect(lambda _p: self._clear_saliency())
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
+        """Closing the window cancels a running training (its last checkpoint stays resumable)."""
+        if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:
+            self.cancel()
+        return False
 
     def _show(self, on: bool) -> None:
         for d in self.docks:

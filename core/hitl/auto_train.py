@@ -96,6 +96,14 @@ def apply_splits(project: Project, index: SampleIndex, splits: dict[str, str] | 
     return changed
 
 
+def _cpu_threads() -> int:
+    """One core fewer than the machine has: the window stays responsive, and on a busy 2-core machine
+    a single thread trains several times faster than two fighting over one core (OpenMP spin-waits)."""
+    from core.infer.runtime import physical_cores
+
+    return max(1, physical_cores() - 1)
+
+
 def ensure_splits(project: Project, index: SampleIndex, seed: int = 0) -> int:
     """Give every training label a persistent split, so each run (and the previous model) is scored on
     the same validation images; returns how many samples got a new split. Saves the project."""
@@ -122,9 +130,9 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         size = 128 if n < 100 else 160
         budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
     changes: dict[str, Any] = {"model": model, "size": size, "labels": labels, "max_minutes": float(budget),
-                               "epochs": 400, "batch_size": 8, "lr": 3e-3, "plateau_patience": 8,
-                               "early_stop_patience": 40, "device": device, "preview_every": 1,
-                               "threads": 0 if gpu else 2}
+                               "epochs": 1000, "batch_size": 8 if gpu else 4, "lr": 1e-2, "plateau_patience": 10,
+                               "early_stop_patience": 60, "device": device, "preview_every": 1,
+                               "threads": 0 if gpu else _cpu_threads()}
     plan = TrainPlan(recipe=recipe, labeled=n, device=device)
     _warm_start(project, plan, changes)
     changes.update(overrides)
@@ -158,6 +166,7 @@ def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]) -> N
         changes["size"] = int(size[0])
         plan.warm_start, plan.warm_from = str(path), entry.name
         changes["init"] = str(path)
+        changes["lr"] = 3e-3  # gentler on weights that already work
         return
 
 

@@ -21,9 +21,9 @@ from tests.core.tiny_trained import cached_tiny
 
 @pytest.fixture(scope="module")
 def tiny_model(shared_data, tmp_path_factory):
-    base = tmp_path_factory.mktemp("hitl_tiny")
+    base = tmp_path_factory.getbasetemp()
     sidecar = cached_tiny(shared_data, base, steps=40)
-    onnx = base / "tiny.onnx"
+    onnx = sidecar.parent / "model.onnx"
     export_onnx(sidecar, onnx, images=str(shared_data / "tg3k_thyroid" / "images"), max_images=2)
     return sidecar, onnx
 

@@ -1,0 +1,136 @@
+"""HITL panels on real thyroid frames: the slim (torch-free) build, MIM preview quartet + warm start,
+two models side by side in the evaluation view, and the model library's actions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6 import QtWidgets
+
+from core.capabilities import TRAINING_NEEDS_FULL_BUILD
+from core.data.project import ModelEntry, Project
+from core.export.onnx import export_onnx
+from tests.core.test_hitl_auto_train import thyroid_copy
+from tests.core.tiny_trained import cached_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny_models(shared_data, tmp_path_factory):
+    """Two real tiny thyroid models (40 and 8 training steps), each with its ONNX export."""
+    base = tmp_path_factory.getbasetemp()
+    out = []
+    for steps in (40, 8):
+        sidecar = cached_tiny(shared_data, base, steps=steps)
+        onnx = sidecar.parent / "model.onnx"
+        export_onnx(sidecar, onnx, images=str(shared_data / "tg3k_thyroid" / "images"), max_images=2)
+        out.append((sidecar, onnx))
+    return out
+
+
+def register_copy(root: Path, name: str, sidecar: Path, onnx: Path, active: bool = True) -> None:
+    project = Project.open(root)
+    run = project.dir / "models" / name
+    run.mkdir(parents=True)
+    shutil.copy(sidecar, run / "best.json")
+    shutil.copy(sidecar.with_suffix(".safetensors"), run / "best.safetensors")
+    shutil.copy(onnx, run / "model.onnx")
+    project.add_model(ModelEntry(name=name, path=f"models/{name}/best.safetensors", mode="finetune",
+                                 created="2026-11-23T12:00:00", metrics={"val_dice": 0.5}, onnx=f"models/{name}/model.onnx",
+                                 fingerprint="tg3k-tiny"), make_active=active)
+    project.save()
+
+
+def errors(window) -> list[str]:
+    return [b.text() for b in window.findChildren(QtWidgets.QMessageBox, "errorBox") if b.isVisible()]
+
+
+def test_slim_build_disables_training_but_predicts_and_reviews(qtbot, window, shared_data, tmp_path, tiny_models,
+                                                               monkeypatch):
+    import app.hitl
+
+    monkeypatch.setattr(app.hitl, "torch_available", lambda: False)
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=5, unlabeled=4)
+    register_copy(root, "tiny", *tiny_models[0])
+    ctl = app.hitl.install_hitl(window)
+    assert window.open_folder(root)
+    t = ctl.training
+    for w in (t.auto_button, t.start_button, t.resume_button, ctl.label_next.refresh_button,
+              ctl.evaluation.run_button, ctl.models.buttons["export"]):
+        assert not w.isEnabled(), w.text()
+    assert t.auto_button.toolTip() == TRAINING_NEEDS_FULL_BUILD and TRAINING_NEEDS_FULL_BUILD in t.plan_label.text()
+    assert not ctl.actions["train_on_labels"].isEnabled()
+    ctl.train_on_labels()                                               # the action path refuses too, and says why
+    assert ctl.job is None and errors(window) == [TRAINING_NEEDS_FULL_BUILD]
+    for box in window.findChildren(QtWidgets.QMessageBox, "errorBox"):
+        box.close()
+    # ONNX prediction and the review queue keep working
+    ctl.predict("current")
+    qtbot.waitUntil(lambda: window.canvas.prediction is not None, timeout=20000)
+    assert ctl.models.buttons["predict_unlabeled"].isEnabled()
+    ctl.models.buttons["predict_unlabeled"].click()
+    qtbot.waitUntil(lambda: ctl.review.table.rowCount() == 4, timeout=30000)
+    ctl.review.buttons["accept"].click()
+    assert ctl.review.table.rowCount() == 3 and not errors(window)
+    assert list(Project.open(root).status.values()).count("reviewed") == 1
+
+
+def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, window, shared_data, tmp_path):
+    from app.hitl import install_hitl
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=6, unlabeled=6)
+    ctl = install_hitl(window)
+    assert window.open_folder(root)
+    t = ctl.training
+    t.set_mode("pretrain-mim")
+    t.advanced.setChecked(True)
+    assert t.fields["mask_ratio"].isEnabled() and not t.fields["ema_alpha"].isEnabled()
+    t.fields["size"].setValue(64)
+    t.fields["base_channels"].setValue(4)
+    t.fields["epochs"].setValue(2)
+    t.fields["batch_size"].setValue(4)
+    t.fields["model"].setCurrentText("unet")
+    changes = t.recipe_changes()
+    assert changes["size"] == 64 and changes["model"]["base_channels"] == 4
+    t.start_button.click()
+    qtbot.waitUntil(lambda: ctl.job is None and "saved" in t.result_label.text(), timeout=90000)
+    assert not errors(window)
+    assert t.preview.isVisible() or t.preview.names                     # the quartet arrived
+    assert [lbl.text() for lbl, _i, _g in t.preview.views] == ["masked input", "target", "reconstruction",
+                                                               "abs error"]
+    assert t.curves.points("loss") > 0 and t.curves.points("val_loss") == 2
+    project = Project.open(root)
+    assert project.models[0].mode == "pretrain-mim" and project.active_model == ""   # not a segmentation model
+    assert "warm start from pretrain-mim" in t.plan_label.text()        # Train on my labels starts from it
+
+
+def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shared_data, tmp_path, tiny_models):
+    from app.hitl import install_hitl
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=8, unlabeled=0)
+    register_copy(root, "longer", *tiny_models[0])
+    register_copy(root, "shorter", *tiny_models[1], active=False)
+    ctl = install_hitl(window)
+    assert window.open_folder(root)
+    assert ctl.models.table.rowCount() == 2 and ctl.models.table.item(0, 0).text() == "●"
+    e = ctl.evaluation
+    assert e.model_a.currentText() == "longer"
+    e.model_b.setCurrentText("shorter")
+    e.split.setCurrentText("all")
+    e.run_button.click()
+    qtbot.waitUntil(lambda: e.table.rowCount() == 8, timeout=60000)
+    assert e.table.columnCount() == 5 and "shorter" in e.summary.text()
+    dice_a = [float(e.table.item(r, 1).text()) for r in range(8)]
+    assert dice_a == sorted(dice_a)                                     # worst first
+    for r in range(8):
+        a, b, delta = (float(e.table.item(r, c).text()) for c in (1, 3, 4))
+        assert delta == pytest.approx(b - a, abs=2e-4)
+    # library: set active, delete (files go too)
+    ctl.models.select("shorter")
+    ctl.models.buttons["activate"].click()
+    assert Project.open(root).active_model == "shorter"
+    ctl.models.buttons["delete"].click()
+    project = Project.open(root)
+    assert [m.name for m in project.models] == ["longer"] and project.active_model == "longer"
+    assert not (project.dir / "models" / "shorter").exists() and not errors(window)

@@ -1,0 +1,61 @@
+"""A scripted user session: open 20 labeled thyroid frames, press Train on my labels, wait for the active
+ONNX model; print the seconds it took (goal <= 90 s on a 2-core CPU) and that model's Dice on the other
+518 frames of the set (goal >= 0.80), predicted the way the app predicts (ONNX Runtime + post-processing)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PySide6 import QtWidgets
+
+from core.data.io import read_image, read_mask
+from core.data.project import Project
+from core.export.samples import dice
+from core.infer.predictor import load_predictor
+from tests.core.test_hitl_auto_train import thyroid_copy
+
+LABELED = 20
+
+
+@pytest.mark.benchmark
+def test_train_on_my_labels_user_session(qtbot, shared_data, tmp_path):
+    from app.hitl import install_hitl
+    from app.main_window import MainWindow
+
+    src = shared_data / "tg3k_thyroid"
+    root = thyroid_copy(src, tmp_path / "thyroid", labeled=LABELED, unlabeled=0)
+    window = MainWindow()
+    window.ask = lambda question: True
+    qtbot.addWidget(window)
+    window.show()
+    ctl = install_hitl(window)
+    assert window.open_folder(root)
+    print(f"\nplan: {ctl.training.plan_label.text()}  (cores: {os.cpu_count()})")
+    t0 = time.perf_counter()
+    ctl.training.auto_button.click()
+    qtbot.waitUntil(lambda: ctl.job is None, timeout=900_000)
+    seconds = time.perf_counter() - t0
+    boxes = [f"{b.text()}\n{b.detailedText()}" for b in window.findChildren(QtWidgets.QMessageBox, "errorBox")]
+    assert not boxes, boxes
+    project = Project.open(root)
+    entry = project.model(project.active_model)
+    onnx = project.dir / entry.onnx
+    assert onnx.exists()
+
+    trained = {p.name for p in (root / "images").iterdir()}
+    rest = sorted(p for p in (src / "images").iterdir() if p.name not in trained)
+    predictor = load_predictor(onnx)
+    t1 = time.perf_counter()
+    scores = [dice(predictor.predict(read_image(p)).mask, read_mask(src / "masks" / p.name)) for p in rest]
+    per_image_ms = (time.perf_counter() - t1) / len(rest) * 1000
+    print(f"Train on my labels ({LABELED} labeled thyroid frames) -> active ONNX model: {seconds:.1f} s "
+          f"(goal <= 90 s); training {ctl.training.eta.text()}")
+    print(f"{entry.name}: val Dice {entry.metrics.get('val_dice', float('nan')):.3f}; "
+          f"Dice on the other {len(rest)} frames: mean {np.mean(scores):.3f}, median {np.median(scores):.3f} "
+          f"(goal >= 0.80); ONNX {per_image_ms:.1f} ms/image on {predictor.provider}")
+    window.autosave.timer.stop()
+    window.dataset.model.thumbs.stop()
+    window.session.cache.close()
