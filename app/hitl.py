@@ -46,9 +46,12 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.docks = (self.training, self.models, self.review, self.label_next, self.evaluation)
         for d in self.docks:
             window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, d)
-        anchor = getattr(window, "layers", None)
-        if isinstance(anchor, QtWidgets.QDockWidget):   # a column of its own beside the view/tool docks
-            window.splitDockWidget(anchor, self.training, QtCore.Qt.Orientation.Horizontal)
+        top, below = getattr(window, "classes", None), getattr(window, "layers", None)
+        if isinstance(top, QtWidgets.QDockWidget) and isinstance(below, QtWidgets.QDockWidget):
+            # a full-height column of its own, right of the classes / view column
+            window.splitDockWidget(top, self.training, QtCore.Qt.Orientation.Horizontal)
+            window.splitDockWidget(top, below, QtCore.Qt.Orientation.Vertical)
+            window.resizeDocks([top, self.training], [300, 470], QtCore.Qt.Orientation.Horizontal)
         for d in self.docks[1:]:
             window.tabifyDockWidget(self.training, d)
         self.training.raise_()

@@ -22,7 +22,7 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setObjectName("trainingCurves")
         self.setBackground("#15191e")
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(300)
         pen = {"loss": pg.mkPen("#56B4E9", width=1.6), "dice": pg.mkPen("#E69F00", width=2),
                "val_loss": pg.mkPen("#CC79A7", width=1.6), "lr": pg.mkPen("#009E73", width=1.4)}
         self.loss_plot = self.addPlot(row=0, col=0, title="loss")
@@ -33,10 +33,11 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
             p.showGrid(x=True, y=True, alpha=0.15)
             p.getAxis("left").setWidth(42)
             p.setMenuEnabled(False)
+        for row, stretch in enumerate((3, 3, 2)):
+            self.ci.layout.setRowStretchFactor(row, stretch)
         self.dice_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)
         self.dice_plot.setYRange(0, 1, padding=0.02)
-        self.lr_plot.setLogMode(y=True)
         self.curves = {
             "loss": self.loss_plot.plot(pen=pen["loss"], name="train"),
             "val_loss": self.loss_plot.plot(pen=pen["val_loss"], name="val", symbol="o", symbolSize=4,
@@ -83,8 +84,6 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
             return
         self._dirty = False
         for k, (xs, ys) in self.data.items():
-            if k == "lr":
-                ys = [max(v, 1e-12) for v in ys]
             self.curves[k].setData(xs, ys)
 
     def points(self, key: str) -> int:

@@ -54,8 +54,13 @@ class ModelsPanel(QtWidgets.QDockWidget):
         lay.addLayout(grid)
         pbox = QtWidgets.QGroupBox("Predict with the active model (ONNX Runtime)")
         prow = QtWidgets.QHBoxLayout(pbox)
-        for key, text in (("current", "Current image"), ("selection", "Selection"), ("unlabeled", "All unlabeled")):
+        tips = {"current": "Predict the image in the editor (Ctrl+P)",
+                "selection": "Predict the unlabeled images the Dataset list shows (use its search / status / "
+                             "split filter to choose them); results go to the Review queue",
+                "unlabeled": "Predict every unlabeled image (Ctrl+Shift+P); results go to the Review queue"}
+        for key, text in (("current", "Current image"), ("selection", "Listed images"), ("unlabeled", "All unlabeled")):
             b = QtWidgets.QPushButton(text)
+            b.setToolTip(tips[key])
             b.setObjectName(f"predict_{key}")
             b.clicked.connect(lambda _c=False, k=key: self.predict_requested.emit(k))
             prow.addWidget(b)

@@ -27,7 +27,7 @@ class ReviewPanel(QtWidgets.QDockWidget):
     order_changed = QtCore.Signal(str)
 
     def __init__(self, parent=None):
-        super().__init__("Review queue", parent)
+        super().__init__("Review", parent)
         self.setObjectName("reviewDock")
         body = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(body)
@@ -51,7 +51,10 @@ class ReviewPanel(QtWidgets.QDockWidget):
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
         self.table.itemSelectionChanged.connect(self._selection)
         lay.addWidget(self.table, 1)
         row = QtWidgets.QHBoxLayout()
@@ -192,7 +195,7 @@ class ReviewActions:
     def accept(self, sample_id: str) -> None:
         s = self.session
         try:
-            if self.editing == sample_id and s.sample is not None and s.sample.id == sample_id:
+            if (self.editing == sample_id or s.dirty) and s.sample is not None and s.sample.id == sample_id:
                 self.w.save_now(quiet=True)
                 self.queue.accept(sample_id, s.editor.labels.copy())
             else:

@@ -12,13 +12,14 @@ import time
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.curves import CurvesWidget, PreviewStrip
+from core.capabilities import TRAINING_NEEDS_FULL_BUILD
 from core.train.events import TrainEvents
 from core.train.recipe import MODES, default_recipe
 
 MODE_TITLES = {"pretrain-mim": "Pretrain (MIM)", "pretrain-recon": "Pretrain (reconstruction)",
                "finetune": "Fine-tune", "mean-teacher": "Mean Teacher", "pseudo-label": "Pseudo-label (small U-Net)"}
 MODEL_NAMES = ("unet", "unet_scag", "unet_nac", "small_unet", "resnet34_unet")
-NEEDS_FULL = "Training needs the full build of ToothSeg Studio (with PyTorch); this is the viewer build."
+NEEDS_FULL = TRAINING_NEEDS_FULL_BUILD
 
 
 class TrainSignals(QtCore.QObject):
@@ -94,7 +95,9 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.log_view.setMaximumBlockCount(2000)
         self.log_view.setPlaceholderText("Training log")
         self.log_view.setStyleSheet("font-family: monospace; font-size: 8pt;")
+        self.log_view.setMaximumHeight(120)
         lay.addWidget(self.log_view, 1)
+        body.setMinimumWidth(380)
         self.setWidget(body)
         self._total, self._t0, self._budget_s = 0, 0.0, 0.0
         self.signals.started.connect(self._started)
@@ -189,7 +192,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         row = QtWidgets.QHBoxLayout()
         self.progress = QtWidgets.QProgressBar()
         self.progress.setObjectName("trainingProgress")
-        self.progress.setFormat("%v / %m steps")
+        self.progress.setFormat("%p%")
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelTraining")
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -272,9 +275,9 @@ class TrainingPanel(QtWidgets.QDockWidget):
 
     def _started(self, total: int, info: dict) -> None:
         self._total, self._t0 = max(1, total), time.monotonic()
-        self._budget_s = float(info.get("max_minutes", 0) or 0) * 60
-        self.progress.setRange(0, self._total)
+        self.progress.setRange(0, 1000)
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
         self.eta.setText(f"{info.get('mode', '')} on {info.get('device', '')}")
 
     def set_budget(self, minutes: float) -> None:
@@ -282,12 +285,14 @@ class TrainingPanel(QtWidgets.QDockWidget):
 
     def _step(self, step: int, loss: float, lr: float) -> None:
         self.curves.add_step(step, loss, lr)
-        self.progress.setValue(min(step, self._total))
         elapsed = time.monotonic() - self._t0
-        left = elapsed / max(step, 1) * (self._total - step)
-        if self._budget_s:
-            left = min(left, max(0.0, self._budget_s - elapsed))
-        self.eta.setText(f"step {step}/{self._total}  loss {loss:.4f}  lr {lr:.2g}  ETA {_fmt(left)}")
+        done = step / self._total
+        if self._budget_s:  # the time budget usually ends the run before the step count does
+            done = max(done, elapsed / self._budget_s)
+        done = min(done, 1.0)
+        self.progress.setValue(int(done * 1000))
+        left = elapsed / max(done, 1e-6) - elapsed
+        self.eta.setText(f"step {step}  loss {loss:.4f}  lr {lr:.2g}  ETA {_fmt(left)}")
 
     def _epoch(self, epoch: int, metrics: dict) -> None:
         self.curves.add_epoch(epoch, metrics)
