@@ -17,6 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--select", type=int, default=0, metavar="N", help="open the N-th sample (0-based)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to OUT.png and exit")
     p.add_argument("--size", default="1400x900", help="window size, e.g. 1400x900")
+    p.add_argument("--self-test", action="store_true", help="check this installation end to end and exit")
+    p.add_argument("--slim", action="store_true", help="with --self-test: the test of the build without PyTorch")
     return p.parse_args(argv)
 
 
@@ -60,6 +62,10 @@ def install_excepthook(window) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.self_test:
+        from app.selftest import run_self_test
+
+        return run_self_test(slim=True if args.slim else None)
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
