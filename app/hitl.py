@@ -193,7 +193,6 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         log.info(text)
 
     def _run(self, title: str, fn, *args, on_done=None, **kwargs):
-        """A background job whose failure also resets the training controls."""
         job = run_job(self.w, title, fn, *args, on_done=on_done, progress_dialog=False, **kwargs)
         job.signals.progress.connect(lambda d, n, msg: self.w.status.message(f"{title}: {d}/{n} {msg}"))
         return job
@@ -206,7 +205,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         if not self.torch:
             show_error(self.w, "Train on my labels", TRAINING_NEEDS_FULL_BUILD)
             return
-        self.w.save_now(quiet=True)
+        if self.session.dirty:  # an unchanged mask is never rewritten
+            self.w.save_now(quiet=True)
         s = self.session
         try:
             plan = auto_train.plan_training(project, s.index, minutes=minutes, **self.auto_overrides)
@@ -235,7 +235,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
             return
         from core.train.recipe import default_recipe
 
-        self.w.save_now(quiet=True)
+        if self.session.dirty:  # an unchanged mask is never rewritten
+            self.w.save_now(quiet=True)
         try:
             recipe = default_recipe(mode).updated(**changes)
         except Exception as exc:
@@ -388,7 +389,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         lay.addWidget(folder)
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         box.show()
-        self.logs_dialog = box
+        self.logs_dialog = box  # kept for tests and for a second look
 
 
 def install_hitl(window: QtWidgets.QMainWindow) -> HitlController:

@@ -85,6 +85,8 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         self._dirty = False
         for k, (xs, ys) in self.data.items():
             self.curves[k].setData(xs, ys)
+            if k == "lr" and ys:
+                self.lr_plot.setYRange(0, max(ys) * 1.15, padding=0)
 
     def points(self, key: str) -> int:
         return len(self.data[key][0])
