@@ -134,3 +134,44 @@ def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shar
     project = Project.open(root)
     assert [m.name for m in project.models] == ["longer"] and project.active_model == "longer"
     assert not (project.dir / "models" / "shorter").exists() and not errors(window)
+
+
+SLIM_SCRIPT = r"""
+import sys, time
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("this is the slim build")
+sys.meta_path.insert(0, NoTorch())
+from PySide6 import QtWidgets
+app = QtWidgets.QApplication([])
+from app.main_window import MainWindow
+from app.hitl import install_hitl
+w = MainWindow()
+w.ask = lambda q: True
+ctl = install_hitl(w)
+assert w.open_folder(sys.argv[1])
+assert not ctl.torch and not ctl.training.auto_button.isEnabled()
+ctl.predict("unlabeled")
+t = time.time()
+while ctl.review.table.rowCount() == 0 and time.time() - t < 60:
+    app.processEvents(); time.sleep(0.02)
+ctl.review.buttons["accept"].click()
+w.session.cache.close()
+print("rows", ctl.review.table.rowCount(), "torch_loaded", "torch" in sys.modules)
+"""
+
+
+def test_review_queue_and_onnx_prediction_with_torch_really_missing(shared_data, tmp_path, tiny_models):
+    import os
+    import subprocess
+    import sys
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=5, unlabeled=4)
+    register_copy(root, "tiny", *tiny_models[0])
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    out = subprocess.run([sys.executable, "-c", SLIM_SCRIPT, str(root)], capture_output=True, text=True, env=env,
+                         timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "rows 3 torch_loaded False" in out.stdout
+    assert list(Project.open(root).status.values()).count("reviewed") == 1
