@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from core.data.classes import ClassDef
 from core.errors import ToothSegError
-from core.models.checkpoint import load_pretrained
+from core.models.checkpoint import load_pretrained, read_sidecar
 from core.models.registry import build_model
 from core.train.data import Dataset2D, fingerprint
 from core.train.recipe import Recipe
@@ -46,8 +46,15 @@ def base_meta(recipe: Recipe, data: Dataset2D, config: dict[str, Any], samples, 
 
 
 def init_from(model: nn.Module, path: str, log) -> dict[str, Any]:
-    """Load matching tensors of a checkpoint into ``model`` and log exactly what was skipped."""
-    report = load_pretrained(model, path)
+    """Load matching tensors of a checkpoint into ``model`` and log exactly what was skipped.
+
+    From a pretraining checkpoint (MIM, reconstruction) the output head is left at its fresh
+    initialisation: it maps features to intensities, not to class logits, and starting from it makes
+    every pixel look like foreground.
+    """
+    mode = str(read_sidecar(path).get("mode", ""))
+    skip = ("head",) if mode.startswith("pretrain") else ()
+    report = load_pretrained(model, path, skip_prefixes=skip)
     skipped = report["skipped"]
     log(f"init from {path}: loaded {len(report['loaded'])} tensors, skipped {len(skipped)}"
         + ("".join(f"\n  skipped {name}: {why}" for name, why in skipped)))
