@@ -56,8 +56,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
             window.tabifyDockWidget(self.training, d)
         self.training.raise_()
         self.training.set_torch(self.torch)
-        self.models.torch_available = self.torch
-        self.evaluation.torch_available = self.torch
+        self.models.torch_available = self.evaluation.torch_available = self.torch
         if not self.torch:
             for w in (self.label_next.refresh_button, self.evaluation.run_button):
                 w.setEnabled(False)
@@ -251,7 +250,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
     def _start_training(self, resume: bool) -> None:
         last = self.last
         events = QtTrainEvents(self.training.signals)
-        root = self.session.root
+        root, self._job_project = self.session.root, self.session.project
         if last["kind"] == "auto":
             from core.hitl.auto_train import run_plan
 
@@ -291,8 +290,10 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
 
     def _trained(self, outcome: dict) -> None:
         self.job = None
-        project = self.session.project
-        segmentation = bool(outcome.get("onnx"))
+        project, segmentation = self._job_project, bool(outcome.get("onnx"))
+        if self.session is None or self.session.project is not project:  # another folder was opened meanwhile
+            auto_train.register(project, outcome, make_active=segmentation)
+            return
         entry = auto_train.register(project, outcome, make_active=segmentation)
         self._predictors.clear()
         self.training.set_running(False, can_resume=False)
@@ -379,17 +380,16 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         box.setObjectName("logsDialog")
         box.setWindowTitle(f"Logs - {log_path()}")
         box.resize(900, 500)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         lay = QtWidgets.QVBoxLayout(box)
-        text = QtWidgets.QPlainTextEdit(tail() or "(nothing logged yet)")
+        text = QtWidgets.QPlainTextEdit(tail() or "(nothing logged yet)", styleSheet="font-family: monospace;")
         text.setReadOnly(True)
-        text.setStyleSheet("font-family: monospace;")
         lay.addWidget(text)
         folder = QtWidgets.QPushButton("Open log folder")
         folder.clicked.connect(lambda: QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(log_path().parent))))
         lay.addWidget(folder)
-        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         box.show()
-        self.logs_dialog = box  # kept for tests and for a second look
+        self.logs_dialog = box
 
 
 def install_hitl(window: QtWidgets.QMainWindow) -> HitlController:

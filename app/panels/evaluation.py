@@ -132,7 +132,8 @@ class EvaluationActions:
         project = self._project()
         if project is None or not self.open_sample(sample_id):
             return
-        onnx = auto_train.model_path(project, library.entry(project, model), onnx=True)
+        entry = library.entry(project, model)
+        onnx = auto_train.model_path(project, entry, onnx=True) or auto_train.model_path(project, entry)
         sample = self.session.index[sample_id]
         self.w.layers.set_layer_checked("errors", True)
         self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
