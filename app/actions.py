@@ -20,6 +20,7 @@ class ActionSpec:
     group: str
     checkable: bool = False
     icon: str = ""
+    module: str = "editor"  # who builds the QAction: "editor" (main window) or "model" (app/hitl.py)
 
 
 TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso")
@@ -40,19 +41,19 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("size_up", "Larger brush", ("]",), "Brush radius +25 %", "Tools"),
     ActionSpec("close_polygon", "Close polygon", ("Return",), "Fill the polygon being drawn", "Tools"),
     ActionSpec("cancel_polygon", "Cancel polygon", ("Esc",), "Drop the polygon being drawn", "Tools"),
-    ActionSpec("accept_all", "Accept whole prediction", ("Shift+A",), "Copy the prediction into the mask",
+    ActionSpec("accept_all", "Accept prediction", ("Shift+A",), "Copy the prediction into the mask",
                "Edit"),
-    ActionSpec("remove_islands", "Remove small islands", ("I",),
+    ActionSpec("remove_islands", "Remove islands", ("I",),
                "Clear pieces smaller than the island size (stray clicks)", "Edit"),
     ActionSpec("undo", "Undo", ("Ctrl+Z",), "Undo the last stroke of this image", "Edit"),
     ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo", "Edit"),
-    ActionSpec("save", "Save mask", ("Ctrl+S",), "Save now (autosave also runs on image switch and every 3 s)",
+    ActionSpec("save", "Save", ("Ctrl+S",), "Save now (autosave also runs on image switch and every 3 s)",
                "Edit"),
-    ActionSpec("next", "Next image", ("PgDown", "D"), "Go to the next image (saves first)", "Navigate"),
-    ActionSpec("previous", "Previous image", ("PgUp", "A"), "Go to the previous image (saves first)", "Navigate"),
+    ActionSpec("next", "Next", ("PgDown", "D"), "Go to the next image (saves first)", "Navigate"),
+    ActionSpec("previous", "Previous", ("PgUp", "A"), "Go to the previous image (saves first)", "Navigate"),
     ActionSpec("first_unlabeled", "First unlabeled", ("U",), "Jump to the first image without a mask",
                "Navigate"),
-    ActionSpec("fit", "Fit to window", ("F",), "Zoom to show the whole image", "View"),
+    ActionSpec("fit", "Fit", ("F",), "Zoom to show the whole image", "View"),
     ActionSpec("actual_size", "100 %", ("Ctrl+1",), "One image pixel per screen pixel", "View"),
     ActionSpec("toggle_mask", "Show mask", ("M",), "Show or hide the mask overlay", "View", True),
     ActionSpec("toggle_prediction", "Show prediction", ("O",), "Show or hide the prediction overlay", "View", True),
@@ -61,20 +62,48 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("cycle_layers", "Cycle overlays", ("V",), "Mask -> prediction -> errors -> all -> none", "View"),
     ActionSpec("contour", "Contour mode", ("C",), "Draw masks as outlines instead of filled", "View", True),
     ActionSpec("open_folder", "Open folder...", ("Ctrl+O",), "Open a dataset folder", "File"),
-    ActionSpec("help", "Keyboard shortcuts", ("F1",), "Show this table", "Help"),
+    ActionSpec("help", "Shortcuts", ("F1",), "Show this table", "Help"),
+    ActionSpec("train_on_labels", "Train on my labels", ("Ctrl+T",),
+               "Train on labeled + reviewed images, export ONNX and make it the active model", "Model",
+               module="model"),
+    ActionSpec("predict_current", "Predict current image", ("Ctrl+P",), "Run the active model on this image",
+               "Model", module="model"),
+    ActionSpec("predict_unlabeled", "Predict all unlabeled", ("Ctrl+Shift+P",),
+               "Run the active model on every unlabeled image and fill the review queue", "Model", module="model"),
+    ActionSpec("saliency", "Show saliency", ("H",), "Gradient saliency of the active model on this image",
+               "Model", True, module="model"),
+    ActionSpec("evaluate", "Evaluate active model", (), "Per-image Dice / IoU on the test split", "Model",
+               module="model"),
+    ActionSpec("review_accept", "Accept pseudo-label", ("Y",), "Accept the reviewed prediction as a label",
+               "Review", module="model"),
+    ActionSpec("review_reject", "Reject pseudo-label", ("N",), "Reject the reviewed prediction", "Review",
+               module="model"),
+    ActionSpec("review_edit", "Edit pseudo-label", ("R",), "Open the prediction in the editor; Y accepts it after",
+               "Review", module="model"),
+    ActionSpec("show_logs", "Show logs", (), "Open the log file of this and earlier sessions", "Help",
+               module="model"),
 ) + tuple(
     ActionSpec(f"class_{i}", f"Class {i}", (str(i % 10),), f"Make class #{i} of the list active", "Classes")
     for i in range(1, 11)
 )
 
 
-def build_actions(parent, handlers: dict[str, Callable[[], None]]) -> dict[str, QtGui.QAction]:
-    """One QAction per table row, wired to ``handlers[name]`` (a missing handler is a bug: KeyError)."""
+def key_of(name: str) -> str:
+    """The first key of a table row, for labels such as "Accept (Y)"."""
+    return next(spec.keys[0] for spec in SHORTCUTS if spec.name == name)
+
+
+def specs(module: str) -> tuple[ActionSpec, ...]:
+    return tuple(spec for spec in SHORTCUTS if spec.module == module)
+
+
+def build_actions(parent, handlers: dict[str, Callable[[], None]], module: str = "editor") -> dict[str, QtGui.QAction]:
+    """One QAction per table row of ``module``, wired to ``handlers[name]`` (a missing handler: KeyError)."""
     from app.icons import icon
 
     actions: dict[str, QtGui.QAction] = {}
     tools = QtGui.QActionGroup(parent)
-    for spec in SHORTCUTS:
+    for spec in specs(module):
         act = QtGui.QAction(spec.text, parent)
         act.setObjectName(f"action_{spec.name}")
         act.setShortcuts([QtGui.QKeySequence(k) for k in spec.keys])
@@ -101,7 +130,7 @@ def help_html() -> str:
         if spec.group != group:
             group = spec.group
             rows.append(f"<tr><th colspan=2 align=left><br>{group}</th></tr>")
-        keys = " / ".join(f"<code>{k}</code>" for k in spec.keys)
+        keys = " / ".join(f"<code>{k}</code>" for k in spec.keys) or "menu"
         rows.append(f"<tr><td>{keys}&nbsp;&nbsp;</td><td><b>{spec.text}</b> - {spec.help}</td></tr>")
     rows.append("<tr><th colspan=2 align=left><br>Mouse</th></tr>"
                 "<tr><td>wheel</td><td>zoom</td></tr><tr><td>Space+drag, middle drag</td><td>pan</td></tr>")

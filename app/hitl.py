@@ -14,10 +14,11 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.actions import build_actions
 from app.panels.evaluation import EvaluationActions, EvaluationPanel
 from app.panels.label_next import LabelNextActions, LabelNextPanel
 from app.panels.models import ModelsPanel
-from app.panels.review import KEYS, ReviewActions, ReviewPanel
+from app.panels.review import ReviewActions, ReviewPanel
 from app.panels.training import QtTrainEvents, TrainingPanel
 from app.workers import describe, run_job, show_error
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD, torch_available
@@ -46,15 +47,16 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.docks = (self.training, self.models, self.review, self.label_next, self.evaluation)
         for d in self.docks:
             window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, d)
-        top, below = getattr(window, "classes", None), getattr(window, "layers", None)
-        if isinstance(top, QtWidgets.QDockWidget) and isinstance(below, QtWidgets.QDockWidget):
-            # a full-height column of its own, right of the classes / view column
-            window.splitDockWidget(top, self.training, QtCore.Qt.Orientation.Horizontal)
-            window.splitDockWidget(top, below, QtCore.Qt.Orientation.Vertical)
-            window.resizeDocks([top, self.training], [300, 470], QtCore.Qt.Orientation.Horizontal)
-        for d in self.docks[1:]:
-            window.tabifyDockWidget(self.training, d)
-        self.training.raise_()
+        below = getattr(window, "layers", None)
+        if isinstance(below, QtWidgets.QDockWidget):
+            # tabs beside "View & tools" under the classes: the canvas keeps the width it needs
+            for d in self.docks:
+                window.tabifyDockWidget(below, d)
+            below.raise_()
+            QtCore.QTimer.singleShot(0, window, self._full_tab_titles)  # dropped if the window goes first
+        else:
+            for d in self.docks[1:]:
+                window.tabifyDockWidget(self.training, d)
         self.training.set_torch(self.torch)
         self.models.torch_available = self.evaluation.torch_available = self.torch
         if not self.torch:
@@ -73,25 +75,15 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
 
     # ------------------------------------------------------------------ composition
     def _build_actions(self) -> dict[str, QtGui.QAction]:
-        specs = (("train_on_labels", "Train on my labels", "Ctrl+T", lambda: self.train_on_labels()),
-                 ("predict_current", "Predict current image", "Ctrl+P", lambda: self.predict("current")),
-                 ("predict_unlabeled", "Predict all unlabeled", "Ctrl+Shift+P", lambda: self.predict("unlabeled")),
-                 ("saliency", "Show saliency", "H", self.toggle_saliency),
-                 ("evaluate", "Evaluate active model", "", lambda: self.evaluation.run_button.click()),
-                 ("review_accept", "Accept pseudo-label", KEYS["accept"], lambda: self.review.trigger("accept")),
-                 ("review_reject", "Reject pseudo-label", KEYS["reject"], lambda: self.review.trigger("reject")),
-                 ("review_edit", "Edit pseudo-label", KEYS["edit"], lambda: self.review.trigger("edit")),
-                 ("show_logs", "Show logs", "", self.show_logs))
-        actions = {}
-        for name, text, key, slot in specs:
-            act = QtGui.QAction(text, self.w)
-            act.setObjectName(f"action_{name}")
-            if key:
-                act.setShortcut(QtGui.QKeySequence(key))
-            act.triggered.connect(slot)
-            self.w.addAction(act)
-            actions[name] = act
-        actions["saliency"].setCheckable(True)
+        """The "model" rows of the one shortcut table in app/actions.py."""
+        handlers = {"train_on_labels": lambda: self.train_on_labels(),
+                    "predict_current": lambda: self.predict("current"),
+                    "predict_unlabeled": lambda: self.predict("unlabeled"),
+                    "saliency": lambda: self.toggle_saliency(), "evaluate": lambda: self.evaluation.run_button.click(),
+                    "review_accept": lambda: self.review.trigger("accept"),
+                    "review_reject": lambda: self.review.trigger("reject"),
+                    "review_edit": lambda: self.review.trigger("edit"), "show_logs": lambda: self.show_logs()}
+        actions = build_actions(self.w, handlers, module="model")
         if not self.torch:
             for name in ("train_on_labels", "saliency", "evaluate"):
                 actions[name].setEnabled(False)
@@ -145,11 +137,20 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
             self.cancel()
         return False
 
+    def _full_tab_titles(self) -> None:
+        """Dock tabs scroll instead of eliding "Training" to "Tra..."."""
+        for bar in self.w.findChildren(QtWidgets.QTabBar):
+            bar.setElideMode(QtCore.Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
+
     def _show(self, on: bool) -> None:
         for d in self.docks:
             d.setVisible(on)
-        if on:
-            self.training.raise_()
+        if on:  # the editor's own tab stays in front (after the window shows its docks); Training comes
+            # forward when a run starts
+            front = getattr(self.w, "layers", self.training)
+            QtCore.QTimer.singleShot(0, front, front.raise_)
+            QtCore.QTimer.singleShot(0, self.w, self._full_tab_titles)
 
     # ------------------------------------------------------------------ session
     def session_changed(self) -> None:
@@ -248,6 +249,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self._start_training(resume=False)
 
     def _start_training(self, resume: bool) -> None:
+        self.training.raise_()  # show the curves of the run being started
         last = self.last
         events = QtTrainEvents(self.training.signals)
         root, self._job_project = self.session.root, self.session.project

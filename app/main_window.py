@@ -66,6 +66,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in LAYERS:
             self.canvas.set_layer_opacity(name, DEFAULT_OPACITY[name])
         self.canvas.set_layer_visible("errors", False)
+        from app.hitl import install_hitl  # training, models, review: a layer on top of the editor
+
+        self.hitl = install_hitl(self)
 
     # ------------------------------------------------------------------ composition
     def _handlers(self) -> dict:
@@ -105,7 +108,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(QtCore.Qt.ToolBarArea.TopToolBarArea, top)
         self.toolbars = (side, top)
 
+    def _fit_stack(self, current: int) -> None:
+        """Size the central stack by the page shown, so the start page's width never widens the editor."""
+        ignored, preferred = QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        for i in range(self.stack.count()):
+            page = self.stack.widget(i)
+            page.setSizePolicy(preferred if i == current else ignored, preferred if i == current else ignored)
+        self.stack.adjustSize()
+
     def _wire(self) -> None:
+        self.stack.currentChanged.connect(self._fit_stack)
         self.start.browse_requested.connect(self.browse_folder)
         self.start.open_requested.connect(self.open_folder)
         self.start.sample_requested.connect(self.open_sample_project)

@@ -22,7 +22,7 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setObjectName("trainingCurves")
         self.setBackground("#15191e")
-        self.setMinimumHeight(300)
+        self.setMinimumHeight(240)
         pen = {"loss": pg.mkPen("#56B4E9", width=1.6), "dice": pg.mkPen("#E69F00", width=2),
                "val_loss": pg.mkPen("#CC79A7", width=1.6), "lr": pg.mkPen("#009E73", width=1.4)}
         self.loss_plot = self.addPlot(row=0, col=0, title="loss")

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from app.actions import key_of
 from app.workers import describe, show_error
 from core.hitl import library
 from core.hitl.review import predict_for_review, review_candidates
 
-KEYS = {"accept": "Y", "reject": "N", "edit": "R"}
+KEYS = {k: key_of(f"review_{k}") for k in ("accept", "reject", "edit")}
 COLUMNS = ("Image", "Uncertainty", "Plausible", "Area")
 
 

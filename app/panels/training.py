@@ -98,7 +98,12 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.log_view.setMaximumHeight(120)
         lay.addWidget(self.log_view, 1)
         body.setMinimumWidth(380)
-        self.setWidget(body)
+        scroll = QtWidgets.QScrollArea()  # small screens scroll the panel instead of growing the window
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
         self._total, self._t0, self._budget_s = 0, 0.0, 0.0
         self.signals.started.connect(self._started)
         self.signals.step.connect(self._step)

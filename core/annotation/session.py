@@ -118,8 +118,8 @@ class AnnotationSession:
         return box
 
     def save(self) -> SaveResult | None:
-        """Write the current mask (atomic) and clear its journal."""
-        if self.editor is None or self.sample is None:
+        """Write the current mask (atomic) and clear its journal; an untouched mask is never rewritten."""
+        if self.editor is None or self.sample is None or not self.dirty:
             return None
         sample = self.sample
         result = self.store.save(sample, self.editor.labels)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD
 from core.data.project import ModelEntry, Project
@@ -46,14 +46,18 @@ def errors(window) -> list[str]:
     return [b.text() for b in window.findChildren(QtWidgets.QMessageBox, "errorBox") if b.isVisible()]
 
 
-def test_slim_build_disables_training_but_predicts_and_reviews(qtbot, window, shared_data, tmp_path, tiny_models,
+def test_slim_build_disables_training_but_predicts_and_reviews(qtbot, shared_data, tmp_path, tiny_models,
                                                                monkeypatch):
     import app.hitl
+    from app.main_window import MainWindow
 
     monkeypatch.setattr(app.hitl, "torch_available", lambda: False)
     root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=5, unlabeled=4)
     register_copy(root, "tiny", *tiny_models[0])
-    ctl = app.hitl.install_hitl(window)
+    window = MainWindow()  # built after the patch, as a slim build would be
+    window.ask = lambda question: True
+    qtbot.addWidget(window)
+    ctl = window.hitl
     assert window.open_folder(root)
     t = ctl.training
     for w in (t.auto_button, t.start_button, t.resume_button, ctl.label_next.refresh_button,
@@ -77,10 +81,8 @@ def test_slim_build_disables_training_but_predicts_and_reviews(qtbot, window, sh
 
 
 def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, window, shared_data, tmp_path):
-    from app.hitl import install_hitl
-
     root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=6, unlabeled=6)
-    ctl = install_hitl(window)
+    ctl = window.hitl
     assert window.open_folder(root)
     t = ctl.training
     t.set_mode("pretrain-mim")
@@ -106,12 +108,10 @@ def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, wind
 
 
 def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shared_data, tmp_path, tiny_models):
-    from app.hitl import install_hitl
-
     root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=8, unlabeled=0)
     register_copy(root, "longer", *tiny_models[0])
     register_copy(root, "shorter", *tiny_models[1], active=False)
-    ctl = install_hitl(window)
+    ctl = window.hitl
     assert window.open_folder(root)
     assert ctl.models.table.rowCount() == 2 and ctl.models.table.item(0, 0).text() == "●"
     e = ctl.evaluation
@@ -143,13 +143,12 @@ class NoTorch:
         if name == "torch" or name.startswith("torch."):
             raise ImportError("this is the slim build")
 sys.meta_path.insert(0, NoTorch())
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 app = QtWidgets.QApplication([])
 from app.main_window import MainWindow
-from app.hitl import install_hitl
 w = MainWindow()
 w.ask = lambda q: True
-ctl = install_hitl(w)
+ctl = w.hitl
 assert w.open_folder(sys.argv[1])
 assert not ctl.torch and not ctl.training.auto_button.isEnabled()
 ctl.predict("unlabeled")
@@ -175,3 +174,27 @@ def test_review_queue_and_onnx_prediction_with_torch_really_missing(shared_data,
     assert out.returncode == 0, out.stderr[-2000:]
     assert "rows 3 torch_loaded False" in out.stdout
     assert list(Project.open(root).status.values()).count("reviewed") == 1
+
+
+def test_every_model_shortcut_of_the_table_reaches_its_action(qtbot, window, shared_data, tmp_path, monkeypatch):
+    """The "model" rows of app/actions.py: each key runs the controller call the row names."""
+    from app.actions import specs
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=4, unlabeled=2)
+    assert window.open_folder(root)
+    ctl, calls = window.hitl, []
+    monkeypatch.setattr(ctl, "train_on_labels", lambda *a: calls.append("train_on_labels"))
+    monkeypatch.setattr(ctl, "predict", lambda scope: calls.append(f"predict_{scope}"))
+    monkeypatch.setattr(ctl, "toggle_saliency", lambda *a: calls.append("saliency"))
+    monkeypatch.setattr(ctl.review, "trigger", lambda what: calls.append(f"review_{what}"))
+    expected = {"train_on_labels": "train_on_labels", "predict_current": "predict_current",
+                "predict_unlabeled": "predict_unlabeled", "saliency": "saliency", "review_accept": "review_accept",
+                "review_reject": "review_reject", "review_edit": "review_edit"}
+    keyed = [spec for spec in specs("model") if spec.keys]
+    assert {spec.name for spec in keyed} == set(expected)
+    for spec in keyed:
+        combo = QtGui.QKeySequence(spec.keys[0])[0]
+        qtbot.keyClick(window.canvas, combo.key(), combo.keyboardModifiers())
+        QtWidgets.QApplication.processEvents()
+        assert calls[-1:] == [expected[spec.name]], spec.name
+    assert {spec.name for spec in specs("model")} <= set(ctl.actions)

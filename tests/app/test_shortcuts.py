@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6 import QtGui, QtWidgets
 
-from app.actions import SHORTCUTS
+from app.actions import SHORTCUTS, specs
 from app.canvas.view import LAYERS
 from app.main_window import CYCLE
 from core.data.io import read_mask
@@ -189,11 +189,11 @@ CHECKS.update({
     "cycle_layers": check_cycle, "contour": check_contour, "open_folder": check_open, "help": check_help,
 })
 CHECKS.update({f"class_{i}": check_class(i) for i in range(1, 11)})
-CASES = [(spec.name, key) for spec in SHORTCUTS for key in spec.keys]
+CASES = [(spec.name, key) for spec in specs("editor") for key in spec.keys]
 
 
 def test_every_table_row_has_a_check():
-    assert set(CHECKS) == {spec.name for spec in SHORTCUTS}
+    assert set(CHECKS) == {spec.name for spec in specs("editor")}  # "model" rows: tests/app/test_hitl_panels.py
     keys = [k for spec in SHORTCUTS for k in spec.keys]
     assert len(keys) == len(set(keys)), "a key is bound twice"
 

@@ -22,7 +22,6 @@ LABELED = 20
 
 @pytest.mark.benchmark
 def test_train_on_my_labels_user_session(qtbot, shared_data, tmp_path):
-    from app.hitl import install_hitl
     from app.main_window import MainWindow
 
     src = shared_data / "tg3k_thyroid"
@@ -31,7 +30,7 @@ def test_train_on_my_labels_user_session(qtbot, shared_data, tmp_path):
     window.ask = lambda question: True
     qtbot.addWidget(window)
     window.show()
-    ctl = install_hitl(window)
+    ctl = window.hitl
     assert window.open_folder(root)
     print(f"\nplan: {ctl.training.plan_label.text()}  (cores: {os.cpu_count()})")
     t0 = time.perf_counter()

@@ -53,10 +53,8 @@ def key(qtbot, window, text: str) -> None:
 
 
 def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
-    from app.hitl import install_hitl
-
     root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=16, unlabeled=8)
-    ctl = install_hitl(window)
+    ctl = window.hitl
     assert not ctl.training.isVisible()                                  # nothing to train before a folder
     assert window.open_folder(root)
     assert ctl.training.isVisible() and ctl.session is window.session
