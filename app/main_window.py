@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.actions import TOOLS, build_actions
 from app.autosave import Autosave
 from app.canvas.tools import ToolController
-from app.canvas.view import LAYERS, CanvasView
+from app.canvas.view import LAYERS, OVERLAY, CanvasView
 from app.help import HelpDialog
 from app.icons import icon
 from app.panels.classes import ClassesPanel
@@ -33,6 +33,8 @@ CYCLE = (("mask",), ("prediction",), ("errors",), ("mask", "prediction", "errors
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    image_shown = QtCore.Signal(int)   # position of the image now in the editor (instances, overlay follow it)
+
     def __init__(self):
         super().__init__()
         self.setWindowTitle("ToothSeg Studio")
@@ -63,12 +65,15 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in ("toggle_mask", "toggle_prediction"):
             self.actions[name].setChecked(True)
         self.layers.show_tool_settings(self.tools.radius, self.tools.tolerance, self.tools.island_area)
-        for name in LAYERS:
+        for name in (*LAYERS, OVERLAY):
             self.canvas.set_layer_opacity(name, DEFAULT_OPACITY[name])
         self.canvas.set_layer_visible("errors", False)
         from app.hitl import install_hitl  # training, models, review: a layer on top of the editor
 
         self.hitl = install_hitl(self)
+        from app.instances import install_instances  # instance list and overlay model, beside the HITL tabs
+
+        self.instance_list = install_instances(self)
 
     # ------------------------------------------------------------------ composition
     def _handlers(self) -> dict:
@@ -226,6 +231,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dataset.select_position(position)
         h, w = ed.shape
         self.status.show_sample(f"{position + 1}/{len(s.index)}  {sample.id}  {w}x{h}  {sample.status}")
+        self.image_shown.emit(position)
         return True
 
     def step(self, delta: int) -> None:

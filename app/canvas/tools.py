@@ -179,6 +179,11 @@ class ToolController(QtCore.QObject):
         self.canvas.refresh_errors()
         self.edited.emit()
 
+    def commit(self, box, record) -> None:
+        """Show and record an edit made outside the mouse tools (e.g. renaming an instance)."""
+        self.canvas.refresh_mask(box)
+        self._finish(record)
+
     def _finish(self, record) -> None:
         s = self.session
         if record is None or s is None:

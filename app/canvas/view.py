@@ -14,6 +14,7 @@ from app.canvas.layers import ArrayLayer
 from core.annotation import render
 
 LAYERS = ("image", "mask", "prediction", "errors")
+OVERLAY = "overlay"   # a second model's label map (e.g. caries over FDI teeth), drawn above every layer
 # Every mouse move becomes a stroke segment (painting is fast); pyqtgraph's 100/s limit would make
 # quick strokes angular.
 pg.setConfigOption("mouseRateLimit", 0)
@@ -66,6 +67,7 @@ class EditViewBox(pg.ViewBox):
 class CanvasView(pg.GraphicsView):
     hovered = QtCore.Signal(float, float)
     zoom_changed = QtCore.Signal(float)
+    prediction_changed = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent, background="#0e1216")
@@ -73,7 +75,7 @@ class CanvasView(pg.GraphicsView):
         self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.vb = EditViewBox(self)
         self.setCentralItem(self.vb)
-        self.layers = {name: ArrayLayer(z) for z, name in enumerate(LAYERS)}
+        self.layers = {name: ArrayLayer(z) for z, name in enumerate((*LAYERS, OVERLAY))}
         for item in self.layers.values():
             self.vb.addItem(item, ignoreBounds=item is not self.layers["image"])
         self.cursor_item = QtWidgets.QGraphicsEllipseItem()
@@ -89,7 +91,15 @@ class CanvasView(pg.GraphicsView):
         self.outline_item.setPen(pen)
         self.outline_item.setZValue(21)
         self.vb.addItem(self.outline_item, ignoreBounds=True)
+        self.highlight_item = QtWidgets.QGraphicsPathItem()
+        pen = QtGui.QPen(QtGui.QColor("#FFFFFF"), 2.5)
+        pen.setCosmetic(True)
+        self.highlight_item.setPen(pen)
+        self.highlight_item.setBrush(QtGui.QColor(255, 255, 255, 70))
+        self.highlight_item.setZValue(19)
+        self.vb.addItem(self.highlight_item, ignoreBounds=True)
         self.tools = None
+        self.instance_rgba: np.ndarray | None = None   # "colour by instance" replaces the class colours
         self.labels: np.ndarray | None = None
         self.prediction: np.ndarray | None = None
         self.lut = render.class_lut([])
@@ -118,14 +128,28 @@ class CanvasView(pg.GraphicsView):
     def set_labels(self, labels: np.ndarray) -> None:
         """Show a label map (kept by reference: the editor's array is drawn as it changes)."""
         self.labels = labels
+        self.instance_rgba = None
         self._mask_rgba = render.colorize(labels, self.lut, self.contour)
         self.layers["mask"].set_array(self._mask_rgba)
         self.refresh_errors()
+
+    def show_instance_colors(self, rgba: np.ndarray | None) -> None:
+        """Colour the mask layer by instance (``rgba`` from core.annotation.instance_list) or, with None,
+        by class again."""
+        if self.labels is None:
+            return
+        if rgba is None:
+            self.set_labels(self.labels)
+            return
+        self.instance_rgba = np.ascontiguousarray(rgba)
+        self.layers["mask"].set_array(self.instance_rgba)
 
     def refresh_mask(self, box: tuple[int, int, int, int] | None) -> None:
         """Recolour and repaint only ``box`` of the mask layer (the per-stroke fast path)."""
         if box is None or self.labels is None or self._mask_rgba is None:
             return
+        if self.instance_rgba is not None:
+            self.set_labels(self.labels)    # an edit returns to class colours until the list recolours
         render.colorize_region(self.labels, self.lut, self._mask_rgba, box, self.contour)
         self.layers["mask"].update_box(box)
 
@@ -137,6 +161,7 @@ class CanvasView(pg.GraphicsView):
         rgba = None if prediction is None else render.colorize(prediction.astype(np.uint8), self.lut, True)
         self.layers["prediction"].set_array(rgba)
         self.refresh_errors()
+        self.prediction_changed.emit()
 
     def refresh_errors(self) -> None:
         if self.prediction is None or self.labels is None or self.prediction.shape != self.labels.shape:
@@ -147,6 +172,25 @@ class CanvasView(pg.GraphicsView):
     def _first_class(self) -> int:
         nonzero = np.flatnonzero(self.lut[1:, 3]) + 1
         return int(nonzero[0]) if nonzero.size else 1
+
+    def set_overlay(self, rgba: np.ndarray | None) -> None:
+        """The overlay layer's RGBA (a second model's colourised label map), or None to clear it."""
+        self.layers[OVERLAY].set_array(rgba)
+
+    def set_highlight(self, outlines: list[np.ndarray]) -> None:
+        """Outline and lightly fill the selected instance (polygons in image coordinates)."""
+        path = QtGui.QPainterPath()
+        for poly in outlines:
+            if len(poly):
+                path.addPolygon(QtGui.QPolygonF([QtCore.QPointF(float(x), float(y)) for x, y in poly]))
+                path.closeSubpath()
+        self.highlight_item.setPath(path)
+
+    def center_on(self, x: float, y: float, min_size: float = 0.0) -> None:
+        """Centre the view on (x, y), zooming out if needed so ``min_size`` image pixels fit."""
+        rect = self.vb.viewRect()
+        w, h = max(rect.width(), min_size), max(rect.height(), min_size)
+        self.vb.setRange(QtCore.QRectF(x - w / 2, y - h / 2, w, h), padding=0)
 
     def set_lut(self, lut: np.ndarray) -> None:
         self.lut = lut

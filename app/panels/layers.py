@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from app.canvas.view import LAYERS
+from app.canvas.view import LAYERS, OVERLAY
 
-DEFAULT_OPACITY = {"image": 1.0, "mask": 0.5, "prediction": 0.9, "errors": 0.7}
-LAYER_TITLES = {"image": "Image", "mask": "Mask", "prediction": "Prediction", "errors": "Errors (FP / FN)"}
+DEFAULT_OPACITY = {"image": 1.0, "mask": 0.5, "prediction": 0.9, "errors": 0.7, OVERLAY: 0.85}
+LAYER_TITLES = {"image": "Image", "mask": "Mask", "prediction": "Prediction", "errors": "Errors (FP / FN)",
+                OVERLAY: "Overlay model"}
 
 
 class LayersPanel(QtWidgets.QDockWidget):
@@ -30,12 +31,14 @@ class LayersPanel(QtWidgets.QDockWidget):
         grid = QtWidgets.QGridLayout(box)
         self.visible: dict[str, QtWidgets.QCheckBox] = {}
         self.opacity: dict[str, QtWidgets.QSlider] = {}
-        for r, name in enumerate(LAYERS):
+        for r, name in enumerate((*LAYERS, OVERLAY)):
             check = QtWidgets.QCheckBox(LAYER_TITLES[name])
             check.setChecked(name != "errors")
             if name == "errors":
                 check.setToolTip("Vermillion: predicted but not in the mask (false positive). "
                                  "Blue: in the mask but missed by the prediction (false negative).")
+            if name == OVERLAY:
+                check.setToolTip("A second model's output (e.g. caries) above the teeth: Models > Show as overlay")
             check.toggled.connect(lambda on, n=name: self.visibility_changed.emit(n, on))
             slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
             slider.setRange(0, 100)
@@ -47,7 +50,7 @@ class LayersPanel(QtWidgets.QDockWidget):
             self.visible[name], self.opacity[name] = check, slider
         self.contour = QtWidgets.QCheckBox("Outline masks (contour mode)")
         self.contour.toggled.connect(self.contour_changed)
-        grid.addWidget(self.contour, len(LAYERS), 0, 1, 2)
+        grid.addWidget(self.contour, len(LAYERS) + 1, 0, 1, 2)
         lay.addWidget(box)
 
         wbox = QtWidgets.QGroupBox("Window / level")

@@ -21,6 +21,8 @@ class ModelsPanel(QtWidgets.QDockWidget):
     delete_requested = QtCore.Signal(str)
     reveal_requested = QtCore.Signal(str)
     predict_requested = QtCore.Signal(str)           # "current" | "selection" | "unlabeled"
+    overlay_requested = QtCore.Signal(str)           # show this model's output above the mask (caries)
+    overlay_clear_requested = QtCore.Signal()
 
     def __init__(self, parent=None):
         super().__init__("Models", parent)
@@ -44,9 +46,15 @@ class ModelsPanel(QtWidgets.QDockWidget):
                  ("export", "Export ONNX", lambda: self._emit_export(False)),
                  ("export_int8", "Export + int8", lambda: self._emit_export(True)),
                  ("reveal", "Show files", lambda: self._emit(self.reveal_requested)),
-                 ("delete", "Delete", lambda: self._emit(self.delete_requested)))
+                 ("delete", "Delete", lambda: self._emit(self.delete_requested)),
+                 ("overlay", "Show as overlay", lambda: self._emit(self.overlay_requested)),
+                 ("overlay_clear", "Clear overlay", self.overlay_clear_requested.emit))
+        tips = {"overlay": "Run this model on every image you view and draw its classes in the Overlay layer "
+                           "above the mask (e.g. a caries model over the teeth)",
+                "overlay_clear": "Stop showing the overlay model"}
         for k, (key, text, slot) in enumerate(specs):
             b = QtWidgets.QPushButton(text)
+            b.setToolTip(tips.get(key, ""))
             b.setObjectName(f"models_{key}")
             b.clicked.connect(slot)
             grid.addWidget(b, k // 3, k % 3)
@@ -105,7 +113,7 @@ class ModelsPanel(QtWidgets.QDockWidget):
 
     def _enable(self) -> None:
         has = bool(self.rows)
-        for key in ("activate", "reveal", "delete"):
+        for key in ("activate", "reveal", "delete", "overlay"):
             self.buttons[key].setEnabled(has)
         for key in ("export", "export_int8"):
             self.buttons[key].setEnabled(has and self.torch_available)

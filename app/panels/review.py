@@ -138,7 +138,7 @@ class ReviewActions:
                 return
             sample = s.sample
             self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
-                      on_done=lambda p: self._show_prediction(sample.id, p.mask, onnx))
+                      on_done=lambda p: self._show_prediction(sample.id, p.mask, onnx, p))
             return
         samples = review_candidates(s.index)
         if which == "selection":
@@ -146,9 +146,14 @@ class ReviewActions:
             samples = [x for x in samples if x.id in listed]
         self._run("Predict unlabeled", predict_for_review, project, samples, onnx, on_done=self._predicted)
 
-    def _show_prediction(self, sample_id: str, mask, model: Path) -> None:
+    def _show_prediction(self, sample_id: str, mask, model: Path, prediction=None) -> None:
         s = self.session
         s.set_prediction(sample_id, mask)
+        listing = getattr(self.w, "instance_list", None)
+        predictor = self._predictors.get(str(model))
+        if listing is not None and prediction is not None and predictor is not None:
+            values = predictor.class_values.tolist() if predictor.class_values is not None else None
+            listing.set_prediction_details(sample_id, prediction, values)
         if s.sample is not None and s.sample.id == sample_id:
             self.w.canvas.set_prediction(mask)
         provider = getattr(self._predictors.get(str(model)), "provider", "")

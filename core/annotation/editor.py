@@ -204,6 +204,28 @@ class MaskEditor:
 
         return self._single("accept prediction", op)
 
+    def relabel_region(self, region: np.ndarray, old_value: int, new_value: int
+                       ) -> tuple[Box | None, StrokeRecord | None]:
+        """Give the pixels of ``region`` that carry ``old_value`` the class ``new_value`` (renumber one
+        tooth 36 -> 37): one undo record, only those pixels change."""
+        if region.shape != self.labels.shape:
+            raise ValueError(f"region {region.shape} and mask {self.labels.shape} differ in size")
+        if not 0 <= int(new_value) < 256:
+            raise ValueError(f"class value {new_value} does not fit a uint8 label map")
+        if int(new_value) == int(old_value):
+            return None, None
+        box = _bounds(region)
+        if box is None:
+            return None, None
+
+        def op() -> Box | None:
+            y0, y1, x0, x1 = box
+            sub = self.labels[y0:y1, x0:x1]
+            sub[region[y0:y1, x0:x1] & (sub == old_value)] = new_value
+            return self._touch(box)
+
+        return self._single("rename instance", op)
+
     # ------------------------------------------------------------------ undo / redo
     def undo(self) -> Box | None:
         if self._before is not None:

@@ -1,0 +1,174 @@
+"""Instances dock: the connected regions (teeth) of the mask or of the prediction, one row each.
+
+Clinicians count and number teeth; this list shows each tooth's class, area, score and bbox, and
+lets one be renumbered (36 -> 37). The panel only shows rows and emits intent; ``app.instances``
+computes the instances and edits the mask.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from app.panels.classes import _swatch
+from core.annotation.instance_list import InstanceItem
+from core.data.classes import ClassDef
+
+COLUMNS = ("Class", "Area (px)", "Score", "BBox (x, y, w, h)")
+SOURCES = (("mask", "Mask"), ("prediction", "Prediction"))
+
+
+class InstancesPanel(QtWidgets.QDockWidget):
+    source_changed = QtCore.Signal(str)           # "mask" | "prediction"
+    min_area_changed = QtCore.Signal(int)
+    color_by_instance_changed = QtCore.Signal(bool)
+    row_selected = QtCore.Signal(int)
+    rename_requested = QtCore.Signal(int, int)    # row, new class value
+
+    def __init__(self, parent=None):
+        super().__init__("Instances", parent)
+        self.setObjectName("instancesDock")
+        body = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(body)
+        lay.setContentsMargins(6, 6, 6, 6)
+        top = QtWidgets.QHBoxLayout()
+        self.source = QtWidgets.QComboBox()
+        self.source.setObjectName("instancesSource")
+        for key, text in SOURCES:
+            self.source.addItem(text, key)
+        self.source.setToolTip("List the connected regions of the mask, or of the prediction shown (with scores)")
+        self.source.currentIndexChanged.connect(lambda _i: self.source_changed.emit(self.source.currentData()))
+        self.min_area = QtWidgets.QSpinBox()
+        self.min_area.setObjectName("instancesMinArea")
+        self.min_area.setRange(1, 1_000_000)
+        self.min_area.setValue(20)
+        self.min_area.setSuffix(" px")
+        self.min_area.setToolTip("Smallest region listed (specks below it are left out)")
+        self.min_area.setKeyboardTracking(False)
+        self.min_area.valueChanged.connect(self.min_area_changed)
+        top.addWidget(self.source)
+        top.addWidget(QtWidgets.QLabel("min area"))
+        top.addWidget(self.min_area)
+        lay.addLayout(top)
+        self.by_instance = QtWidgets.QCheckBox("Colour the mask by instance (not by class)")
+        self.by_instance.setObjectName("instancesByInstance")
+        self.by_instance.toggled.connect(self.color_by_instance_changed)
+        lay.addWidget(self.by_instance)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("instancesTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._selected)
+        lay.addWidget(self.table, 1)
+        rename = QtWidgets.QHBoxLayout()
+        self.new_class = QtWidgets.QComboBox()
+        self.new_class.setObjectName("instancesNewClass")
+        self.new_class.setToolTip("The class the selected instance becomes")
+        self.rename_button = QtWidgets.QPushButton("Rename instance")
+        self.rename_button.setObjectName("instancesRename")
+        self.rename_button.setToolTip("Give the selected instance another class (one undoable edit, Ctrl+Z)")
+        self.rename_button.clicked.connect(self._rename)
+        rename.addWidget(QtWidgets.QLabel("to"))
+        rename.addWidget(self.new_class, 1)
+        rename.addWidget(self.rename_button)
+        lay.addLayout(rename)
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setObjectName("instancesSummary")
+        self.summary.setStyleSheet("color: #8a939c;")
+        lay.addWidget(self.summary)
+        self.setWidget(body)
+        self.items: list[InstanceItem] = []
+        self.classes: dict[int, ClassDef] = {}
+        self._enable()
+
+    # ------------------------------------------------------------------ content
+    def set_classes(self, classes: list[ClassDef]) -> None:
+        self.classes = {c.value: c for c in classes}
+        current = self.new_class.currentData()
+        self.new_class.clear()
+        for c in classes:
+            self.new_class.addItem(_swatch(c.color), f"{c.value}  {c.name}", c.value)
+        if current is not None:
+            self.select_new_class(int(current))
+
+    def select_new_class(self, value: int) -> None:
+        index = self.new_class.findData(int(value))
+        if index >= 0:
+            self.new_class.setCurrentIndex(index)
+
+    def set_items(self, items: list[InstanceItem], source: str) -> None:
+        """Show ``items``; the selected row stays on the instance that occupies the same place."""
+        previous = self.selected_item()
+        self.items = items
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(items))
+        for r, it in enumerate(items):
+            c = self.classes.get(it.value)
+            name = QtWidgets.QTableWidgetItem(f"{it.value}  {c.name}" if c else f"{it.value}  (no class)")
+            name.setIcon(_swatch(c.color if c else "#FF00FF"))
+            cells = (name, _right(f"{it.area:,}"), _right("-" if it.score is None else f"{it.score:.3f}"),
+                     QtWidgets.QTableWidgetItem("{}, {}, {}, {}".format(*it.bbox)))
+            for col, cell in enumerate(cells):
+                self.table.setItem(r, col, cell)
+        self.table.resizeColumnsToContents()
+        self.table.clearSelection()
+        self.table.blockSignals(False)
+        if previous is not None:
+            row = next((r for r, it in enumerate(items) if it.bbox == previous.bbox), None)
+            if row is None:
+                row = next((r for r, it in enumerate(items) if _contains(it, previous.center)), None)
+            if row is not None:
+                self.table.blockSignals(True)
+                self.table.selectRow(row)
+                self.table.blockSignals(False)
+        classes = len({it.value for it in items})
+        self.summary.setText(f"{len(items)} instance(s) of {classes} class(es) in the {source}")
+        self._enable()
+
+    def selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return rows[0].row() if rows and rows[0].row() < len(self.items) else -1
+
+    def selected_item(self) -> InstanceItem | None:
+        row = self.selected_row()
+        return self.items[row] if row >= 0 else None
+
+    def select(self, row: int) -> None:
+        self.table.selectRow(row)
+
+    def _selected(self) -> None:
+        self._enable()
+        row = self.selected_row()
+        if row >= 0:
+            self.row_selected.emit(row)
+            item = self.items[row]
+            if self.new_class.currentData() == item.value:       # suggest the next number, not a no-op
+                self.new_class.setCurrentIndex(min(self.new_class.currentIndex() + 1, self.new_class.count() - 1))
+
+    def _rename(self) -> None:
+        row, value = self.selected_row(), self.new_class.currentData()
+        if row >= 0 and value is not None:
+            self.rename_requested.emit(row, int(value))
+
+    def _enable(self) -> None:
+        editable = self.source.currentData() == "mask"
+        self.rename_button.setEnabled(editable and self.selected_row() >= 0 and self.new_class.count() > 0)
+        self.rename_button.setToolTip("Give the selected instance another class (one undoable edit, Ctrl+Z)"
+                                      if editable else "Only mask instances can be renamed (accept the "
+                                      "prediction into the mask first)")
+
+
+def _right(text: str) -> QtWidgets.QTableWidgetItem:
+    item = QtWidgets.QTableWidgetItem(text)
+    item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _contains(item: InstanceItem, point: tuple[float, float]) -> bool:
+    x, y, w, h = item.bbox
+    px, py = point
+    return x <= px < x + w and y <= py < y + h and bool(item.crop[int(py) - y, int(px) - x])
+
