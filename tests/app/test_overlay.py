@@ -81,6 +81,7 @@ def test_caries_model_as_overlay_follows_images(window, qtbot, shared_data, tmp_
     assert ov.sample_id == first                          # cached: painted at once
     qtbot.mouseClick(w.hitl.models.buttons["overlay_clear"], QtCore.Qt.MouseButton.LeftButton)
     assert w.canvas.layers[OVERLAY].buffer is None and ov.model is None
+    QtCore.QThreadPool.globalInstance().waitForDone(30_000)   # the instance list of a panoramic runs in a worker
 
 
 def test_overlay_without_onnx_says_so(window, qtbot, shared_data, tmp_path, caries_model):
