@@ -144,9 +144,10 @@ class InstancesPanel(QtWidgets.QDockWidget):
         row = self.selected_row()
         if row >= 0:
             self.row_selected.emit(row)
-            item = self.items[row]
-            if self.new_class.currentData() == item.value:       # suggest the next number, not a no-op
-                self.new_class.setCurrentIndex(min(self.new_class.currentIndex() + 1, self.new_class.count() - 1))
+            item = self.items[row]                   # suggest the neighbouring number (36 -> 37), never a no-op
+            index = self.new_class.findData(item.value)
+            if index >= 0:
+                self.new_class.setCurrentIndex(index + 1 if index + 1 < self.new_class.count() else max(index - 1, 0))
 
     def _rename(self) -> None:
         row, value = self.selected_row(), self.new_class.currentData()
