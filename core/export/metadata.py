@@ -14,12 +14,13 @@ from core import __version__
 from core.errors import ModelFileError
 from core.infer.postprocess import DEFAULT_MIN_AREA_FRAC
 from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
+from core.preprocess import preprocess_spec
 
 FORMAT = "toothseg-onnx"
 VERSION = 1
 REQUIRED = ("format", "version", "architecture", "classes", "input_policy", "normalization", "threshold",
             "postprocess")
-KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization")
+KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization", "preprocess")
 
 
 def input_policy(sidecar: dict[str, Any], mode: str | None = None, overlap: float | None = None,
@@ -52,6 +53,7 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
         "classes": normalize_classes(sidecar.get("classes") or default_classes(int(config.get("out_channels", 1)))),
         "input_policy": input_policy(sidecar, **policy_args),
         "normalization": dict(sidecar.get("normalization") or DEFAULT_NORMALIZATION),
+        "preprocess": preprocess_spec(recipe),
         "threshold": float(sidecar.get("threshold", recipe.get("threshold", 0.5))),
         "postprocess": post,
         "fingerprint": sidecar.get("fingerprint", ""),

@@ -20,7 +20,7 @@ def gradient_saliency(checkpoint: str | Path, image: np.ndarray, smooth: float =
     from core.train.predict import CheckpointModel
 
     ckpt = CheckpointModel(checkpoint)
-    x = ckpt.preprocess(image).to(ckpt.device).requires_grad_(True)
+    x = ckpt.preprocess(image).requires_grad_(True)
     with torch.enable_grad():
         logits = ckpt.model(x).float()
         if logits.shape[1] == 1:

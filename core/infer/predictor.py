@@ -19,6 +19,7 @@ from core.data.io import to_unit_float
 from core.infer.backends import Backend, load_backend
 from core.infer.postprocess import mask_stats, postprocess_binary
 from core.infer.sliding import sliding_forward
+from core.preprocess import apply_preprocess
 
 
 @dataclass
@@ -79,7 +80,8 @@ class SegmentationPredictor:
         """Grayscale image (any dtype) -> normalised float32 (1, H, W)."""
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
-        return ((to_unit_float(image) - self.mean) / self.std)[None].astype(np.float32)
+        unit = apply_preprocess(to_unit_float(image), self.meta.get("preprocess"))
+        return ((unit - self.mean) / self.std)[None].astype(np.float32)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Normalised (C, H, W) -> logits (K, H, W) at the same size, by resize or sliding window."""

@@ -27,7 +27,8 @@ from core.data.sample import Sample, SampleIndex
 from core.data.splits import make_splits
 from core.errors import ToothSegError
 from core.jobs import CancelToken
-from core.train.transforms import TwoViews, bilateral, normalise, resize_image, resize_mask
+from core.preprocess import bilateral
+from core.train.transforms import TwoViews, normalise, resize_image, resize_mask
 
 
 @dataclass

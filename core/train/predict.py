@@ -1,8 +1,8 @@
 """Running a training checkpoint on whole images, as evaluate, suggest and pseudo-label need it.
 
-The checkpoint's own metadata (input size, normalisation, classes) decides pre-processing, so a
-model is never run with settings it was not trained with. Probabilities come back at the
-image's original resolution.
+The checkpoint's own metadata (input policy, pre-processing, normalisation, classes) decides how an
+image reaches the network, so a model is never run with settings it was not trained with.
+Probabilities come back at the image's original resolution.
 """
 
 from __future__ import annotations
@@ -14,25 +14,39 @@ import cv2
 import numpy as np
 import torch
 
-from core.data.io import to_unit_float
+from core.export.metadata import inference_meta
+from core.infer.backends import TorchBackend
+from core.infer.predictor import SegmentationPredictor
 from core.models.checkpoint import load_checkpoint
-from core.train.transforms import bilateral
 
 
 class CheckpointModel:
-    """A loaded checkpoint plus the pre/post-processing its metadata prescribes."""
+    """A loaded checkpoint run through the same SegmentationPredictor the app uses, so evaluation,
+    suggestions and pseudo-labels see exactly what a user sees (pre-processing, resize or sliding
+    window, normalisation) — only the backend differs from the exported model."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu"):
         self.model, self.meta = load_checkpoint(path)
         self.path = Path(path)
-        self.device = torch.device(device)
-        self.model.to(self.device).eval()
-        h, w = self.meta.get("input_size", [256, 256])
-        self.size = (int(h), int(w))
-        norm = self.meta.get("normalization", {})
-        self.mean, self.std = float(norm.get("mean", 0.5)), float(norm.get("std", 0.25))
+        self.model.to(torch.device(device)).eval()
+        self.predictor = SegmentationPredictor(TorchBackend(self.model, inference_meta(self.meta)))
         self.channels = int(self.meta["model"].get("out_channels", 1))
-        self.bilateral = bool(self.meta.get("recipe", {}).get("bilateral", False))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) the network sees: the resize size, or the sliding window."""
+        h, w = self.predictor.policy["size"]
+        return int(h), int(w)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """The normalised image at the network's input size, (1, C, H, W) on the model's device."""
+        x = self.predictor.preprocess(image)[0]
+        small = cv2.resize(x, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        return torch.from_numpy(np.ascontiguousarray(small, dtype=np.float32))[None, None].to(self.device)
 
     @property
     def binary(self) -> bool:
@@ -45,37 +59,28 @@ class CheckpointModel:
         count = 2 if self.binary else self.channels
         return [values.get(i, i) for i in range(count)]
 
-    def preprocess(self, image: np.ndarray) -> torch.Tensor:
-        img = to_unit_float(image)
-        if self.bilateral:
-            img = bilateral(img)
-        small = cv2.resize(img, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
-        return torch.from_numpy((small - self.mean) / self.std).float()[None, None]
+    def _logits(self, image: np.ndarray, flip: bool = False) -> np.ndarray:
+        x = self.predictor.preprocess(image)
+        if flip:
+            return self.predictor.forward(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1]
+        return self.predictor.forward(x)
 
-    @torch.no_grad()
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model(batch.to(self.device)).float().cpu()
+    def _probs(self, logits: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+        return (torch.sigmoid(t) if self.binary else torch.softmax(t, 0)).numpy()
 
     def probabilities(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
-        """(C, H, W) float32 at the original size: sigmoid for 1 channel, softmax otherwise."""
-        x = self.preprocess(image)
-        logits = self.logits(x)
+        """(C, H, W) float32 at the image's size: sigmoid for 1 channel, softmax otherwise."""
+        logits = self._logits(image)
         if tta:
-            logits = (logits + torch.flip(self.logits(torch.flip(x, [3])), [3])) / 2
-        probs = torch.sigmoid(logits) if self.binary else torch.softmax(logits, 1)
-        out = probs[0].numpy()
-        h, w = image.shape[:2]
-        return np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in out]).astype(np.float32)
+            logits = (logits + self._logits(image, flip=True)) / 2
+        return self._probs(logits).astype(np.float32)
 
     def flip_disagreement(self, image: np.ndarray) -> float:
         """Test-time-augmentation disagreement: mean |p(x) - flip(p(flip(x)))|."""
-        x = self.preprocess(image)
-        a = self._probs(self.logits(x))
-        b = torch.flip(self._probs(self.logits(torch.flip(x, [3]))), [3])
-        return float((a - b).abs().mean())
-
-    def _probs(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits) if self.binary else torch.softmax(logits, 1)
+        a = self._probs(self._logits(image))
+        b = self._probs(self._logits(image, flip=True))
+        return float(np.abs(a - b).mean())
 
     def labels(self, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """Class-index map (0 = background) from probabilities."""

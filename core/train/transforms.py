@@ -19,11 +19,6 @@ def normalise(img: np.ndarray) -> np.ndarray:
     return ((img.astype(np.float32) - MEAN) / STD).astype(np.float32)
 
 
-def bilateral(img: np.ndarray) -> np.ndarray:
-    """The ToothSeg seed's FBF step: edge-preserving smoothing of a [0, 1] float image."""
-    return cv2.bilateralFilter(img.astype(np.float32), d=5, sigmaColor=0.1, sigmaSpace=5.0)
-
-
 def resize_image(img: np.ndarray, size: int) -> np.ndarray:
     if img.shape[:2] == (size, size):
         return img.astype(np.float32)

@@ -11,6 +11,7 @@ import torch
 
 from core.errors import ToothSegError
 from core.models.registry import build_model
+from core.preprocess import bilateral
 from core.train.common import encoder_stages, freeze_early_blocks
 from core.train.data import fingerprint, open_dataset
 from core.train.events import RecordingEvents
@@ -18,7 +19,7 @@ from core.train.loop import run_training
 from core.train.losses import consistency_mse, masked_l1, seg_loss, sigmoid_rampup
 from core.train.masking import block_mask
 from core.train.recipe import MODES, default_recipe, load_recipe
-from core.train.transforms import TwoViews, bilateral, train_transform
+from core.train.transforms import TwoViews, train_transform
 from tests.core.test_train_support import make_subset, tiny
 
 
