@@ -59,6 +59,7 @@ class InstanceController(QtCore.QObject):
         w.canvas.prediction_changed.connect(self.schedule)
         w.classes.classes_changed.connect(self._classes)
         w.classes.display_changed.connect(self._recolour)
+        w.layers.contour_changed.connect(lambda _on: self._recolour())
 
     # ------------------------------------------------------------------ triggers
     def schedule(self) -> None:
@@ -87,6 +88,7 @@ class InstanceController(QtCore.QObject):
         s = self.w.session
         self.panel.set_classes(s.project.classes if s else [])
         self.panel.set_items(self.items, self.source)
+        self._recolour()
 
     def _recolour(self) -> None:
         if self.by_instance:

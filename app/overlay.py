@@ -75,6 +75,7 @@ class OverlayController(QtCore.QObject):
         self._cache.clear()
         self._model_key += 1
         self.w.layers.set_layer_checked("overlay", True)
+        self.w.layers.visible["overlay"].setText(f"Overlay: {self.name}")
         self.follow()
 
     def clear(self) -> None:
@@ -82,6 +83,7 @@ class OverlayController(QtCore.QObject):
         self._cache.clear()
         self._model_key += 1
         self.w.canvas.set_overlay(None)
+        self.w.layers.visible["overlay"].setText("Overlay model")
         self.w.status.message("Overlay cleared")
 
     def follow(self) -> None:

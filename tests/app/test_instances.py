@@ -106,6 +106,11 @@ def test_colour_by_instance(teeth, qtbot):
     rgba = w.canvas.layers["mask"].buffer
     new = next(r for r, it in enumerate(ctl.items) if it.value == 11 and it.box[0] < 12 and it.box[2] < 12)
     assert rgba[5, 5, 3] == 255 and tuple(rgba[5, 5, :3]) == tuple(palette(len(ctl.items))[new])
+    w.layers.contour.setChecked(True)                     # outlines redraw the mask: instance colours stay
+    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=3000)
+    assert w.canvas.layers["mask"].buffer is w.canvas.instance_rgba
+    w.layers.contour.setChecked(False)
+    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=3000)
     ctl.panel.by_instance.setChecked(False)
     restored = w.canvas.layers["mask"].buffer
     away = np.ones(restored.shape[:2], bool)

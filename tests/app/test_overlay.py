@@ -65,6 +65,7 @@ def test_caries_model_as_overlay_follows_images(window, qtbot, shared_data, tmp_
     z = {name: w.canvas.layers[name].zValue() for name in (*LAYERS, OVERLAY)}
     assert z[OVERLAY] > max(z[name] for name in LAYERS)
     assert w.canvas.layer_visible(OVERLAY) and w.layers.visible[OVERLAY].isChecked()
+    assert w.layers.visible[OVERLAY].text() == "Overlay: caries-tiny"
     w.layers.visible[OVERLAY].setChecked(False)
     assert not w.canvas.layer_visible(OVERLAY)
     w.layers.opacity[OVERLAY].setValue(40)
