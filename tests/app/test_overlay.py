@@ -96,3 +96,24 @@ def test_overlay_without_onnx_says_so(window, qtbot, shared_data, tmp_path, cari
     qtbot.mouseClick(window.hitl.models.buttons["overlay"], QtCore.Qt.MouseButton.LeftButton)
     assert any("no ONNX file" in e for e in errors(window))
     assert window.canvas.layers[OVERLAY].buffer is None
+
+
+def test_predicted_instances_carry_the_models_scores(window, qtbot, shared_data, tmp_path, caries_model):
+    """Predict current (ONNX, sliding window) on a full panoramic: the prediction's instances are listed
+    in a worker with their mean probability, every one above the model's threshold."""
+    sidecar, onnx = caries_model
+    root = copy_subset(shared_data / "mlua_panoramic_caries", tmp_path / "pano", n=1)
+    register_copy(root, "caries-tiny", sidecar, onnx, active=True)
+    w = window
+    assert w.open_folder(root)
+    ctl = w.instance_list
+    ctl.panel.source.setCurrentIndex(1)
+    w.hitl.predict("current")
+    qtbot.waitUntil(lambda: ctl.details is not None or bool(errors(w)), timeout=60_000)
+    assert not errors(w)
+    qtbot.waitUntil(lambda: bool(ctl.items) and ctl.items[0].score is not None, timeout=30_000)
+    threshold = load_predictor(onnx).meta["threshold"]
+    assert all(threshold < it.score <= 1.0 for it in ctl.items)
+    assert sum(it.area for it in ctl.items) <= int((w.canvas.prediction > 0).sum())
+    assert ctl.panel.table.rowCount() == len(ctl.items) and ctl.panel.table.item(0, 2).text() != "-"
+    QtCore.QThreadPool.globalInstance().waitForDone(30_000)
