@@ -129,6 +129,7 @@ def slim_meta(size: int = SLIM_SIZE) -> dict[str, Any]:
         "threshold": 0.5,
         "postprocess": {"band": None, "min_area_frac": 0.0005},
         "fingerprint": "selftest", "metrics": {}, "app_version": __version__, "precision": "fp32",
+        "preprocess": {"bilateral": False},
     }
 
 
