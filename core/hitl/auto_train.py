@@ -129,7 +129,10 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
         size = 128 if n < 100 else 160
         budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
-    changes: dict[str, Any] = {"model": model, "size": size, "labels": labels, "max_minutes": float(budget),
+    # A CPU run of a minute or two sees few epochs; augmentation then slows fitting more than it helps
+    # (20 thyroid labels: Dice on unseen frames 0.68 with it, 0.77 without), so it starts at 50 labels.
+    changes: dict[str, Any] = {"augment": gpu or n >= 50,
+                               "model": model, "size": size, "labels": labels, "max_minutes": float(budget),
                                "epochs": 1000, "batch_size": 8 if gpu else 4, "lr": 1e-2, "plateau_patience": 10,
                                "early_stop_patience": 60, "device": device, "preview_every": 1,
                                "threads": 0 if gpu else _cpu_threads()}
