@@ -68,7 +68,12 @@ class InstanceController(QtCore.QObject):
 
     def _image_shown(self, _position: int) -> None:
         s = self.w.session
-        self.panel.setVisible(True)
+        if s is not getattr(self, "_shown_for", None):  # once per folder: a closed tab stays closed
+            self._shown_for = s
+            self.panel.setVisible(True)
+            front = getattr(self.w, "layers", None)
+            if front is not None:  # showing a tab makes it current; the editor's own tab stays in front
+                QtCore.QTimer.singleShot(0, front, front.raise_)
         self.panel.set_classes(s.project.classes if s else [])
         self.w.canvas.set_highlight([])
         if self.details and s and s.sample and self.details[0] != s.sample.id:

@@ -68,6 +68,12 @@ def main() -> int:
     w = window()
     w.open_folder(DATA / "ufba425_teeth", select=3, offer_recovery=False)
     print(take_screenshot(w, app, args.out / "editor-teeth-fdi.png"))
+    panel = w.instance_list.panel
+    panel.raise_()
+    wait(lambda: bool(panel.items))
+    panel.select(next(i for i, item in enumerate(panel.items) if item.value == 36))
+    app.processEvents()
+    print(take_screenshot(w, app, args.out / "instances-fdi.png"))
     w.session = None  # never save into the shared data
     w.close()
 
@@ -81,18 +87,23 @@ def main() -> int:
         w.open_folder(root, offer_recovery=False)
         ctl = w.hitl
         w.select(next(i for i, s in enumerate(w.session.index) if not s.has_mask))
+        sample_id = w.session.sample.id
         ctl.predict("current")
-        wait(lambda: ctl.job is None)
-        w.layers.raise_()
+        wait(lambda: sample_id in w.session.predictions)
+        panel = w.instance_list.panel  # list the predicted gland with its score beside the overlay
+        panel.source.setCurrentIndex(panel.source.findData("prediction"))
+        panel.raise_()
+        wait(lambda: bool(panel.items))
         print(take_screenshot(w, app, args.out / "editor-thyroid.png"))
 
         ctl.predict("unlabeled")
-        wait(lambda: ctl.job is None)
+        wait(lambda: ctl.review.table.rowCount() > 0)
         ctl.review.raise_()
         print(take_screenshot(w, app, args.out / "review-queue.png"))
 
         ctl.training.auto_button.click()
-        wait(lambda: ctl.training.progress.value() >= 40)
+        wait(lambda: ctl.job is not None and ctl.training.progress.maximum() == 1000
+             and ctl.training.progress.value() >= 400)
         print(take_screenshot(w, app, args.out / "training-panel.png"))
         ctl.cancel()
         wait(lambda: ctl.job is None)
