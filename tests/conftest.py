@@ -24,3 +24,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real datasets expected at {SHARED_DATA} (../shared/data beside the repository)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def main_window(qtbot):
+    """A shown MainWindow that answers every question with yes and shuts its workers down."""
+    from app.main_window import MainWindow
+
+    w = MainWindow()
+    w.ask = lambda question: True
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.autosave.timer.stop()
+    w.dataset.model.thumbs.stop()
+    if w.session is not None:
+        w.session.cache.close()
+
+
+@pytest.fixture
+def window(main_window):
+    return main_window

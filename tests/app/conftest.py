@@ -30,22 +30,6 @@ def copy_subset(src: Path, dest: Path, n: int = 3, unlabeled: int = 0) -> Path:
 
 
 @pytest.fixture
-def window(qtbot):
-    from app.main_window import MainWindow
-
-    w = MainWindow()
-    w.ask = lambda question: True
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.autosave.timer.stop()
-    w.dataset.model.thumbs.stop()
-    if w.session is not None:
-        w.session.cache.close()
-
-
-@pytest.fixture
 def thyroid_copy(shared_data, tmp_path) -> Path:
     return copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=3, unlabeled=1)
 

@@ -22,20 +22,9 @@ TINY = {"size": 64, "model": {"name": "unet", "base_channels": 4, "norm": "batch
 
 
 @pytest.fixture
-def window(qtbot):
-    from app.main_window import MainWindow
-
-    w = MainWindow()
-    w.ask = lambda question: True
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.autosave.timer.stop()
-    w.dataset.model.thumbs.stop()
-    if w.session is not None:
-        w.session.cache.close()
-    QtCore.QThreadPool.globalInstance().waitForDone(30000)
+def window(main_window):
+    yield main_window
+    QtCore.QThreadPool.globalInstance().waitForDone(30000)  # training/prediction workers finish first
 
 
 def error_boxes(window) -> list[str]:
