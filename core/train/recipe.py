@@ -1,6 +1,6 @@
 """Training recipes: every job is described by one JSON-able dataclass, never by a subclass.
 
-Defaults per mode live in ``training/recipes/<mode>.json`` (shipped as package data); a recipe file
+Defaults per mode live in ``core/train/recipes/<mode>.json`` (shipped as package data); a recipe file
 or CLI flags override them. The recipe is stored in every checkpoint's metadata so a run can be
 reproduced and resumed exactly.
 """
@@ -109,10 +109,10 @@ class Recipe:
 
 
 def default_recipe(mode: str) -> Recipe:
-    """The shipped defaults for ``mode`` (``training/recipes/<mode>.json``)."""
+    """The shipped defaults for ``mode`` (``core/train/recipes/<mode>.json``)."""
     if mode not in MODES:
         raise ToothSegError(f"unknown training mode {mode!r}; expected one of {', '.join(MODES)}")
-    text = resources.files("training").joinpath("recipes", f"{mode}.json").read_text(encoding="utf-8")
+    text = resources.files("core.train").joinpath("recipes", f"{mode}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     data["mode"] = mode
     return Recipe.from_json(data)

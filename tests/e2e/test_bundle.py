@@ -85,6 +85,6 @@ def test_bundles_carry_resources_and_no_research_data(built, shared_data):
         leaked = [str(p) for p in files if (p.name, p.stat().st_size) in shared]
         assert not leaked, f"{variant} bundle holds dataset files: {leaked[:5]}"
         assert (folder / "_internal" / "resources" / "icons" / "app.svg").is_file()
-        assert (folder / "_internal" / "training" / "recipes" / "finetune.json").is_file()
+        assert (folder / "_internal" / "core" / "train" / "recipes" / "finetune.json").is_file()
         assert not any(p.suffix.lower() in (".onnx", ".safetensors", ".npz") for p in files)
         assert str(REPO) not in (folder / "_internal" / "toothseg_build.json").read_text()

@@ -1,7 +1,7 @@
 """`toothseg pretrain-mim|pretrain-recon|finetune|mean-teacher|pseudo-label --data DIR --out RUN_DIR`.
 
 Every subcommand runs under ``torchrun --nproc_per_node N`` too (DDP; rank 0 writes). Flags override
-the mode's default recipe (``training/recipes/<mode>.json``) or a ``--recipe FILE``; ``--resume``
+the mode's default recipe (``core/train/recipes/<mode>.json``) or a ``--recipe FILE``; ``--resume``
 continues RUN_DIR from its last checkpoint with the recipe stored there.
 """
 
