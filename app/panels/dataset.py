@@ -29,7 +29,7 @@ class _ThumbJob(QtCore.QRunnable):
     def run(self) -> None:
         try:
             arr = thumbnail(self.path, THUMB)
-        except Exception:  # an unreadable image is reported when opened; its row keeps the placeholder
+        except Exception:  # an unreadable image is reported when opened; its row keeps the blank thumbnail
             arr = np.zeros((1, 1), np.uint8)
         self.signals.ready.emit(self.sample_id, arr)
 
@@ -73,8 +73,8 @@ class SampleListModel(QtCore.QAbstractListModel):
         self.rows: list[int] = []
         self.thumbs = ThumbnailLoader(self)
         self.thumbs.changed.connect(self._thumb_ready)
-        self._placeholder = QtGui.QPixmap(THUMB, THUMB * 3 // 4)
-        self._placeholder.fill(QtGui.QColor("#232b35"))
+        self._blank_thumb = QtGui.QPixmap(THUMB, THUMB * 3 // 4)
+        self._blank_thumb.fill(QtGui.QColor("#232b35"))
 
     def set_index(self, index: SampleIndex | None) -> None:
         self.beginResetModel()
@@ -100,7 +100,7 @@ class SampleListModel(QtCore.QAbstractListModel):
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             return f"{sample.id}\n{sample.status} · {sample.split or 'no split'}"
         if role == QtCore.Qt.ItemDataRole.DecorationRole:
-            return self.thumbs.request(sample.id, str(sample.image)) or self._placeholder
+            return self.thumbs.request(sample.id, str(sample.image)) or self._blank_thumb
         if role == QtCore.Qt.ItemDataRole.ToolTipRole:
             mask = self.index_.rel(sample.mask) or "no mask"
             return f"{self.index_.rel(sample.image)}\nmask: {mask}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.classes import _swatch
+from app.panels.tables import row_table
 from core.annotation.instance_list import InstanceItem
 from core.data.classes import ClassDef
 
@@ -53,14 +54,7 @@ class InstancesPanel(QtWidgets.QDockWidget):
         self.by_instance.setObjectName("instancesByInstance")
         self.by_instance.toggled.connect(self.color_by_instance_changed)
         lay.addWidget(self.by_instance)
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("instancesTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS, "instancesTable")
         self.table.itemSelectionChanged.connect(self._selected)
         lay.addWidget(self.table, 1)
         rename = QtWidgets.QHBoxLayout()

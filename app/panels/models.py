@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.panels.tables import row_table
+
 COLUMNS = ("", "Model", "Mode", "Created", "Data", "Val Dice", "ONNX", "int8 Dice drop")
 
 
@@ -30,14 +32,7 @@ class ModelsPanel(QtWidgets.QDockWidget):
         body = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(body)
         lay.setContentsMargins(6, 6, 6, 6)
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("modelsTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS, "modelsTable")
         self.table.doubleClicked.connect(lambda _i: self._emit(self.activate_requested))
         lay.addWidget(self.table, 1)
         grid = QtWidgets.QGridLayout()

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from app.actions import key_of
+from app.panels.tables import row_table
 from app.workers import describe, show_error
 from core.hitl import library
 from core.hitl.review import predict_for_review, review_candidates
@@ -45,13 +46,7 @@ class ReviewPanel(QtWidgets.QDockWidget):
         top.addWidget(self.predict_button, 1)
         top.addWidget(self.order)
         lay.addLayout(top)
-        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("reviewTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
+        self.table = row_table(COLUMNS, "reviewTable", stretch_last=False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
