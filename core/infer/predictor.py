@@ -69,6 +69,7 @@ class SegmentationPredictor:
         post = self.meta["postprocess"]
         self.band = tuple(post["band"]) if post.get("band") else None
         self.min_area_frac = float(post.get("min_area_frac", 0.0))
+        self.max_components = int(post.get("max_components", 0) or 0)
         self.post_enabled = bool(post.get("enabled", True))
         # label-map value of each output channel (e.g. FDI tooth numbers); "value" when given, else "id"
         values = [int(c.get("value", c["id"])) for c in self.meta["classes"]]
@@ -111,7 +112,8 @@ class SegmentationPredictor:
             labels = self.class_values[index] if self.class_values is not None else index
         mask = labels
         if self.post_enabled:
-            keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac)
+            keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac,
+                                      max_components=self.max_components)
             mask = labels * keep
         stats = mask_stats(mask, self.band, self.min_area_frac)
         return Prediction(logits, labels, mask.astype(np.uint8), stats)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from core.infer.postprocess import learned_max_components
 from core.train.common import base_meta, init_from, make_model
 from core.train.data import SupervisedSet, cache_samples, label_lut, labels_subset, require
 from core.train.losses import seg_loss
@@ -35,6 +36,11 @@ class FinetuneObjective(Objective):
         if r.init:
             self.init_report = init_from(self.model, r.init, self.log)
         self.meta = base_meta(r, self.data, config, self.train_samples, self.classes)
+        if self.channels == 1:
+            targets = [t for t in self.train_cache.targets if t is not None]
+            self.meta["postprocess"] = {"max_components": learned_max_components(targets, r.min_area_frac)}
+            if self.meta["postprocess"]["max_components"]:
+                self.log("the labels show one structure per image: predictions will keep the largest component")
         self.info = {"train": len(self.train_samples), "val": len(val), "labels": r.labels,
                      "channels": self.channels}
 

@@ -68,6 +68,10 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     assert events.steps and events.epochs and events.result["steps"] == 4
     assert all(s.split for s in index.labeled())                        # splits persisted for comparisons
     assert entry.fingerprint and entry.metrics["val_dice"] == outcome["val_dice"]
+    from core.infer.predictor import load_predictor
+
+    predictor = load_predictor(outcome["onnx"])                        # one gland per label -> one component
+    assert predictor.meta["postprocess"]["max_components"] == 1 and predictor.max_components == 1
     # second press: warm start from the active model, scored next to it on the same val images
     plan = auto_train.plan_training(project, index, device="cpu", **TINY)
     assert plan.warm_from == entry.name and plan.recipe.init.endswith("best.safetensors")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.data.io import read_image, read_mask
-from core.infer.postprocess import mask_stats, postprocess_binary
+from core.infer.postprocess import learned_max_components, mask_stats, postprocess_binary
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,23 @@ def test_postprocess_band_keeps_only_components_inside(thyroid_mask):
     two[h - 40:h - 10, w - 50:w - 10] = 1  # bottom blob, larger
     top_only = postprocess_binary(two, band=(0.0, 0.4), min_area_frac=0.001)
     assert top_only[10:30, 10:40].all() and top_only[h - 40:, :].sum() == 0
+
+
+def test_max_components_keeps_the_largest_and_is_learned_from_labels(shared_data, thyroid_mask):
+    h, w = thyroid_mask.shape
+    two = np.zeros((h, w), np.uint8)
+    two[10:30, 10:40] = 1                    # smaller blob
+    two[h - 60:h - 10, w - 80:w - 10] = 1    # larger blob
+    assert np.array_equal(postprocess_binary(two, max_components=0), two)
+    only = postprocess_binary(two, max_components=1)
+    assert only[10:30, 10:40].sum() == 0 and only[h - 60:h - 10, w - 80:w - 10].all()
+    assert np.array_equal(postprocess_binary(two, max_components=2), two)
+    # thyroid labels show one gland per frame; panoramic teeth masks show many teeth
+    thyroid = [read_mask(p) for p in sorted((shared_data / "tg3k_thyroid" / "masks").glob("*.jpg"))[:20]]
+    teeth = [read_mask(p) > 0 for p in sorted((shared_data / "ufba425_teeth" / "masks").glob("*.png"))[:20]]
+    assert learned_max_components(thyroid) == 1
+    assert learned_max_components(teeth) == 0
+    assert learned_max_components(thyroid[:3]) == 0          # too few labels to learn a prior from
 
 
 def test_mask_stats_on_real_mask(thyroid_mask):
