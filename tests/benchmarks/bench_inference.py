@@ -3,6 +3,11 @@
 Goals (issue 4, this machine): ORT fp32 >= 1.4x faster than eager and within 1.25x of the compute
 bound (GMACs / fp32 GMAC/s measured by a large matmul in the same run); int8 >= 2.5x faster than fp32
 with a Dice drop <= 0.005 on real validation images. Figures are printed, never asserted.
+
+The int8 ceiling is printed too: ONNX Runtime's own u8s8 GEMM (MatMulInteger) against its fp32 GEMM,
+and a pure 3x3-conv stack quantised by our product path, both single-threaded in the same run. A
+network's int8 speed-up cannot exceed that of the kernels its convolutions run on; on a CPU without
+AVX-512 VNNI / AVX-VNNI (u8s8 dot products) that ceiling is below 2x.
 """
 
 from __future__ import annotations
@@ -58,6 +63,50 @@ def measured_gmac_per_s(n: int = 2048, repeats: int = 7) -> float:
     return n**3 / 1e9 / (best / 1000.0)
 
 
+def _session_1t(model_bytes: bytes):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+def gemm_int8_speedup(n: int = 1024) -> tuple[float, float]:
+    """(fp32 GMAC/s, u8s8 GMAC/s) of ORT's GEMM kernels on one thread: the int8 ceiling of this CPU."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def model(op, a_type, weight, out_type):
+        graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["Y"])], op,
+                                  [helper.make_tensor_value_info("A", a_type, [n, n])],
+                                  [helper.make_tensor_value_info("Y", out_type, None)],
+                                  [numpy_helper.from_array(weight, "B")])
+        return _session_1t(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+
+    fp32 = model("MatMul", TensorProto.FLOAT, rng.standard_normal((n, n)).astype(np.float32), TensorProto.FLOAT)
+    int8 = model("MatMulInteger", TensorProto.UINT8, rng.integers(-127, 127, (n, n)).astype(np.int8),
+                 TensorProto.INT32)
+    a32 = rng.standard_normal((n, n)).astype(np.float32)
+    a8 = rng.integers(0, 255, (n, n)).astype(np.uint8)
+    t32 = median_ms(lambda: fp32.run(None, {"A": a32}))
+    t8 = median_ms(lambda: int8.run(None, {"A": a8}))
+    return n**3 / 1e6 / t32, n**3 / 1e6 / t8
+
+
+def conv_stack_int8_speedup(channels: int, size: int, calibration: list[np.ndarray]) -> float:
+    """fp32 ms / int8 ms of four 3x3 convs + ReLU (all GEMM work, nothing int8 cannot speed up), one
+    thread, quantised by ``quantize_int8`` exactly as exported models are."""
+    stack = torch.nn.Sequential(torch.nn.Conv2d(1, channels, 3, padding=1), torch.nn.ReLU(),
+                                *[m for _ in range(3) for m in (torch.nn.Conv2d(channels, channels, 3, padding=1),
+                                                                torch.nn.ReLU())]).eval()
+    x = calibration[0][None]
+    graph = export_graph(stack, torch.from_numpy(x))
+    fp32, int8 = _session_1t(graph), _session_1t(quantize_int8(graph, calibration))
+    return median_ms(lambda: fp32.run(None, {"image": x})) / median_ms(lambda: int8.run(None, {"image": x}))
+
+
 def time_backends(model: torch.nn.Module, x: np.ndarray, calibration: list[np.ndarray]) -> tuple[float, ...]:
     """Median ms of one image through PyTorch eager, ORT fp32 and ORT int8 (calibrated on real images)."""
     graph = export_graph(model, torch.from_numpy(x))
@@ -98,6 +147,11 @@ def test_inference_speed_and_int8_quality(shared_data, tmp_path):
                   f"{int8_ms:9.1f} {bound_ms:9.1f} {eager_ms / fp32_ms:10.2f} {fp32_ms / bound_ms:10.2f} "
                   f"{fp32_ms / int8_ms:9.2f}")
     print(f"measured fp32 matmul again at the end: {measured_gmac_per_s():.1f} GMAC/s")
+    g32, g8 = gemm_int8_speedup()
+    stack = {c: conv_stack_int8_speedup(c, 256, real_inputs(shared_data, (256, 256), 4)) for c in (16, 32, 64)}
+    print(f"int8 ceiling on this CPU (1 thread): ORT GEMM fp32 {g32:.1f} GMAC/s, u8s8 {g8:.1f} GMAC/s -> "
+          f"{g8 / g32:.2f}x; 3x3-conv stacks at 256^2 fp32/int8: "
+          + ", ".join(f"{c} ch {r:.2f}x" for c, r in stack.items()))
 
     # int8 quality on real validation images: a base-16 U-Net trained briefly on tg3k thyroid frames,
     # exported through the product path (calibration on training images, Dice on images it never saw)
