@@ -322,6 +322,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.models.set_rows(rows)
         names = [r["name"] for r in rows if r["mode"] in ("finetune", "mean-teacher", "pseudo-label")]
         self.evaluation.set_models(names, project.active_model if project else "")
+        if self.session is not None:
+            self.evaluation.set_split_counts(auto_train.split_counts(self.session.index))
         active = next((r for r in rows if r["active"]), None)
         if active:
             self.models.show_info(f"Active: {active['name']} - Dice {active['metrics'].get('val_dice', 0):.3f}")

@@ -27,6 +27,9 @@ class _Num(QtWidgets.QTableWidgetItem):
         return a < b
 
 
+SPLITS = ("test", "val", "train", "all")
+
+
 class EvaluationPanel(QtWidgets.QDockWidget):
     run_requested = QtCore.Signal(str, str, str)   # model A, model B ("" = none), split
     open_requested = QtCore.Signal(str, str)       # sample id, model name
@@ -42,7 +45,8 @@ class EvaluationPanel(QtWidgets.QDockWidget):
         self.model_a.setObjectName("evalModelA")
         self.model_b.setObjectName("evalModelB")
         self.split.setObjectName("evalSplit")
-        self.split.addItems(["test", "val", "train", "all"])
+        for split in SPLITS:
+            self.split.addItem(split, split)
         form.addRow("Model", self.model_a)
         form.addRow("Compare with", self.model_b)
         form.addRow("Split", self.split)
@@ -74,9 +78,23 @@ class EvaluationPanel(QtWidgets.QDockWidget):
             combo.setCurrentText(keep if keep in names else (active if combo is self.model_a else NONE))
         self.run_button.setEnabled(bool(names) and getattr(self, "torch_available", True))
 
+    def set_split_counts(self, counts: dict[str, int]) -> None:
+        """Show how many labeled images each split holds; leave an empty split for the next one that has
+        labels (small projects hold out no test split, see core.hitl.auto_train.split_ratios)."""
+        for i in range(self.split.count()):
+            split = self.split.itemData(i)
+            self.split.setItemText(i, f"{split} ({counts.get(split, 0)} labeled)")
+        if counts.get(self.split.currentData(), 0) == 0:
+            first = next((s for s in SPLITS if counts.get(s, 0)), None)
+            if first is not None:
+                self.split.setCurrentIndex(self.split.findData(first))
+
+    def select_split(self, split: str) -> None:
+        self.split.setCurrentIndex(self.split.findData(split))
+
     def _run(self) -> None:
         b = self.model_b.currentText()
-        self.run_requested.emit(self.model_a.currentText(), "" if b == NONE else b, self.split.currentText())
+        self.run_requested.emit(self.model_a.currentText(), "" if b == NONE else b, self.split.currentData())
 
     def show_reports(self, a: dict, b: dict | None, names: tuple[str, str]) -> None:
         self.names = names

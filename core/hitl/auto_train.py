@@ -16,12 +16,14 @@ from typing import Any
 
 from core.data.project import ModelEntry, Project
 from core.data.sample import SampleIndex
-from core.data.splits import make_splits
+from core.data.splits import DEFAULT_RATIOS, make_splits
 from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
 from core.train.recipe import Recipe, default_recipe
 
 MIN_LABELS = 4
+SMALL_SET = 50          # below this many labels no test split is held out (see split_ratios)
+SMALL_SET_RATIOS = (0.85, 0.15, 0.0)
 MODELS_DIRNAME = "models"
 
 
@@ -69,11 +71,27 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def split_ratios(labeled: int) -> tuple[float, float, float]:
+    """Train/val/test shares for a project with ``labeled`` labels. Under SMALL_SET every image is
+    worth more in training than in a test split too small to measure anything (20 thyroid labels:
+    training on 17 instead of 16 raised Dice on 518 unseen frames by about a point); val stays, so
+    each run is still compared with the previous model on the same images."""
+    return SMALL_SET_RATIOS if labeled < SMALL_SET else DEFAULT_RATIOS
+
+
+def split_counts(index: SampleIndex) -> dict[str, int]:
+    """Labeled images per split, plus "all"."""
+    labeled = index.labeled()
+    counts = {split: sum(1 for s in labeled if s.split == split) for split in ("test", "val", "train")}
+    return {**counts, "all": len(labeled)}
+
+
 def compute_splits(project: Project, index: SampleIndex, seed: int = 0) -> dict[str, str] | None:
     """Splits for samples that have none yet (reads every image; run it off the UI thread), or None."""
     if not any(s.is_training_label and not s.split for s in index):
         return None
-    splits = make_splits(index, seed=project.split_seed if project.split_seed is not None else seed)
+    splits = make_splits(index, ratios=split_ratios(len(index.labeled())),
+                         seed=project.split_seed if project.split_seed is not None else seed)
     labeled = index.labeled()
     if not any(splits.get(s.id) == "val" for s in labeled) and len(labeled) >= 2:
         splits[sorted(s.id for s in labeled)[-1]] = "val"  # tiny sets: the finetune loop needs a val image

@@ -117,7 +117,14 @@ def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shar
     e = ctl.evaluation
     assert e.model_a.currentText() == "longer"
     e.model_b.setCurrentText("shorter")
-    e.split.setCurrentText("all")
+    assert e.split.currentData() == "all" and e.split.currentText() == "all (8 labeled)"  # no split has labels yet
+    e.select_split("test")
+    e.run_button.click()
+    qtbot.waitUntil(lambda: bool(errors(window)), timeout=60000)
+    assert "no labeled images in split 'test'" in errors(window)[0]
+    for box in window.findChildren(QtWidgets.QMessageBox, "errorBox"):
+        box.close()
+    e.select_split("all")
     e.run_button.click()
     qtbot.waitUntil(lambda: e.table.rowCount() == 8, timeout=60000)
     assert e.table.columnCount() == 5 and "shorter" in e.summary.text()

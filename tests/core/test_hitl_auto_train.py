@@ -67,6 +67,7 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     assert 0.0 <= outcome["val_dice"] <= 1.0 and outcome["previous_dice"] is None
     assert events.steps and events.epochs and events.result["steps"] == 4
     assert all(s.split for s in index.labeled())                        # splits persisted for comparisons
+    assert {s.split for s in index.labeled()} == {"train", "val"}        # 16 labels: no test split held out
     assert entry.fingerprint and entry.metrics["val_dice"] == outcome["val_dice"]
     from core.infer.predictor import load_predictor
 

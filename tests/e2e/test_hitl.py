@@ -125,7 +125,7 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     assert "5 waiting, 2 accepted, 1 rejected" in ctl.review.counts.text()
 
     # evaluation of the active model, click a row: prediction + error overlay
-    ctl.evaluation.split.setCurrentText("all")
+    ctl.evaluation.select_split("all")
     ctl.evaluation.run_button.click()
     qtbot.waitUntil(lambda: ctl.evaluation.table.rowCount() > 0, timeout=60000)
     assert ctl.evaluation.table.rowCount() == 18 and "Dice" in ctl.evaluation.summary.text()
