@@ -139,6 +139,11 @@ class _Loop:
             obj.model.eval()
             with torch.no_grad():
                 metrics = {"train_loss": self.rt.mean(sum(losses) / len(losses)), **obj.validate()}
+            # cancelled during validation: stop before the epoch-end writes (the previous epoch's
+            # checkpoint stays the one to resume from), so Cancel never waits for fsyncs
+            if self.rt.max_flag(2 if self.cancel.cancelled else 0) == 2:
+                self.cancel.cancel()
+                self.cancel.raise_if_cancelled("training")
             done = epoch + 1
             monitor = metrics[obj.monitor]
             sched.step(monitor)

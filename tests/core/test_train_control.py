@@ -55,6 +55,30 @@ def test_cancel_from_another_thread_stops_within_a_second(mode, thyroid, tmp_pat
     assert (tmp_path / "run" / "last.json").exists()  # the finished epoch's checkpoint is kept
 
 
+def test_cancel_during_validation_skips_the_epoch_end_writes(thyroid, tmp_path, monkeypatch):
+    from core.train.finetune import FinetuneObjective
+
+    token = CancelToken()
+    original = FinetuneObjective.validate
+    calls = []
+
+    def validate_then_cancel(self):
+        calls.append(1)
+        if len(calls) == 2:  # the user presses Cancel while epoch 2 is being validated
+            token.cancel()
+        return original(self)
+
+    monkeypatch.setattr(FinetuneObjective, "validate", validate_then_cancel)
+    events = RecordingEvents()
+    with pytest.raises(CancelledError):
+        run_training(tiny("finetune", epochs=5), thyroid, tmp_path / "run", events=events, cancel=token)
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1] and [e for e, _ in events.epochs] == [1]
+    resumed = RecordingEvents()
+    run_training(tiny("finetune", epochs=3), thyroid, tmp_path / "run", events=resumed, resume=True)
+    assert [e for e, _ in resumed.epochs] == [2, 3]                 # epoch 2 is trained again, whole
+
+
 def test_resume_continues_at_the_next_epoch_exactly(thyroid, tmp_path):
     full = RecordingEvents()
     run_training(tiny("finetune", epochs=4), thyroid, tmp_path / "full", events=full)

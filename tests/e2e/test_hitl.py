@@ -74,10 +74,9 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     ctl.actions["train_on_labels"].trigger()
     qtbot.waitUntil(lambda: "cancel" in marks and ctl.job is None, timeout=60000)
     ctl.training.signals.step.disconnect(cancel_at_step_6)
-    # goal 1 s; the loop checks the token between steps, so an epoch-end checkpoint write (fsync on this
-    # shared disk) can add to it
+    # the loop checks the token between steps, between validation batches and before the epoch-end writes
     print(f"cancel -> worker stopped in {marks['stopped'] - marks['cancel']:.2f} s")
-    assert marks["stopped"] - marks["cancel"] < 2.0
+    assert marks["stopped"] - marks["cancel"] < 1.0
     assert ctl.training.resume_button.isEnabled() and "cancelled" in ctl.training.eta.text()
     run_dir = Path(ctl.last["run_dir"])
     assert (run_dir / "last.safetensors").exists() and not Path(window.session.project.path).read_text().count(
