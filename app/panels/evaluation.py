@@ -61,6 +61,7 @@ class EvaluationPanel(QtWidgets.QDockWidget):
         lay.addWidget(self.summary)
         self.table = QtWidgets.QTableWidget(0, 3)
         self.table.setObjectName("evalTable")
+        self.table.setHorizontalHeaderLabels(["Image", "Dice", "IoU"])
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
