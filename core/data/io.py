@@ -159,7 +159,7 @@ def read_mask_with_encoding(
             return (raw > 0).astype(np.uint8), MaskEncoding("binary255")
         else:
             raise MaskError(f"{path.name}: mask values exceed 255 (max {raw.max()}); not a label map")
-    values = np.unique(raw)
+    values = np.flatnonzero(np.bincount(raw.ravel(), minlength=256))  # np.unique is 8x slower on uint8
     if values.size <= 2 and values.max(initial=0) == 255:
         return (raw > 0).astype(np.uint8), MaskEncoding("binary255")
     if values.size <= 2 and values.max(initial=0) <= 1:
