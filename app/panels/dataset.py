@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.panels.dock import PanelDock
 from core.annotation.thumbnails import thumbnail
 from core.data.sample import SPLITS, STATUSES, SampleIndex
 
@@ -133,15 +134,12 @@ class _StatusDelegate(QtWidgets.QStyledItemDelegate):
         painter.restore()
 
 
-class DatasetPanel(QtWidgets.QDockWidget):
+class DatasetPanel(PanelDock):
     activated = QtCore.Signal(int)  # position in the index
 
     def __init__(self, parent=None):
-        super().__init__("Dataset", parent)
-        self.setObjectName("datasetDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Dataset", "datasetDock", parent)
+        lay = self.body_layout
         self.summary = QtWidgets.QLabel("No folder open")
         self.summary.setObjectName("hint")
         self.search = QtWidgets.QLineEdit(placeholderText="Search by name...")
@@ -166,7 +164,6 @@ class DatasetPanel(QtWidgets.QDockWidget):
             lay.addWidget(w)
         lay.addLayout(row)
         lay.addWidget(self.list, 1)
-        self.setWidget(body)
         self.search.textChanged.connect(self._filter)
         self.status.currentTextChanged.connect(self._filter)
         self.split.currentTextChanged.connect(self._filter)

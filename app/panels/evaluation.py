@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from app.panels.dock import PanelDock
 from app.panels.review import read_image_file
 from core.hitl import auto_train, library
 
@@ -30,16 +31,13 @@ class _Num(QtWidgets.QTableWidgetItem):
 SPLITS = ("test", "val", "train", "all")
 
 
-class EvaluationPanel(QtWidgets.QDockWidget):
+class EvaluationPanel(PanelDock):
     run_requested = QtCore.Signal(str, str, str)   # model A, model B ("" = none), split
     open_requested = QtCore.Signal(str, str)       # sample id, model name
 
     def __init__(self, parent=None):
-        super().__init__("Evaluation", parent)
-        self.setObjectName("evaluationDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Evaluation", "evaluationDock", parent)
+        lay = self.body_layout
         form = QtWidgets.QFormLayout()
         self.model_a, self.model_b, self.split = QtWidgets.QComboBox(), QtWidgets.QComboBox(), QtWidgets.QComboBox()
         self.model_a.setObjectName("evalModelA")
@@ -68,7 +66,6 @@ class EvaluationPanel(QtWidgets.QDockWidget):
         self.table.setSortingEnabled(True)
         self.table.cellClicked.connect(self._clicked)
         lay.addWidget(self.table, 1)
-        self.setWidget(body)
         self.names: tuple[str, str] = ("", "")
 
     def set_models(self, names: list[str], active: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.classes import _swatch
+from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from core.annotation.instance_list import InstanceItem
 from core.data.classes import ClassDef
@@ -18,7 +19,7 @@ COLUMNS = ("Class", "Area (px)", "Score", "BBox (x, y, w, h)")
 SOURCES = (("mask", "Mask"), ("prediction", "Prediction"))
 
 
-class InstancesPanel(QtWidgets.QDockWidget):
+class InstancesPanel(PanelDock):
     source_changed = QtCore.Signal(str)           # "mask" | "prediction"
     min_area_changed = QtCore.Signal(int)
     color_by_instance_changed = QtCore.Signal(bool)
@@ -26,11 +27,8 @@ class InstancesPanel(QtWidgets.QDockWidget):
     rename_requested = QtCore.Signal(int, int)    # row, new class value
 
     def __init__(self, parent=None):
-        super().__init__("Instances", parent)
-        self.setObjectName("instancesDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Instances", "instancesDock", parent)
+        lay = self.body_layout
         top = QtWidgets.QHBoxLayout()
         self.source = QtWidgets.QComboBox()
         self.source.setObjectName("instancesSource")
@@ -73,7 +71,6 @@ class InstancesPanel(QtWidgets.QDockWidget):
         self.summary.setObjectName("instancesSummary")
         self.summary.setStyleSheet("color: #8a939c;")
         lay.addWidget(self.summary)
-        self.setWidget(body)
         self.items: list[InstanceItem] = []
         self.classes: dict[int, ClassDef] = {}
         self._enable()

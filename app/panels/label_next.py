@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from app.panels.dock import PanelDock
 from core.hitl import library
 
 
-class LabelNextPanel(QtWidgets.QDockWidget):
+class LabelNextPanel(PanelDock):
     refresh_requested = QtCore.Signal()
     open_requested = QtCore.Signal(str)
 
     def __init__(self, parent=None):
-        super().__init__("Label next", parent)
-        self.setObjectName("labelNextDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Label next", "labelNextDock", parent)
+        lay = self.body_layout
         self.refresh_button = QtWidgets.QPushButton("Rank unlabeled images")
         self.refresh_button.setObjectName("labelNextRefresh")
         self.refresh_button.clicked.connect(self.refresh_requested)
@@ -31,7 +29,6 @@ class LabelNextPanel(QtWidgets.QDockWidget):
         self.list.itemActivated.connect(self._open)
         self.list.itemDoubleClicked.connect(self._open)
         lay.addWidget(self.list, 1)
-        self.setWidget(body)
         self.ids: list[str] = []
 
     def set_ranking(self, report: dict) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.canvas.view import LAYERS, OVERLAY
+from app.panels.dock import PanelDock
 
 DEFAULT_OPACITY = {"image": 1.0, "mask": 0.5, "prediction": 0.9, "errors": 0.7, OVERLAY: 0.85}
 LAYER_TITLES = {"image": "Image", "mask": "Mask", "prediction": "Prediction", "errors": "Errors (FP / FN)",
                 OVERLAY: "Overlay model"}
 
 
-class LayersPanel(QtWidgets.QDockWidget):
+class LayersPanel(PanelDock):
     visibility_changed = QtCore.Signal(str, bool)
     opacity_changed = QtCore.Signal(str, float)
     contour_changed = QtCore.Signal(bool)
@@ -22,11 +23,8 @@ class LayersPanel(QtWidgets.QDockWidget):
     island_changed = QtCore.Signal(int)
 
     def __init__(self, parent=None):
-        super().__init__("View && tools", parent)
-        self.setObjectName("layersDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("View && tools", "layersDock", parent)
+        lay = self.body_layout
         box = QtWidgets.QGroupBox("Layers")
         grid = QtWidgets.QGridLayout(box)
         self.visible: dict[str, QtWidgets.QCheckBox] = {}
@@ -87,7 +85,6 @@ class LayersPanel(QtWidgets.QDockWidget):
         form.addRow("Smallest island kept", self.islands)
         lay.addWidget(tbox)
         lay.addStretch(1)
-        self.setWidget(body)
 
     def show_window(self, low: float, high: float) -> None:
         for spin, v in ((self.low, low), (self.high, high)):

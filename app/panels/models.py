@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 
 COLUMNS = ("", "Model", "Mode", "Created", "Data", "Val Dice", "ONNX", "int8 Dice drop")
@@ -17,7 +18,7 @@ def _num(value, fmt: str = "{:.3f}") -> str:
     return fmt.format(value) if isinstance(value, (int, float)) else ""
 
 
-class ModelsPanel(QtWidgets.QDockWidget):
+class ModelsPanel(PanelDock):
     activate_requested = QtCore.Signal(str)
     export_requested = QtCore.Signal(str, bool)      # name, int8
     delete_requested = QtCore.Signal(str)
@@ -27,11 +28,8 @@ class ModelsPanel(QtWidgets.QDockWidget):
     overlay_clear_requested = QtCore.Signal()
 
     def __init__(self, parent=None):
-        super().__init__("Models", parent)
-        self.setObjectName("modelsDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Models", "modelsDock", parent)
+        lay = self.body_layout
         self.table = row_table(COLUMNS, "modelsTable")
         self.table.doubleClicked.connect(lambda _i: self._emit(self.activate_requested))
         lay.addWidget(self.table, 1)
@@ -74,7 +72,6 @@ class ModelsPanel(QtWidgets.QDockWidget):
         self.info.setWordWrap(True)
         self.info.setStyleSheet("color: #8a939c;")
         lay.addWidget(self.info)
-        self.setWidget(body)
         self.rows: list[dict] = []
         self.torch_available = True
 

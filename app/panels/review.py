@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from app.actions import key_of
+from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from app.workers import describe, show_error
 from core.hitl import library
@@ -20,7 +21,7 @@ KEYS = {k: key_of(f"review_{k}") for k in ("accept", "reject", "edit")}
 COLUMNS = ("Image", "Uncertainty", "Plausible", "Area")
 
 
-class ReviewPanel(QtWidgets.QDockWidget):
+class ReviewPanel(PanelDock):
     predict_requested = QtCore.Signal()
     show_requested = QtCore.Signal(str)
     accept_requested = QtCore.Signal(str)
@@ -29,11 +30,8 @@ class ReviewPanel(QtWidgets.QDockWidget):
     order_changed = QtCore.Signal(str)
 
     def __init__(self, parent=None):
-        super().__init__("Review", parent)
-        self.setObjectName("reviewDock")
-        body = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(body)
-        lay.setContentsMargins(6, 6, 6, 6)
+        super().__init__("Review", "reviewDock", parent)
+        lay = self.body_layout
         top = QtWidgets.QHBoxLayout()
         self.predict_button = QtWidgets.QPushButton("Predict unlabeled for review")
         self.predict_button.setObjectName("reviewPredict")
@@ -66,7 +64,6 @@ class ReviewPanel(QtWidgets.QDockWidget):
         self.counts.setObjectName("reviewCounts")
         self.counts.setStyleSheet("color: #8a939c;")
         lay.addWidget(self.counts)
-        self.setWidget(body)
         self.ids: list[str] = []
 
     def set_items(self, items: list, counts: dict[str, int]) -> None:

@@ -111,10 +111,7 @@ class _Loop:
             losses: list[float] = []
             for batch in obj.loader:
                 over_budget = r.max_minutes > 0 and time.monotonic() - t0 > r.max_minutes * 60
-                flag = self.rt.max_flag(2 if self.cancel.cancelled else int(over_budget))
-                if flag == 2:  # cancelled here or on another rank
-                    self.cancel.cancel()
-                    self.cancel.raise_if_cancelled("training")
+                flag = self._agreed_flag(int(over_budget))
                 if flag == 1:
                     stopped = "budget"
                     break
@@ -141,9 +138,7 @@ class _Loop:
                 metrics = {"train_loss": self.rt.mean(sum(losses) / len(losses)), **obj.validate()}
             # cancelled during validation: stop before the epoch-end writes (the previous epoch's
             # checkpoint stays the one to resume from), so Cancel never waits for fsyncs
-            if self.rt.max_flag(2 if self.cancel.cancelled else 0) == 2:
-                self.cancel.cancel()
-                self.cancel.raise_if_cancelled("training")
+            self._agreed_flag(0)
             done = epoch + 1
             monitor = metrics[obj.monitor]
             sched.step(monitor)
@@ -169,6 +164,15 @@ class _Loop:
                   "last_checkpoint": str(self.run_dir / "last.safetensors")}
         self.events.on_end(result)
         return result
+
+    def _agreed_flag(self, local: int) -> int:
+        """The largest of every rank's flag (1 = over budget); raises CancelledError on every rank when
+        any of them was cancelled (2), so DDP ranks never wait for one that left."""
+        flag = self.rt.max_flag(2 if self.cancel.cancelled else local)
+        if flag == 2:
+            self.cancel.cancel()
+            self.cancel.raise_if_cancelled("training")
+        return flag
 
     # ------------------------------------------------------------------ records
     def _record(self, row: dict[str, Any], epoch: int) -> None:
