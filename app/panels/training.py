@@ -19,6 +19,7 @@ from core.train.recipe import MODES, default_recipe
 MODE_TITLES = {"pretrain-mim": "Pretrain (MIM)", "pretrain-recon": "Pretrain (reconstruction)",
                "finetune": "Fine-tune", "mean-teacher": "Mean Teacher", "pseudo-label": "Pseudo-label (small U-Net)"}
 MODEL_NAMES = ("unet", "unet_scag", "unet_nac", "small_unet", "resnet34_unet")
+SCHEDULES = {"plateau": "Plateau", "cosine": "Cosine"}
 NEEDS_FULL = TRAINING_NEEDS_FULL_BUILD
 
 
@@ -172,12 +173,22 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.fields["epochs"] = _spin(1, 10000, 100)
         self.fields["max_minutes"] = _spin(0, 1440, 0, 1, 1.0)
         self.fields["lr"] = _spin(1e-6, 1.0, 1e-3, 6, 1e-4)
+        self.fields["schedule"] = QtWidgets.QComboBox()
+        for key, title in SCHEDULES.items():
+            self.fields["schedule"].addItem(title, key)
+        self.fields["schedule"].setToolTip("Plateau halves the rate when validation stops improving; cosine "
+                                           "anneals it to the floor by the end of the epochs or the time budget")
+        self.fields["weight_ema"] = _spin(0.0, 0.9999, 0.0, 4, 0.001)
+        self.fields["weight_ema"].setSpecialValueText("off")
+        self.fields["weight_ema"].setToolTip("Save the running average of the weights (decay per step); "
+                                             "steadier on small label sets")
         self.fields["batch_size"] = _spin(1, 256, 8)
         self.fields["mask_ratio"] = _spin(0.0, 0.95, 0.0, 2, 0.05)
         self.fields["ema_alpha"] = _spin(0.5, 0.9999, 0.99, 4, 0.001)
         self.fields["max_minutes"].setSpecialValueText("no limit")
         labels = {"model": "Model", "base_channels": "Base channels", "size": "Input size (px)", "epochs": "Epochs",
-                  "max_minutes": "Time budget (min)", "lr": "Learning rate", "batch_size": "Batch size",
+                  "max_minutes": "Time budget (min)", "lr": "Learning rate", "schedule": "LR schedule",
+                  "weight_ema": "Weight averaging", "batch_size": "Batch size",
                   "mask_ratio": "Mask ratio (MIM)", "ema_alpha": "EMA alpha (Mean Teacher)"}
         for key, w in self.fields.items():
             w.setObjectName(f"recipe_{key}")
@@ -230,8 +241,10 @@ class TrainingPanel(QtWidgets.QDockWidget):
         f["base_channels"].setValue(int(r.model.get("base_channels", 16)))
         for key in ("size", "epochs", "batch_size"):
             f[key].setValue(int(getattr(r, key)))
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha"):
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
             f[key].setValue(float(getattr(r, key)))
+        f["schedule"].setCurrentIndex(f["schedule"].findData(r.schedule))
+        f["weight_ema"].setEnabled(mode in ("finetune", "pseudo-label"))
         f["mask_ratio"].setEnabled(mode == "pretrain-mim")
         f["ema_alpha"].setEnabled(mode == "mean-teacher")
         self.summary.setText(f"{r.model.get('name')} {r.model.get('base_channels')} ch, {r.size}px, "
@@ -244,8 +257,9 @@ class TrainingPanel(QtWidgets.QDockWidget):
         out = {"model": model}
         for key in ("size", "epochs", "batch_size"):
             out[key] = int(f[key].value())
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha"):
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
             out[key] = float(f[key].value())
+        out["schedule"] = str(f["schedule"].currentData())
         return out
 
     # ------------------------------------------------------------------ state

@@ -1,4 +1,8 @@
-"""Supervised fine-tuning: BCE + Dice (CE + Dice for multi-class), best checkpoint by val Dice."""
+"""Supervised fine-tuning: BCE + Dice (CE + Dice for multi-class), best checkpoint by val Dice.
+
+With ``weight_ema`` > 0 the validated and saved network is the running average of the weights
+(``core.train.ema``); the raw weights keep training and are reported as ``raw_dice``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import torch
 from core.infer.postprocess import learned_max_components
 from core.train.common import base_meta, init_from, make_model
 from core.train.data import SupervisedSet, cache_samples, label_lut, labels_subset, require
+from core.train.ema import WeightAverage
 from core.train.losses import seg_loss
 from core.train.metrics import class_scores, image_means, predict_labels
 from core.train.objective import Objective
@@ -43,6 +48,9 @@ class FinetuneObjective(Objective):
                 self.log("the labels show one structure per image: predictions will keep the largest component")
         self.info = {"train": len(self.train_samples), "val": len(val), "labels": r.labels,
                      "channels": self.channels}
+        self.average = WeightAverage(self.model, r.weight_ema, warmup=True) if r.weight_ema > 0 else None
+        if self.average is not None:
+            self.info["weight_ema"] = r.weight_ema
 
     def transforms(self) -> list:
         return [self.transform]
@@ -51,8 +59,29 @@ class FinetuneObjective(Objective):
         x, y = self.to_device(*batch)
         return seg_loss(self.net(x), y)
 
+    def after_step(self) -> None:
+        if self.average is not None:
+            self.average.update(self.model)
+
     def validate(self) -> dict[str, float]:
-        return self.scores(self.model)
+        if self.average is None:
+            return self.scores(self.model)
+        return {**self.scores(self.average.model), "raw_dice": self.scores(self.model)["val_dice"]}
+
+    def export_model(self) -> torch.nn.Module:
+        return self.average.model if self.average is not None else self.model
+
+    def extra_state(self) -> dict:
+        if self.average is None:
+            return {}
+        return {"student": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "average_updates": torch.tensor(self.average.updates)}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "student" in state:
+            self.model.load_state_dict(state["student"])
+        if self.average is not None and "average_updates" in state:
+            self.average.updates = int(state["average_updates"])
 
     def scores(self, model: torch.nn.Module) -> dict[str, float]:
         """Val loss and Dice/IoU at training size, over the full val split (identical on every rank)."""

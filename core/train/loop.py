@@ -73,6 +73,8 @@ class _Loop:
         self.events, self.cancel = events, cancel
         self.rows: list[dict[str, Any]] = []
         self.tb = None
+        self.progress = 0.0        # fraction of the steps or the time budget used, agreed by all ranks
+        self.elapsed_before = 0.0  # training seconds of the sessions before a resume
 
     # ------------------------------------------------------------------ main
     def run(self, resume: bool) -> dict[str, Any]:
@@ -103,18 +105,22 @@ class _Loop:
         self.events.on_start(total, info)
         self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world}, "
                            + ", ".join(f"{k}={v}" for k, v in obj.info.items()))
-        t0 = time.monotonic()
+        t0 = time.monotonic() - self.elapsed_before  # the budget covers the job, across resumes
         stopped, metrics, done = "completed", {}, first_epoch
         for epoch in range(first_epoch, r.epochs):
             obj.model.train()
             obj.start_epoch(epoch)
             losses: list[float] = []
             for batch in obj.loader:
-                over_budget = r.max_minutes > 0 and time.monotonic() - t0 > r.max_minutes * 60
-                flag = self._agreed_flag(int(over_budget))
+                elapsed = time.monotonic() - t0
+                over_budget = r.max_minutes > 0 and elapsed > r.max_minutes * 60
+                progress = max(step / max(total, 1), elapsed / (r.max_minutes * 60) if r.max_minutes > 0 else 0.0)
+                flag = self._agreed_flag(int(over_budget), progress)
                 if flag == 1:
                     stopped = "budget"
                     break
+                if r.schedule == "cosine":
+                    _set_lr(opt, cosine_lr(r.lr, r.min_lr, self.progress))
                 with self.rt.autocast():
                     loss = obj.train_step(batch, epoch)
                 if not torch.isfinite(loss):
@@ -141,7 +147,8 @@ class _Loop:
             self._agreed_flag(0)
             done = epoch + 1
             monitor = metrics[obj.monitor]
-            sched.step(monitor)
+            if r.schedule == "plateau":
+                sched.step(monitor)
             improved = best is None or (monitor > best if obj.monitor_mode == "max" else monitor < best)
             best, bad = (monitor, 0) if improved else (best, bad + 1)
             row = {"epoch": epoch + 1, "step": step, "time_s": round(time.monotonic() - t0, 2),
@@ -165,10 +172,12 @@ class _Loop:
         self.events.on_end(result)
         return result
 
-    def _agreed_flag(self, local: int) -> int:
+    def _agreed_flag(self, local: int, progress: float = 0.0) -> int:
         """The largest of every rank's flag (1 = over budget); raises CancelledError on every rank when
-        any of them was cancelled (2), so DDP ranks never wait for one that left."""
-        flag = self.rt.max_flag(2 if self.cancel.cancelled else local)
+        any of them was cancelled (2), so DDP ranks never wait for one that left. The same collective
+        agrees on the budget fraction used (``self.progress``), so every rank sets the same learning rate."""
+        values = self.rt.max_values([2.0 if self.cancel.cancelled else float(local), progress])
+        flag, self.progress = int(values[0]), values[1]
         if flag == 2:
             self.cancel.cancel()
             self.cancel.raise_if_cancelled("training")
@@ -213,6 +222,7 @@ class _Loop:
         if improved:
             save_checkpoint(self.run_dir / "best", self.obj.export_model(), config, meta)
         state = {"epoch": epoch + 1, "step": step, "best": best, "bad_epochs": bad,
+                 "elapsed_s": float(self.rows[-1]["time_s"]) if self.rows else 0.0,
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                  "rng_torch": torch.get_rng_state(), "csv_rows": json.dumps(self.rows),
                  "extra": self.obj.extra_state()}
@@ -234,8 +244,20 @@ class _Loop:
         torch.set_rng_state(state["rng_torch"])
         self.obj.load_extra_state(state.get("extra", {}))
         self.rows = json.loads(state.get("csv_rows", "[]"))
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.events.on_log(f"resuming {self.run_dir} after epoch {state['epoch']} (step {state['step']})")
         return int(state["epoch"]), int(state["step"]), state["best"], int(state["bad_epochs"])
+
+
+def cosine_lr(base: float, floor: float, progress: float) -> float:
+    """Half a cosine from ``base`` at the start to ``floor`` when the steps or the budget run out: a
+    fixed budget is best spent annealing towards its end, not waiting for a plateau that never comes."""
+    return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def _to_display(img) -> Any:

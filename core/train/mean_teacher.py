@@ -8,12 +8,11 @@ is validated and saved: it is the smoother model.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from core.train.common import freeze_early_blocks, init_from
 from core.train.data import TwoViewSet, cache_samples
+from core.train.ema import WeightAverage
 from core.train.finetune import FinetuneObjective
 from core.train.losses import consistency_mse, seg_loss, sigmoid_rampup
 from core.train.transforms import TwoViews
@@ -42,9 +41,9 @@ class MeanTeacherObjective(FinetuneObjective):
                                                  r.unlabeled_batch_size)
         self._unlabeled_iter = None
         frozen = freeze_early_blocks(self.model, r.freeze_blocks) if r.freeze_blocks else 0
-        self.teacher = copy.deepcopy(self.model).to(self.rt.device)
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.average = None  # the teacher is this mode's average (weight_ema does not apply)
+        self.ema = WeightAverage(self.model, r.ema_alpha)
+        self.teacher = self.ema.model.to(self.rt.device)
         self.steps_per_epoch = len(self.loader)
         self.info.update({"unlabeled": len(pool), "frozen_tensors": frozen, "ema_alpha": r.ema_alpha})
 
@@ -79,14 +78,8 @@ class MeanTeacherObjective(FinetuneObjective):
         weight = self.recipe.consistency_weight * sigmoid_rampup(progress, self.recipe.rampup_epochs)
         return supervised + weight * consistency_mse(out[len(x) :], target)
 
-    @torch.no_grad()
     def after_step(self) -> None:
-        a = self.recipe.ema_alpha
-        for t, s in zip(self.teacher.parameters(), self.model.parameters(), strict=True):
-            if s.requires_grad:  # frozen blocks stay bit-identical
-                t.mul_(a).add_(s.detach(), alpha=1 - a)
-        for t, s in zip(self.teacher.buffers(), self.model.buffers(), strict=True):
-            t.copy_(s)
+        self.ema.update(self.model)
 
     def validate(self) -> dict[str, float]:
         teacher = self.scores(self.teacher)

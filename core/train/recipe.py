@@ -31,6 +31,7 @@ class Recipe:
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    schedule: str = "plateau"           # plateau (ReduceLROnPlateau on the monitor) | cosine (over the budget)
     plateau_factor: float = 0.5
     plateau_patience: int = 10
     min_lr: float = 1e-6
@@ -43,6 +44,7 @@ class Recipe:
     bilateral: bool = False             # the ToothSeg seed's bilateral-filter preprocessing
     labels_fraction: float = 1.0        # seeded subset of the training labels
     init: str = ""                      # checkpoint to initialise from (pretrained or supervised)
+    weight_ema: float = 0.0             # finetune: > 0 saves the running average of the weights (decay)
     # masked image modelling
     num_blocks: int = 8
     block_min: float = 0.1
@@ -104,6 +106,10 @@ class Recipe:
             raise ToothSegError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
         if self.band and (len(self.band) != 2 or not 0 <= self.band[0] < self.band[1] <= 1):
             raise ToothSegError(f"band must be two fractions 0 <= top < bottom <= 1, got {self.band}")
+        if self.schedule not in ("plateau", "cosine"):
+            raise ToothSegError(f"schedule must be 'plateau' or 'cosine', not {self.schedule!r}")
+        if not 0 <= self.weight_ema < 1 or not 0 < self.ema_alpha < 1:
+            raise ToothSegError("weight_ema must lie in [0, 1) and ema_alpha in (0, 1)")
         if not isinstance(self.model, dict) or "name" not in self.model:
             raise ToothSegError("recipe 'model' must be a dict with a 'name'")
 

@@ -56,12 +56,16 @@ class Runtime:
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
     def max_flag(self, flag: int) -> int:
-        """The largest ``flag`` over all ranks, so every rank takes the same stop decision."""
+        """The largest ``flag`` over all ranks (cancel / budget decisions every rank must share)."""
+        return int(self.max_values([float(flag)])[0])
+
+    def max_values(self, values: list[float]) -> list[float]:
+        """Element-wise maximum over all ranks, in one collective."""
         if not self.distributed:
-            return flag
-        t = torch.tensor([float(flag)], device=self.device if self.device.type == "cuda" else "cpu")
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return int(t.item())
+        return [float(v) for v in t.tolist()]
 
     def mean(self, value: float) -> float:
         """The mean of ``value`` over all ranks (epoch losses are computed on each rank's shard)."""

@@ -88,13 +88,15 @@ def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, wind
     t.set_mode("pretrain-mim")
     t.advanced.setChecked(True)
     assert t.fields["mask_ratio"].isEnabled() and not t.fields["ema_alpha"].isEnabled()
+    assert not t.fields["weight_ema"].isEnabled() and t.fields["schedule"].currentData() == "plateau"
+    t.fields["schedule"].setCurrentIndex(t.fields["schedule"].findData("cosine"))
     t.fields["size"].setValue(64)
     t.fields["base_channels"].setValue(4)
     t.fields["epochs"].setValue(2)
     t.fields["batch_size"].setValue(4)
     t.fields["model"].setCurrentText("unet")
     changes = t.recipe_changes()
-    assert changes["size"] == 64 and changes["model"]["base_channels"] == 4
+    assert changes["size"] == 64 and changes["model"]["base_channels"] == 4 and changes["schedule"] == "cosine"
     t.start_button.click()
     qtbot.waitUntil(lambda: ctl.job is None and "saved" in t.result_label.text(), timeout=90000)
     assert not errors(window)
@@ -104,6 +106,11 @@ def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, wind
     assert t.curves.points("loss") > 0 and t.curves.points("val_loss") == 2
     project = Project.open(root)
     assert project.models[0].mode == "pretrain-mim" and project.active_model == ""   # not a segmentation model
+    from core.hitl.auto_train import model_path
+    from core.models.checkpoint import read_sidecar
+
+    recipe = read_sidecar(model_path(project, project.models[0]))["recipe"]
+    assert recipe["schedule"] == "cosine"                               # the Advanced field reached core
     assert "warm start from pretrain-mim" in t.plan_label.text()        # Train on my labels starts from it
 
 

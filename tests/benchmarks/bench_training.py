@@ -54,6 +54,8 @@ def _val_dice(run_dir, data) -> float:
 DATASETS = ["ufba425_teeth", "tg3k_thyroid"]
 # Masks resized to these sizes and back keep Dice 0.989 (teeth) and 0.998 (thyroid): not the limit.
 FULL = {"ufba425_teeth": {"size": 192, "lr": 3e-3}, "tg3k_thyroid": {"size": 160, "lr": 3e-3}}
+FULL_SCHEDULE = {"schedule": os.environ.get("TOOTHSEG_BENCH_SCHEDULE", "cosine"),
+                 "weight_ema": float(os.environ.get("TOOTHSEG_BENCH_EMA", "0.99"))}
 
 
 def _job(rows, data, tmp_path, name, recipe, evaluate_it=True):
@@ -76,11 +78,12 @@ def test_finetune_all_labels(dataset, shared_data, tmp_path):
     n_train = sum(1 for s in data.index.labeled() if s.split == "train")
     recipe = default_recipe("finetune").updated(
         epochs=1000, max_minutes=FULL_MINUTES, threads=THREADS, preview_every=0, early_stop_patience=0,
-        plateau_patience=5, seed=0, **FULL[dataset])
+        plateau_patience=5, seed=0, **FULL[dataset], **FULL_SCHEDULE)
     rows: list = []
     _job(rows, data, tmp_path, "finetune_all", recipe)
     print(f"\n[quality, all labels] {dataset}: {n_train} train labels, size {recipe.size}, {recipe.model}, "
-          f"lr {recipe.lr:g}, augment {recipe.augment}, {FULL_MINUTES} min, {THREADS} thread(s)")
+          f"lr {recipe.lr:g} ({recipe.schedule}), weight EMA {recipe.weight_ema:g}, augment {recipe.augment}, "
+          f"{FULL_MINUTES} min, {THREADS} thread(s)")
     _print_rows(rows)
     import csv
 

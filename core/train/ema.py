@@ -1,0 +1,41 @@
+"""Exponential moving average of a network's weights (Mean Teacher's teacher, fine-tuning's Polyak average).
+
+A few hundred noisy small-batch steps on a handful of labels leave the raw weights wherever the last
+batch pushed them; their running average sits nearer the middle of the basin and generalises better.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+class WeightAverage:
+    """A frozen copy of ``model`` that follows it with decay ``alpha`` (buffers are copied)."""
+
+    def __init__(self, model: torch.nn.Module, alpha: float, warmup: bool = False):
+        self.alpha, self.warmup, self.updates = alpha, warmup, 0
+        self.model = copy.deepcopy(model).eval()  # never trained: batch norm always uses running stats
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def decay(self) -> float:
+        """``alpha``, or with ``warmup`` a shorter memory over the first steps (the random start is
+        forgotten at once instead of dragging the average for 1 / (1 - alpha) steps)."""
+        if not self.warmup:
+            return self.alpha
+        return min(self.alpha, (1 + self.updates) / (10 + self.updates))
+
+    @torch.no_grad()
+    def update(self, source: torch.nn.Module) -> None:
+        a = self.decay()
+        self.updates += 1
+        device = next(source.parameters()).device
+        if next(self.model.parameters()).device != device:
+            self.model.to(device)
+        for t, s in zip(self.model.parameters(), source.parameters(), strict=True):
+            if s.requires_grad:  # frozen blocks stay bit-identical
+                t.mul_(a).add_(s.detach(), alpha=1 - a)
+        for t, s in zip(self.model.buffers(), source.buffers(), strict=True):
+            t.copy_(s)
