@@ -31,13 +31,15 @@ def _free_port() -> int:
 
 def test_cli_finetune_then_resume_with_more_epochs(thyroid, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["finetune", "--data", str(thyroid), "--out", str(out), *TINY, "--epochs", "1", "--json"]) == 0
+    assert main(["finetune", "--data", str(thyroid), "--out", str(out), *TINY, "--epochs", "1", "--json",
+                 "--schedule", "cosine", "--weight-ema", "0.9"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(["finetune", "--data", str(thyroid), "--out", str(out), "--resume", "--epochs", "2", "--json"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert (first["epochs"], second["epochs"]) == (1, 2) and second["steps"] == 2 * first["steps"]
     sidecar = json.loads((out / "last.json").read_text())
     assert sidecar["recipe"]["model"]["base_channels"] == 4 and sidecar["recipe"]["epochs"] == 2
+    assert (sidecar["recipe"]["schedule"], sidecar["recipe"]["weight_ema"]) == ("cosine", 0.9)
 
 
 def test_cli_refuses_bad_input_with_a_one_line_error(thyroid, tmp_path, capsys):

@@ -19,7 +19,7 @@ def thyroid(shared_data, tmp_path_factory):
     return make_subset(shared_data / "tg3k_thyroid", tmp_path_factory.mktemp("thy"), 12)
 
 
-def test_weight_average_moves_trainable_weights_copies_buffers_and_leaves_frozen_ones():
+def test_weight_average_moves_trainable_weights_and_statistics_and_leaves_frozen_ones():
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 1, 1))
     net[2].weight.requires_grad_(False)
     avg = WeightAverage(net, alpha=0.9)
@@ -32,7 +32,8 @@ def test_weight_average_moves_trainable_weights_copies_buffers_and_leaves_frozen
     got = list(avg.model.parameters())
     assert torch.allclose(got[0], before[0] + 0.1)                       # 0.9 old + 0.1 (old + 1)
     assert torch.equal(got[4], before[4])                                 # frozen: untouched
-    assert torch.equal(avg.model[1].running_mean, torch.full((2,), 3.0))  # buffers follow the model
+    assert torch.allclose(avg.model[1].running_mean, torch.full((2,), 0.3))  # statistics are averaged too
+    assert int(avg.model[1].num_batches_tracked) == int(net[1].num_batches_tracked)
     assert not avg.model.training and not any(p.requires_grad for p in avg.model.parameters())
 
 

@@ -27,7 +27,8 @@ HELP = {
 OVERRIDES = ("size", "labels", "epochs", "max_steps", "max_minutes", "batch_size", "lr", "weight_decay",
              "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
              "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
-             "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop")
+             "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop",
+             "schedule", "weight_ema")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float)
         p.add_argument("--weight-decay", type=float)
+        p.add_argument("--schedule", choices=("plateau", "cosine"),
+                       help="plateau: halve the rate when the monitor stalls; cosine: anneal over the steps or budget")
         p.add_argument("--seed", type=int)
         p.add_argument("--split-seed", type=int)
         p.add_argument("--early-stop-patience", type=int)
@@ -63,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         if mode in ("finetune", "mean-teacher", "pseudo-label"):
             p.add_argument("--init", help="checkpoint to start from (pretrained or supervised)")
             p.add_argument("--labels-fraction", type=float, help="train on a seeded subset of the labels")
+        if mode in ("finetune", "pseudo-label"):
+            p.add_argument("--weight-ema", type=float, help="save the running average of the weights (decay, e.g. 0.99)")
         if mode == "pretrain-mim":
             p.add_argument("--num-blocks", type=int)
             p.add_argument("--mask-ratio", type=float, help="add blocks until this fraction is hidden")
