@@ -1,7 +1,8 @@
 """Exponential moving average of a network's weights (Mean Teacher's teacher, fine-tuning's Polyak average).
 
 A few hundred noisy small-batch steps on a handful of labels leave the raw weights wherever the last
-batch pushed them; their running average sits nearer the middle of the basin and generalises better.
+batch pushed them; their running average moves smoothly, so best-by-validation stops picking a lucky
+epoch (whether it also scores higher depends on the data: ADR 0006).
 """
 
 from __future__ import annotations
