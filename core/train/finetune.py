@@ -72,10 +72,13 @@ class FinetuneObjective(Objective):
         return self.average.model if self.average is not None else self.model
 
     def extra_state(self) -> dict:
-        if self.average is None:
+        """The raw weights when the checkpoint holds an average (here, or Mean Teacher's teacher)."""
+        if self.export_model() is self.model:
             return {}
-        return {"student": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                "average_updates": torch.tensor(self.average.updates)}
+        out = {"student": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        if self.average is not None:
+            out["average_updates"] = torch.tensor(self.average.updates)
+        return out
 
     def load_extra_state(self, state: dict) -> None:
         if "student" in state:

@@ -88,10 +88,3 @@ class MeanTeacherObjective(FinetuneObjective):
 
     def export_model(self) -> torch.nn.Module:
         return self.teacher
-
-    def extra_state(self) -> dict:
-        return {"student": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
-
-    def load_extra_state(self, state: dict) -> None:
-        if "student" in state:
-            self.model.load_state_dict(state["student"])
