@@ -21,6 +21,7 @@ from core.train.transforms import train_transform
 class FinetuneObjective(Objective):
     monitor = "val_dice"
     monitor_mode = "max"
+    averages_weights = True  # honours recipe.weight_ema (Mean Teacher has its teacher instead)
 
     def prepare(self) -> None:
         r, idx = self.recipe, self.data.index
@@ -48,7 +49,8 @@ class FinetuneObjective(Objective):
                 self.log("the labels show one structure per image: predictions will keep the largest component")
         self.info = {"train": len(self.train_samples), "val": len(val), "labels": r.labels,
                      "channels": self.channels}
-        self.average = WeightAverage(self.model, r.weight_ema, warmup=True) if r.weight_ema > 0 else None
+        use = r.weight_ema > 0 and self.averages_weights
+        self.average = WeightAverage(self.model, r.weight_ema, warmup=True) if use else None
         if self.average is not None:
             self.info["weight_ema"] = r.weight_ema
 

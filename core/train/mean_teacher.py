@@ -19,6 +19,7 @@ from core.train.transforms import TwoViews
 
 
 class MeanTeacherObjective(FinetuneObjective):
+    averages_weights = False  # the teacher is this mode's average
     def prepare(self) -> None:
         r = self.recipe
         saved_init, r.init = r.init, ""  # init once below, for student and teacher alike
@@ -41,7 +42,6 @@ class MeanTeacherObjective(FinetuneObjective):
                                                  r.unlabeled_batch_size)
         self._unlabeled_iter = None
         frozen = freeze_early_blocks(self.model, r.freeze_blocks) if r.freeze_blocks else 0
-        self.average = None  # the teacher is this mode's average (weight_ema does not apply)
         self.ema = WeightAverage(self.model, r.ema_alpha)
         self.teacher = self.ema.model.to(self.rt.device)
         self.steps_per_epoch = len(self.loader)
