@@ -1,11 +1,20 @@
-"""Label next dock: unlabeled images ranked by ``core.train.suggest`` (brightness, or model uncertainty)."""
+"""Label next dock: unlabeled images ranked by ``core.train.suggest`` (brightness, or model uncertainty;
+coverage on request)."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.dock import PanelDock
+from app.workers import show_error
 from core.hitl import library
+
+# combo text -> suggest method (None: brightness until a model exists, then its uncertainty)
+RANKINGS = {"Automatic": None,
+            "Coverage (typical images no label covers yet)": "coverage",
+            "Brightness in the depth band": "brightness",
+            "Model uncertainty (entropy)": "entropy",
+            "Model uncertainty (flip disagreement)": "tta"}
 
 
 class LabelNextPanel(PanelDock):
@@ -19,6 +28,16 @@ class LabelNextPanel(PanelDock):
         self.refresh_button.setObjectName("labelNextRefresh")
         self.refresh_button.clicked.connect(self.refresh_requested)
         lay.addWidget(self.refresh_button)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Rank by"))
+        self.ranking = QtWidgets.QComboBox()
+        self.ranking.setObjectName("labelNextRanking")
+        self.ranking.addItems(list(RANKINGS))
+        self.ranking.setToolTip("Automatic: brightness until a model exists, then its uncertainty.\n"
+                                "Coverage needs no model: one typical image from each group of similar\n"
+                                "images without a label yet — a good first set to label.")
+        row.addWidget(self.ranking, 1)
+        lay.addLayout(row)
         self.method = QtWidgets.QLabel("Ranks by brightness until a model exists, then by its uncertainty.")
         self.method.setObjectName("labelNextMethod")
         self.method.setWordWrap(True)
@@ -31,6 +50,9 @@ class LabelNextPanel(PanelDock):
         lay.addWidget(self.list, 1)
         self.ids: list[str] = []
 
+    def chosen_method(self) -> str | None:
+        return RANKINGS[self.ranking.currentText()]
+
     def set_ranking(self, report: dict) -> None:
         self.list.clear()
         self.ids = [r["id"] for r in report.get("ranked", [])]
@@ -38,7 +60,8 @@ class LabelNextPanel(PanelDock):
             item = QtWidgets.QListWidgetItem(f"{r['rank']:>3}.  {r['id']}   ({r['score']:.3f})")
             item.setData(QtCore.Qt.ItemDataRole.UserRole, r["id"])
             self.list.addItem(item)
-        method = {"brightness": "brightness in the depth band (no model yet)",
+        method = {"brightness": "brightness in the depth band",
+                  "coverage": "coverage (share of the folder each one newly covers)",
                   "entropy": "model uncertainty (prediction entropy)",
                   "tta": "model uncertainty (flip disagreement)"}.get(report.get("method", ""), "")
         self.method.setText(f"{report.get('n', 0)} candidates, ranked by {method}")
@@ -56,6 +79,11 @@ class LabelNextActions:
             return
         from core.train.suggest import suggest
 
-        ckpt = library.active_checkpoint(project)
-        self._run("Label next", suggest, self.session.root, model_path=ckpt, top=25,
+        method = self.label_next.chosen_method()
+        ckpt = library.active_checkpoint(project) if method in (None, "entropy", "tta") else None
+        if method in ("entropy", "tta") and ckpt is None:
+            show_error(self.w, "Label next", "Ranking by model uncertainty needs an active model: "
+                                   "train one (Train on my labels) or set one active in the model library.")
+            return
+        self._run("Label next", suggest, self.session.root, model_path=ckpt, top=25, method=method,
                   on_done=self.label_next.set_ranking)

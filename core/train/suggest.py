@@ -3,7 +3,8 @@
 Without a model: the lumbar seed's heuristic, the mean brightness inside a depth band (rows between
 ``band`` fractions of the height) — bright echoes or dense structures where the anatomy should be
 make an image worth labelling first. With a model: its uncertainty, either the mean prediction
-entropy or the disagreement between the image and its mirror (test-time augmentation).
+entropy or the disagreement between the image and its mirror (test-time augmentation). ``coverage``
+(``core.train.coverage``) needs no model and no anatomy: typical images of groups no label covers.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from core.data.io import to_unit_float
 from core.data.masks import load_image
 from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
+from core.train.coverage import rank_by_coverage
 from core.train.data import Dataset2D, open_dataset
 from core.train.predict import CheckpointModel
 
-METHODS = ("brightness", "entropy", "tta")
+METHODS = ("brightness", "coverage", "entropy", "tta")
+MODEL_METHODS = ("entropy", "tta")
 
 
 def band_brightness(image: np.ndarray, band: tuple[float, float] = (0.3, 0.7)) -> float:
@@ -49,12 +52,14 @@ def suggest(data: str | Path | Dataset2D, model_path: str | Path | None = None, 
     method = method or ("entropy" if model_path else "brightness")
     if method not in METHODS:
         raise ToothSegError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if method != "brightness" and not model_path:
+    if method in MODEL_METHODS and not model_path:
         raise ToothSegError(f"method '{method}' needs a model (--model CKPT)")
     if not isinstance(data, Dataset2D):
         data = open_dataset(data)
     candidates = [s for s in data.index if not s.has_mask or s.status in ("unlabeled", "rejected")]
-    ckpt = CheckpointModel(model_path) if model_path else None
+    if method == "coverage":
+        return _by_coverage(data, candidates, top, progress, cancel)
+    ckpt = CheckpointModel(model_path) if method in MODEL_METHODS else None
     scored = []
     for i, s in enumerate(candidates):
         if cancel is not None:
@@ -71,3 +76,14 @@ def suggest(data: str | Path | Dataset2D, model_path: str | Path | None = None, 
     scored.sort(key=lambda r: -r["score"])
     return {"method": method, "n": len(scored), "model": str(model_path or ""),
             "ranked": [{"rank": k + 1, **r} for k, r in enumerate(scored[: max(0, top)])]}
+
+
+def _by_coverage(data: Dataset2D, candidates: list, top: int, progress: Progress | None,
+                 cancel: CancelToken | None) -> dict[str, Any]:
+    by_id = {s.id: s for s in data.index}
+    labeled = [s.id for s in data.index if s.is_training_label]
+    ranked = rank_by_coverage([s.id for s in candidates], labeled, lambda sid: load_image(by_id[sid]), top,
+                              cancel=cancel, progress=progress)
+    return {"method": "coverage", "n": len(candidates), "model": "",
+            "ranked": [{"rank": k + 1, "id": sid, "image": str(by_id[sid].image), "score": score}
+                       for k, (sid, score) in enumerate(ranked)]}

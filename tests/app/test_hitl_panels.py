@@ -212,3 +212,28 @@ def test_every_model_shortcut_of_the_table_reaches_its_action(qtbot, window, sha
         QtWidgets.QApplication.processEvents()
         assert calls[-1:] == [expected[spec.name]], spec.name
     assert {spec.name for spec in specs("model")} <= set(ctl.actions)
+
+
+def test_label_next_by_coverage_without_a_model_and_uncertainty_asks_for_one(qtbot, shared_data, tmp_path):
+    from app.main_window import MainWindow
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=4, unlabeled=12)
+    window = MainWindow()
+    window.ask = lambda question: True
+    qtbot.addWidget(window)
+    assert window.open_folder(root)
+    panel = window.hitl.label_next
+    panel.ranking.setCurrentText("Model uncertainty (entropy)")
+    panel.refresh_button.click()
+    assert errors(window) and "needs an active model" in errors(window)[0] and panel.list.count() == 0
+    for box in window.findChildren(QtWidgets.QMessageBox, "errorBox"):
+        box.close()
+    panel.ranking.setCurrentText("Coverage (typical images no label covers yet)")
+    panel.refresh_button.click()
+    qtbot.waitUntil(lambda: panel.list.count() > 0, timeout=20000)
+    unlabeled = {p.stem for p in (root / "unlabeled").iterdir()}
+    assert panel.list.count() == 12 and "coverage" in panel.method.text()
+    assert {sid.split("/")[-1].rsplit(".", 1)[0] for sid in panel.ids} == unlabeled
+    panel.list.itemActivated.emit(panel.list.item(0))
+    assert window.session.sample.id == panel.ids[0]
+    assert not errors(window)
