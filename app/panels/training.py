@@ -170,6 +170,10 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.fields["model"].addItems(MODEL_NAMES)
         self.fields["base_channels"] = _spin(2, 128, 16)
         self.fields["size"] = _spin(32, 1024, 256, step=32)
+        self.fields["width"] = _spin(0, 2048, 0, step=32)
+        self.fields["width"].setSpecialValueText("square")
+        self.fields["width"].setToolTip("Training input width; 'square' uses the input size. Panoramic X-rays "
+                                        "keep their shape at about twice the height")
         self.fields["epochs"] = _spin(1, 10000, 100)
         self.fields["max_minutes"] = _spin(0, 1440, 0, 1, 1.0)
         self.fields["lr"] = _spin(1e-6, 1.0, 1e-3, 6, 1e-4)
@@ -186,7 +190,8 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.fields["mask_ratio"] = _spin(0.0, 0.95, 0.0, 2, 0.05)
         self.fields["ema_alpha"] = _spin(0.5, 0.9999, 0.99, 4, 0.001)
         self.fields["max_minutes"].setSpecialValueText("no limit")
-        labels = {"model": "Model", "base_channels": "Base channels", "size": "Input size (px)", "epochs": "Epochs",
+        labels = {"model": "Model", "base_channels": "Base channels", "size": "Input height (px)",
+                  "width": "Input width (px)", "epochs": "Epochs",
                   "max_minutes": "Time budget (min)", "lr": "Learning rate", "schedule": "LR schedule",
                   "weight_ema": "Weight averaging", "batch_size": "Batch size",
                   "mask_ratio": "Mask ratio (MIM)", "ema_alpha": "EMA alpha (Mean Teacher)"}
@@ -239,7 +244,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         f = self.fields
         f["model"].setCurrentText(str(r.model.get("name", "unet")))
         f["base_channels"].setValue(int(r.model.get("base_channels", 16)))
-        for key in ("size", "epochs", "batch_size"):
+        for key in ("size", "width", "epochs", "batch_size"):
             f[key].setValue(int(getattr(r, key)))
         for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
             f[key].setValue(float(getattr(r, key)))
@@ -247,7 +252,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         f["weight_ema"].setEnabled(mode in ("finetune", "pseudo-label"))
         f["mask_ratio"].setEnabled(mode == "pretrain-mim")
         f["ema_alpha"].setEnabled(mode == "mean-teacher")
-        self.summary.setText(f"{r.model.get('name')} {r.model.get('base_channels')} ch, {r.size}px, "
+        self.summary.setText(f"{r.model.get('name')} {r.model.get('base_channels')} ch, {r.size_text}, "
                              f"{r.epochs} epochs, lr {r.lr:g}")
 
     def recipe_changes(self) -> dict:
@@ -255,7 +260,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         model = dict(default_recipe(self.current_mode()).model)
         model.update(name=f["model"].currentText(), base_channels=int(f["base_channels"].value()))
         out = {"model": model}
-        for key in ("size", "epochs", "batch_size"):
+        for key in ("size", "width", "epochs", "batch_size"):
             out[key] = int(f[key].value())
         for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
             out[key] = float(f[key].value())

@@ -44,7 +44,7 @@ class TrainPlan:
         model = f"{r.model.get('name')} ({r.model.get('base_channels', '?')} ch)"
         start = f"warm start from {self.warm_from or Path(self.warm_start).name}" if self.warm_start else "from scratch"
         budget = f"{r.max_minutes:g} min" if r.max_minutes else f"{r.epochs} epochs"
-        return f"{self.labeled} labels, {model}, {r.size}px, {budget} on {self.device}, {start}"
+        return f"{self.labeled} labels, {model}, {r.size_text}, {budget} on {self.device}, {start}"
 
 
 def model_path(project: Project, entry: ModelEntry, onnx: bool = False) -> Path | None:
@@ -184,7 +184,7 @@ def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]) -> N
         if config.get("name"):
             changes["model"] = config
         size = meta.get("input_size") or [changes["size"]] * 2
-        changes["size"] = int(size[0])
+        changes["size"], changes["width"] = int(size[0]), int(size[1]) if int(size[1]) != int(size[0]) else 0
         plan.warm_start, plan.warm_from = str(path), entry.name
         changes["init"] = str(path)
         changes["lr"] = 3e-3  # gentler on weights that already work

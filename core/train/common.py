@@ -36,7 +36,7 @@ def classes_meta(classes: Sequence[ClassDef], labels: str) -> list[dict[str, Any
 
 def base_meta(recipe: Recipe, data: Dataset2D, config: dict[str, Any], samples, classes=None) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "model_config": config, "input_size": [recipe.size, recipe.size], "normalization": dict(NORMALISATION),
+        "model_config": config, "input_size": list(recipe.input_hw), "normalization": dict(NORMALISATION),
         "fingerprint": fingerprint(samples), "labels": recipe.labels, "train_ids": len(samples),
         "data_root": str(data.root),
     }

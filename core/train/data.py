@@ -117,7 +117,7 @@ class Cached:
     targets: list[np.ndarray | None]  # uint8 class-index maps (0 = background) or None
 
 
-def cache_samples(samples: Sequence[Sample], size: int, lut: np.ndarray | None, use_bilateral: bool = False,
+def cache_samples(samples: Sequence[Sample], size: int | tuple[int, int], lut: np.ndarray | None, use_bilateral: bool = False,
                   cancel: CancelToken | None = None) -> Cached:
     """Decode, resize and keep ``samples`` in memory; masks are mapped through ``lut`` when given."""
     out = Cached([], [], [])

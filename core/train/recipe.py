@@ -23,7 +23,8 @@ class Recipe:
     mode: str = "finetune"
     model: dict[str, Any] = field(default_factory=lambda: {"name": "unet", "base_channels": 16,
                                                            "norm": "batch"})
-    size: int = 256                     # square training input size (images are resized to it)
+    size: int = 256                     # training input height, and width unless ``width`` is set
+    width: int = 0                      # training input width; 0 = square (panoramics train well at 2:1)
     labels: str = "binary"              # binary (any non-zero label) | multiclass (one channel per class)
     epochs: int = 100
     max_steps: int = 0                  # 0 = no limit (tests and benchmarks use it)
@@ -72,6 +73,17 @@ class Recipe:
     preview_every: int = 1              # epochs between preview images (0 = never)
     threads: int = 0                    # torch intra-op threads (0 = leave torch's default)
 
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) every image is resized to for training and inference."""
+        return self.size, self.width or self.size
+
+    @property
+    def size_text(self) -> str:
+        """'256px' or, when not square, 'WIDTHxHEIGHTpx'."""
+        h, w = self.input_hw
+        return f"{h}px" if h == w else f"{w}x{h}px"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -96,8 +108,8 @@ class Recipe:
             raise ToothSegError(f"unknown training mode {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.labels not in ("binary", "multiclass"):
             raise ToothSegError(f"labels must be 'binary' or 'multiclass', not {self.labels!r}")
-        if self.size < 16 or self.batch_size < 1 or self.epochs < 1:
-            raise ToothSegError("size must be >= 16, batch_size >= 1 and epochs >= 1")
+        if self.size < 16 or self.batch_size < 1 or self.epochs < 1 or (self.width and self.width < 16):
+            raise ToothSegError("size (and width, unless 0) must be >= 16, batch_size >= 1 and epochs >= 1")
         if not 0 < self.labels_fraction <= 1:
             raise ToothSegError(f"labels_fraction must lie in (0, 1], got {self.labels_fraction}")
         if not 0 < self.block_min <= self.block_max < 1:

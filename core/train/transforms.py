@@ -19,18 +19,24 @@ def normalise(img: np.ndarray) -> np.ndarray:
     return ((img.astype(np.float32) - MEAN) / STD).astype(np.float32)
 
 
-def resize_image(img: np.ndarray, size: int) -> np.ndarray:
-    if img.shape[:2] == (size, size):
+def hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) from a square side or a (height, width) pair."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def resize_image(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    h, w = hw(size)
+    if img.shape[:2] == (h, w):
         return img.astype(np.float32)
-    shrink = img.shape[0] > size or img.shape[1] > size
-    return cv2.resize(img.astype(np.float32), (size, size),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    shrink = img.shape[0] > h or img.shape[1] > w
+    return cv2.resize(img.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    if mask.shape[:2] == (size, size):
+def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    h, w = hw(size)
+    if mask.shape[:2] == (h, w):
         return mask
-    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def _photometric(strength: float) -> list[A.BasicTransform]:
@@ -41,19 +47,20 @@ def _photometric(strength: float) -> list[A.BasicTransform]:
     ]
 
 
-def _geometric(size: int) -> list[A.BasicTransform]:
-    return [A.Resize(size, size), A.HorizontalFlip(p=0.5),
+def _geometric(size: int | tuple[int, int]) -> list[A.BasicTransform]:
+    return [A.Resize(*hw(size)), A.HorizontalFlip(p=0.5),
             A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
 
 
-def train_transform(size: int, augment: bool = True, crop: int = 0, seed: int | None = None) -> A.Compose:
+def train_transform(size: int | tuple[int, int], augment: bool = True, crop: int = 0,
+                    seed: int | None = None) -> A.Compose:
     """Seed MIM pipeline: resize, flip, rotate ±5°, mild brightness/contrast, mild noise or blur.
 
     With ``crop`` > 0 a foreground-aware random crop (``CropNonEmptyMaskIfExists``) follows the
     geometry, so patch training still sees the structure it is meant to learn.
     """
-    ops: list[A.BasicTransform] = list(_geometric(size)) if augment else [A.Resize(size, size)]
-    if crop and crop < size:
+    ops: list[A.BasicTransform] = list(_geometric(size)) if augment else [A.Resize(*hw(size))]
+    if crop and crop < min(hw(size)):
         ops.append(A.CropNonEmptyMaskIfExists(crop, crop))
     if augment:
         ops += _photometric(1.0)
@@ -63,7 +70,7 @@ def train_transform(size: int, augment: bool = True, crop: int = 0, seed: int | 
 class TwoViews:
     """Weak and strong views of one image sharing flip and rotation (Mean Teacher seed)."""
 
-    def __init__(self, size: int, seed: int | None = None):
+    def __init__(self, size: int | tuple[int, int], seed: int | None = None):
         self.geometry = A.ReplayCompose(_geometric(size))
         if seed is not None:
             self.geometry.set_random_seed(seed)

@@ -24,7 +24,7 @@ HELP = {
 }
 
 # flag -> recipe key (argparse dest is the key itself)
-OVERRIDES = ("size", "labels", "epochs", "max_steps", "max_minutes", "batch_size", "lr", "weight_decay",
+OVERRIDES = ("size", "width", "labels", "epochs", "max_steps", "max_minutes", "batch_size", "lr", "weight_decay",
              "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
              "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
              "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop",
@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
         p.add_argument("--arch", help="model name from the registry (unet, unet_scag, ...)")
         p.add_argument("--base-channels", type=int)
-        p.add_argument("--size", type=int, help="square training input size")
+        p.add_argument("--size", type=int, help="training input height (and width unless --width is given)")
+        p.add_argument("--width", type=int, help="training input width (default: --size, square); 2:1 suits panoramics")
         p.add_argument("--labels", choices=("binary", "multiclass"))
         p.add_argument("--epochs", type=int)
         p.add_argument("--max-steps", type=int)
