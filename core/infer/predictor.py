@@ -110,13 +110,18 @@ class SegmentationPredictor:
         else:
             index = logits.argmax(axis=0).astype(np.uint8)  # the softmax's argmax, without the softmax
             labels = self.class_values[index] if self.class_values is not None else index
-        mask = labels
-        if self.post_enabled:
-            keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac,
-                                      max_components=self.max_components)
-            mask = labels * keep
+        mask = self.apply_postprocess(labels)
         stats = mask_stats(mask, self.band, self.min_area_frac)
         return Prediction(logits, labels, mask.astype(np.uint8), stats)
+
+    def apply_postprocess(self, labels: np.ndarray) -> np.ndarray:
+        """The model's own component rules (band, minimum area, component limit) on a label map; any
+        label values pass through, so evaluation can score exactly the mask a user is shown."""
+        if not self.post_enabled:
+            return labels
+        keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac,
+                                  max_components=self.max_components)
+        return labels * keep
 
     def predict(self, image: np.ndarray) -> Prediction:
         return self.postprocess(self.forward(self.preprocess(image)))

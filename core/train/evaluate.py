@@ -26,7 +26,10 @@ SPLIT_CHOICES = ("test", "val", "train", "all")
 def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = "test", worst: int = 3,
              progress: Progress | None = None, cancel: CancelToken | None = None,
              split_seed: int = 0) -> dict[str, Any]:
-    """A JSON-able report: {"dice", "iou", "n", "per_image", "per_class", "best", "worst", ...}."""
+    """A JSON-able report: {"dice", "iou", "dice_raw", "n", "per_image", "per_class", "best", "worst", ...}.
+
+    Scores the mask a user is shown, after the model's post-processing rules; ``dice_raw`` is the
+    thresholded network output before them, so a report shows what the rules add or cost."""
     if split not in SPLIT_CHOICES:
         raise ToothSegError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
     ckpt = CheckpointModel(model_path)
@@ -43,15 +46,19 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
             cancel.raise_if_cancelled("evaluation")
         image = load_image(s)
         mask = load_mask(s, (image.shape[1], image.shape[0]))
-        pred = ckpt.labels(ckpt.probabilities(to_unit_float(image)))
-        per_image.append(_score(s.id, pred, mask, values, names, ckpt.binary))
+        raw = ckpt.labels(ckpt.probabilities(to_unit_float(image)))
+        row = _score(s.id, ckpt.predictor.apply_postprocess(raw), mask, values, names, ckpt.binary)
+        row["dice_raw"] = _score(s.id, raw, mask, values, names, ckpt.binary)["dice"]
+        per_image.append(row)
         if progress is not None:
             progress(i + 1, len(samples), s.id)
     dice = float(np.mean([r["dice"] for r in per_image]))
     iou = float(np.mean([r["iou"] for r in per_image]))
+    dice_raw = float(np.mean([r["dice_raw"] for r in per_image]))
     ranked = sorted(per_image, key=lambda r: r["dice"])
     report: dict[str, Any] = {
-        "dice": dice, "iou": iou, "n": len(per_image), "split": split, "model": str(model_path),
+        "dice": dice, "iou": iou, "dice_raw": dice_raw, "n": len(per_image), "split": split,
+        "model": str(model_path),
         "binary": ckpt.binary, "per_image": per_image,
         "best": [r["id"] for r in ranked[::-1][:worst]], "worst": [r["id"] for r in ranked[:worst]],
     }

@@ -11,6 +11,7 @@ import pytest
 from core.data.io import read_mask
 from core.data.masks import load_image, load_mask
 from core.errors import ToothSegError
+from core.infer.postprocess import postprocess_binary
 from core.train.data import open_dataset
 from core.train.evaluate import evaluate
 from core.train.loop import run_training
@@ -48,8 +49,13 @@ def test_evaluate_report_keys_and_values_match_an_independent_computation(thyroi
     ckpt = CheckpointModel(thyroid_model)
     sample = open_dataset(thyroid).index[report["per_image"][0]["id"]]
     image = load_image(sample)
-    expect = dice_iou(ckpt.labels(ckpt.probabilities(image)) > 0, load_mask(sample) > 0)
+    raw = ckpt.labels(ckpt.probabilities(image)) > 0
+    assert ckpt.meta["postprocess"]["max_components"] == 1  # one gland per label: the model keeps one blob
+    shown = postprocess_binary(raw, None, ckpt.predictor.min_area_frac, max_components=1) > 0
+    expect = dice_iou(shown, load_mask(sample) > 0)
     assert (report["per_image"][0]["dice"], report["per_image"][0]["iou"]) == pytest.approx(expect)
+    assert report["per_image"][0]["dice_raw"] == pytest.approx(dice_iou(raw, load_mask(sample) > 0)[0])
+    assert report["dice_raw"] == pytest.approx(np.mean([r["dice_raw"] for r in report["per_image"]]))
     assert report["worst"][0] == min(report["per_image"], key=lambda r: r["dice"])["id"]
 
 
@@ -63,7 +69,9 @@ def test_a_binary_model_evaluates_against_fdi_label_maps_as_foreground(teeth, tm
     labels = read_mask(sample.mask)
     assert labels.max() > 10  # FDI numbers, not 0/1
     pred = ckpt.labels(ckpt.probabilities(load_image(sample))) > 0
-    assert first["dice"] == pytest.approx(dice_iou(pred, labels > 0)[0])
+    assert ckpt.meta["postprocess"]["max_components"] == 0  # many teeth: no component limit
+    shown = postprocess_binary(pred, None, ckpt.predictor.min_area_frac) > 0
+    assert first["dice"] == pytest.approx(dice_iou(shown, labels > 0)[0])
     assert first["dice"] > 0.2  # scored against every tooth, not against a label value of 1
 
 
