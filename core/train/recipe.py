@@ -24,7 +24,7 @@ class Recipe:
     model: dict[str, Any] = field(default_factory=lambda: {"name": "unet", "base_channels": 16,
                                                            "norm": "batch"})
     size: int = 256                     # training input height, and width unless ``width`` is set
-    width: int = 0                      # training input width; 0 = square (panoramics train well at 2:1)
+    width: int = 0                      # training input width; 0 = square (2:1 keeps a panoramic's aspect)
     labels: str = "binary"              # binary (any non-zero label) | multiclass (one channel per class)
     epochs: int = 100
     max_steps: int = 0                  # 0 = no limit (tests and benchmarks use it)
