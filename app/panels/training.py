@@ -186,6 +186,10 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.fields["weight_ema"].setSpecialValueText("off")
         self.fields["weight_ema"].setToolTip("Save the running average of the weights (decay per step); "
                                              "steadier on small label sets")
+        self.fields["zoom"] = _spin(0.0, 0.45, 0.0, 2, 0.05)
+        self.fields["zoom"].setSpecialValueText("off")
+        self.fields["zoom"].setToolTip("Augmentation: zoom training images in or out by up to this fraction "
+                                       "and shift them by up to half of it")
         self.fields["batch_size"] = _spin(1, 256, 8)
         self.fields["mask_ratio"] = _spin(0.0, 0.95, 0.0, 2, 0.05)
         self.fields["ema_alpha"] = _spin(0.5, 0.9999, 0.99, 4, 0.001)
@@ -193,7 +197,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         labels = {"model": "Model", "base_channels": "Base channels", "size": "Input height (px)",
                   "width": "Input width (px)", "epochs": "Epochs",
                   "max_minutes": "Time budget (min)", "lr": "Learning rate", "schedule": "LR schedule",
-                  "weight_ema": "Weight averaging", "batch_size": "Batch size",
+                  "weight_ema": "Weight averaging", "zoom": "Zoom augmentation", "batch_size": "Batch size",
                   "mask_ratio": "Mask ratio (MIM)", "ema_alpha": "EMA alpha (Mean Teacher)"}
         for key, w in self.fields.items():
             w.setObjectName(f"recipe_{key}")
@@ -246,7 +250,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         f["base_channels"].setValue(int(r.model.get("base_channels", 16)))
         for key in ("size", "width", "epochs", "batch_size"):
             f[key].setValue(int(getattr(r, key)))
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema", "zoom"):
             f[key].setValue(float(getattr(r, key)))
         f["schedule"].setCurrentIndex(f["schedule"].findData(r.schedule))
         f["weight_ema"].setEnabled(mode in ("finetune", "pseudo-label"))
@@ -262,7 +266,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         out = {"model": model}
         for key in ("size", "width", "epochs", "batch_size"):
             out[key] = int(f[key].value())
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema"):
+        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema", "zoom"):
             out[key] = float(f[key].value())
         out["schedule"] = str(f["schedule"].currentData())
         return out

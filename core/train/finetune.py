@@ -35,7 +35,7 @@ class FinetuneObjective(Objective):
         lut = label_lut(self.classes, r.labels)
         self.train_cache = cache_samples(self.train_samples, r.input_hw, lut, r.bilateral, self.cancel)
         self.val_cache = cache_samples(val, r.input_hw, lut, r.bilateral, self.cancel)
-        self.transform = train_transform(r.input_hw, r.augment, r.crop, seed=r.seed)
+        self.transform = train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom)
         self.loader = self.make_loader(SupervisedSet(self.train_cache, self.transform), r.batch_size)
         self.val_set = SupervisedSet(self.val_cache)
         self.model, config = make_model(r, self.channels)

@@ -36,7 +36,7 @@ class MeanTeacherObjective(FinetuneObjective):
         if not pool:
             pool = list(self.train_samples)
             self.log("no unlabeled training images: consistency uses the labeled images")
-        self.views = TwoViews(r.input_hw, seed=r.seed)
+        self.views = TwoViews(r.input_hw, seed=r.seed, zoom=r.zoom)
         self.unlabeled_cache = cache_samples(pool, r.input_hw, None, r.bilateral, self.cancel)
         self.unlabeled_loader = self.make_loader(TwoViewSet(self.unlabeled_cache, self.views),
                                                  r.unlabeled_batch_size)

@@ -30,7 +30,7 @@ class PretrainObjective(Objective):
         val = [s for s in idx if s.split == "val"] or train[: min(8, len(train))]
         self.train_cache = cache_samples(train, r.input_hw, None, r.bilateral, self.cancel)
         self.val_cache = cache_samples(val, r.input_hw, None, r.bilateral, self.cancel)
-        self.transform = train_transform(r.input_hw, r.augment, 0, seed=r.seed)
+        self.transform = train_transform(r.input_hw, r.augment, 0, seed=r.seed, zoom=r.zoom)
         self.loader = self.make_loader(ImageSet(self.train_cache, self.transform), r.batch_size)
         self.val_images = torch.stack([ImageSet(self.val_cache)[i] for i in range(len(self.val_cache.images))])
         self.model, config = make_model(r, 1)

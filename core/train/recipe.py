@@ -42,6 +42,7 @@ class Recipe:
     split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     augment: bool = True
     crop: int = 0                       # > 0: foreground-aware random crops of this size
+    zoom: float = 0.0                   # > 0: random zoom by up to ± this fraction, shift up to half of it
     bilateral: bool = False             # the ToothSeg seed's bilateral-filter preprocessing
     labels_fraction: float = 1.0        # seeded subset of the training labels
     init: str = ""                      # checkpoint to initialise from (pretrained or supervised)
@@ -120,6 +121,8 @@ class Recipe:
             raise ToothSegError(f"band must be two fractions 0 <= top < bottom <= 1, got {self.band}")
         if self.schedule not in ("plateau", "cosine"):
             raise ToothSegError(f"schedule must be 'plateau' or 'cosine', not {self.schedule!r}")
+        if not 0 <= self.zoom < 0.5:
+            raise ToothSegError(f"zoom must lie in [0, 0.5), got {self.zoom}")
         if not 0 <= self.weight_ema < 1 or not 0 < self.ema_alpha < 1:
             raise ToothSegError("weight_ema must lie in [0, 1) and ema_alpha in (0, 1)")
         if not isinstance(self.model, dict) or "name" not in self.model:

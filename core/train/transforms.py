@@ -47,19 +47,24 @@ def _photometric(strength: float) -> list[A.BasicTransform]:
     ]
 
 
-def _geometric(size: int | tuple[int, int]) -> list[A.BasicTransform]:
-    return [A.Resize(*hw(size)), A.HorizontalFlip(p=0.5),
-            A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
+def _geometric(size: int | tuple[int, int], zoom: float = 0.0) -> list[A.BasicTransform]:
+    ops = [A.Resize(*hw(size)), A.HorizontalFlip(p=0.5),
+           A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
+    if zoom > 0:  # other probe depths and patient sizes than the few labelled ones
+        ops.append(A.Affine(scale=(1 - zoom, 1 + zoom), translate_percent=(-zoom / 2, zoom / 2),
+                            border_mode=cv2.BORDER_REFLECT_101, p=0.5))
+    return ops
 
 
 def train_transform(size: int | tuple[int, int], augment: bool = True, crop: int = 0,
-                    seed: int | None = None) -> A.Compose:
-    """Seed MIM pipeline: resize, flip, rotate ±5°, mild brightness/contrast, mild noise or blur.
+                    seed: int | None = None, zoom: float = 0.0) -> A.Compose:
+    """Seed MIM pipeline: resize, flip, rotate ±5°, mild brightness/contrast, mild noise or blur;
+    ``zoom`` > 0 adds a random zoom and shift (half the time).
 
     With ``crop`` > 0 a foreground-aware random crop (``CropNonEmptyMaskIfExists``) follows the
     geometry, so patch training still sees the structure it is meant to learn.
     """
-    ops: list[A.BasicTransform] = list(_geometric(size)) if augment else [A.Resize(*hw(size))]
+    ops: list[A.BasicTransform] = list(_geometric(size, zoom)) if augment else [A.Resize(*hw(size))]
     if crop and crop < min(hw(size)):
         ops.append(A.CropNonEmptyMaskIfExists(crop, crop))
     if augment:
@@ -70,8 +75,8 @@ def train_transform(size: int | tuple[int, int], augment: bool = True, crop: int
 class TwoViews:
     """Weak and strong views of one image sharing flip and rotation (Mean Teacher seed)."""
 
-    def __init__(self, size: int | tuple[int, int], seed: int | None = None):
-        self.geometry = A.ReplayCompose(_geometric(size))
+    def __init__(self, size: int | tuple[int, int], seed: int | None = None, zoom: float = 0.0):
+        self.geometry = A.ReplayCompose(_geometric(size, zoom))
         if seed is not None:
             self.geometry.set_random_seed(seed)
         self.weak = A.Compose(_photometric(0.5), seed=None if seed is None else seed + 1)

@@ -93,13 +93,15 @@ def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, wind
     t.fields["size"].setValue(64)
     assert t.fields["width"].text() == "square"
     t.fields["width"].setValue(96)
+    assert t.fields["zoom"].text() == "off"
+    t.fields["zoom"].setValue(0.2)
     t.fields["base_channels"].setValue(4)
     t.fields["epochs"].setValue(2)
     t.fields["batch_size"].setValue(4)
     t.fields["model"].setCurrentText("unet")
     changes = t.recipe_changes()
     assert changes["size"] == 64 and changes["model"]["base_channels"] == 4 and changes["schedule"] == "cosine"
-    assert changes["width"] == 96
+    assert changes["width"] == 96 and changes["zoom"] == pytest.approx(0.2)
     t.start_button.click()
     qtbot.waitUntil(lambda: ctl.job is None and "saved" in t.result_label.text(), timeout=90000)
     assert not errors(window)
@@ -114,7 +116,7 @@ def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, wind
 
     sidecar = read_sidecar(model_path(project, project.models[0]))
     assert sidecar["recipe"]["schedule"] == "cosine"                    # the Advanced fields reached core
-    assert sidecar["input_size"] == [64, 96]
+    assert sidecar["input_size"] == [64, 96] and sidecar["recipe"]["zoom"] == pytest.approx(0.2)
     assert "warm start from pretrain-mim" in t.plan_label.text()        # Train on my labels starts from it
 
 

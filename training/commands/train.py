@@ -28,7 +28,7 @@ OVERRIDES = ("size", "width", "labels", "epochs", "max_steps", "max_minutes", "b
              "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
              "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
              "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop",
-             "schedule", "weight_ema")
+             "schedule", "weight_ema", "zoom")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--split-seed", type=int)
         p.add_argument("--early-stop-patience", type=int)
         p.add_argument("--crop", type=int, help="foreground-aware random crops of this size")
+        p.add_argument("--zoom", type=float, help="augmentation: random zoom by up to ± this fraction (e.g. 0.15)")
         p.add_argument("--bilateral", action="store_true", default=None, help="bilateral-filter preprocessing")
         p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
         p.add_argument("--device", help="auto (default), cpu, cuda, mps")
