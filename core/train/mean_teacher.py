@@ -82,7 +82,7 @@ class MeanTeacherObjective(FinetuneObjective):
         self.ema.update(self.model)
 
     def validate(self) -> dict[str, float]:
-        teacher = self.scores(self.teacher)
+        teacher = self.scores(self.teacher, decide=True)
         student = self.scores(self.model)
         return {**teacher, "student_dice": student["val_dice"]}
 
