@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 # Okabe-Ito (colour-blind safe) base hues, cycled with two lightness steps for 32 teeth.
@@ -60,3 +61,25 @@ def classes_from_values(values: set[int]) -> list[ClassDef]:
     if values <= {1}:
         return binary_classes()
     return [ClassDef(v, f"class {v}", OKABE_ITO[i % 8]) for i, v in enumerate(sorted(values))]
+
+
+def mirror_value(value: int) -> int:
+    """The FDI number of the same tooth on the patient's other side (11 <-> 21, 36 <-> 46, 55 <-> 65);
+    any other value is its own mirror image."""
+    quadrant, tooth = divmod(int(value), 10)
+    if 1 <= quadrant <= 8 and 1 <= tooth <= 8:
+        return (quadrant + 1 if quadrant % 2 else quadrant - 1) * 10 + tooth
+    return int(value)
+
+
+def mirror_indices(values: Sequence[int]) -> list[int] | None:
+    """Label values in channel order (background first) -> the channel holding each channel's mirror
+    image, or None when a left-right flip changes no class. Only a table of FDI numbers is mirrored:
+    a flipped panoramic shows tooth 11 where 21 was, so flips in training and test-time augmentation
+    must swap the two or the model cannot learn which side is which."""
+    teeth = [int(v) for v in values[1:]]
+    if len(teeth) < 2 or any(mirror_value(v) == v or not 11 <= v <= 88 for v in teeth):
+        return None
+    where = {int(v): i for i, v in enumerate(values)}
+    perm = [0] + [where.get(mirror_value(v), i) for i, v in enumerate(teeth, start=1)]
+    return None if perm == list(range(len(values))) else perm

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.data.classes import mirror_indices
 from core.infer.postprocess import learned_max_components, postprocess_binary
 from core.train.common import base_meta, init_from, make_model
 from core.train.data import SupervisedSet, cache_samples, label_lut, labels_subset, require
@@ -39,7 +40,11 @@ class FinetuneObjective(Objective):
         lut = label_lut(self.classes, r.labels)
         self.train_cache = cache_samples(self.train_samples, r.input_hw, lut, r.bilateral, self.cancel)
         self.val_cache = cache_samples(val, r.input_hw, lut, r.bilateral, self.cancel)
-        self.transform = train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom)
+        self.mirror = mirror_indices([0] + [c.value for c in self.classes]) if self.channels > 1 else None
+        self.transform = train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom,
+                                         mirror=self.mirror)
+        if self.mirror is not None and r.augment:
+            self.log("FDI classes: a left-right flip in augmentation swaps the sides' tooth numbers")
         self.loader = self.make_loader(SupervisedSet(self.train_cache, self.transform), r.batch_size)
         self.val_set = SupervisedSet(self.val_cache)
         self.model, config = make_model(r, self.channels)

@@ -7,6 +7,9 @@ normalised with mean 0.5, std 0.25. Weak and strong views share their geometry t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import albumentations as A
 import cv2
 import numpy as np
@@ -47,9 +50,27 @@ def _photometric(strength: float) -> list[A.BasicTransform]:
     ]
 
 
-def _geometric(size: int | tuple[int, int], zoom: float = 0.0) -> list[A.BasicTransform]:
-    ops = [A.Resize(*hw(size)), A.HorizontalFlip(p=0.5),
-           A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
+class MirrorFlip(A.HorizontalFlip):
+    """Left-right flip that also swaps mirrored classes in the mask (FDI teeth: 11 <-> 21, ...);
+    ``mirror[i]`` is the class index of class ``i``'s mirror image (``core.data.classes``)."""
+
+    def __init__(self, mirror: Sequence[int], p: float = 0.5):
+        super().__init__(p=p)
+        self.mirror = [int(i) for i in mirror]
+        self._lut = np.arange(256, dtype=np.uint8)
+        self._lut[: len(self.mirror)] = self.mirror
+
+    def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
+        return self._lut[super().apply_to_mask(mask, **params)]
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("mirror",)
+
+
+def _geometric(size: int | tuple[int, int], zoom: float = 0.0,
+               mirror: Sequence[int] | None = None) -> list[A.BasicTransform]:
+    flip = MirrorFlip(mirror, p=0.5) if mirror is not None else A.HorizontalFlip(p=0.5)
+    ops = [A.Resize(*hw(size)), flip, A.Rotate(limit=5, border_mode=cv2.BORDER_REFLECT_101, p=0.5)]
     if zoom > 0:  # other probe depths and patient sizes than the few labelled ones
         ops.append(A.Affine(scale=(1 - zoom, 1 + zoom), translate_percent=(-zoom / 2, zoom / 2),
                             border_mode=cv2.BORDER_REFLECT_101, p=0.5))
@@ -57,14 +78,14 @@ def _geometric(size: int | tuple[int, int], zoom: float = 0.0) -> list[A.BasicTr
 
 
 def train_transform(size: int | tuple[int, int], augment: bool = True, crop: int = 0,
-                    seed: int | None = None, zoom: float = 0.0) -> A.Compose:
+                    seed: int | None = None, zoom: float = 0.0, mirror: Sequence[int] | None = None) -> A.Compose:
     """Seed MIM pipeline: resize, flip, rotate ±5°, mild brightness/contrast, mild noise or blur;
-    ``zoom`` > 0 adds a random zoom and shift (half the time).
+    ``zoom`` > 0 adds a random zoom and shift (half the time); ``mirror`` makes flips swap classes.
 
     With ``crop`` > 0 a foreground-aware random crop (``CropNonEmptyMaskIfExists``) follows the
     geometry, so patch training still sees the structure it is meant to learn.
     """
-    ops: list[A.BasicTransform] = list(_geometric(size, zoom)) if augment else [A.Resize(*hw(size))]
+    ops: list[A.BasicTransform] = list(_geometric(size, zoom, mirror)) if augment else [A.Resize(*hw(size))]
     if crop and crop < min(hw(size)):
         ops.append(A.CropNonEmptyMaskIfExists(crop, crop))
     if augment:
