@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from core.data.classes import mirror_indices
 from core.data.io import to_unit_float
 from core.infer.backends import Backend, load_backend
 from core.infer.postprocess import mask_stats, postprocess_binary
@@ -57,8 +58,9 @@ class Predictor(Protocol):
 class SegmentationPredictor:
     """The Predictor for every ToothSeg model, over any Backend."""
 
-    def __init__(self, backend: Backend, batch_size: int = 4) -> None:
+    def __init__(self, backend: Backend, batch_size: int = 4, tta: bool = False) -> None:
         self.backend = backend
+        self.tta = tta
         self.meta = backend.meta
         self.provider = backend.provider
         self.batch_size = batch_size
@@ -76,6 +78,7 @@ class SegmentationPredictor:
         channels = int(self.meta["architecture"].get("out_channels", 1))
         self.class_values = np.array(values, np.uint8) if len(values) == channels else None
         self.foreground_value = values[1] if channels == 1 and len(values) == 2 else 1
+        self.mirror = mirror_indices(values) if channels > 1 and len(values) == channels else None
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Grayscale image (any dtype) -> normalised float32 (1, H, W)."""
@@ -85,7 +88,22 @@ class SegmentationPredictor:
         return ((unit - self.mean) / self.std)[None].astype(np.float32)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Normalised (C, H, W) -> logits (K, H, W) at the same size, by resize or sliding window."""
+        """Normalised (C, H, W) -> logits (K, H, W) at the same size, by resize or sliding window; with
+        ``tta`` the mean of the image's and its mirror image's logits (twice the time)."""
+        logits = self.forward_once(x)
+        if self.tta:
+            return (logits + self.mirrored_forward(x)) * np.float32(0.5)
+        return logits
+
+    def mirrored_forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits of the left-right mirrored image, mirrored back (and FDI sides swapped back), so they
+        compare pixel by pixel and class by class with ``forward_once(x)``."""
+        back = self.forward_once(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1]
+        if self.mirror is not None:
+            back = back[self.mirror]
+        return np.ascontiguousarray(back, dtype=np.float32)
+
+    def forward_once(self, x: np.ndarray) -> np.ndarray:
         _, height, width = x.shape
         size = (int(self.policy["size"][0]), int(self.policy["size"][1]))
         if self.policy["mode"] == "sliding":
@@ -128,6 +146,7 @@ class SegmentationPredictor:
 
 
 def load_predictor(path: str | Path, backend: str = "auto", providers: list[str] | None = None,
-                   batch_size: int = 4) -> SegmentationPredictor:
-    """A predictor for an exported ``.onnx`` model or a checkpoint; its provider is in ``.provider``."""
-    return SegmentationPredictor(load_backend(path, backend, providers), batch_size)
+                   batch_size: int = 4, tta: bool = False) -> SegmentationPredictor:
+    """A predictor for an exported ``.onnx`` model or a checkpoint; its provider is in ``.provider``.
+    ``tta``: also run the mirror image and average (steadier masks, twice the time)."""
+    return SegmentationPredictor(load_backend(path, backend, providers), batch_size, tta)

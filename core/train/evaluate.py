@@ -25,11 +25,12 @@ SPLIT_CHOICES = ("test", "val", "train", "all")
 
 def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = "test", worst: int = 3,
              progress: Progress | None = None, cancel: CancelToken | None = None,
-             split_seed: int = 0) -> dict[str, Any]:
+             split_seed: int = 0, tta: bool = False) -> dict[str, Any]:
     """A JSON-able report: {"dice", "iou", "dice_raw", "n", "per_image", "per_class", "best", "worst", ...}.
 
     Scores the mask a user is shown, after the model's post-processing rules; ``dice_raw`` is the
-    thresholded network output before them, so a report shows what the rules add or cost."""
+    thresholded network output before them, so a report shows what the rules add or cost. ``tta``
+    averages each image's logits with its mirror image's, as the app does with that option on."""
     if split not in SPLIT_CHOICES:
         raise ToothSegError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
     ckpt = CheckpointModel(model_path)
@@ -46,7 +47,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
             cancel.raise_if_cancelled("evaluation")
         image = load_image(s)
         mask = load_mask(s, (image.shape[1], image.shape[0]))
-        raw = ckpt.labels(ckpt.probabilities(to_unit_float(image)))
+        raw = ckpt.labels(ckpt.probabilities(to_unit_float(image), tta=tta))
         row = _score(s.id, ckpt.predictor.apply_postprocess(raw), mask, values, names, ckpt.binary)
         row["dice_raw"] = _score(s.id, raw, mask, values, names, ckpt.binary)["dice"]
         per_image.append(row)
@@ -57,7 +58,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
     dice_raw = float(np.mean([r["dice_raw"] for r in per_image]))
     ranked = sorted(per_image, key=lambda r: r["dice"])
     report: dict[str, Any] = {
-        "dice": dice, "iou": iou, "dice_raw": dice_raw, "n": len(per_image), "split": split,
+        "dice": dice, "iou": iou, "dice_raw": dice_raw, "n": len(per_image), "split": split, "tta": tta,
         "model": str(model_path),
         "binary": ckpt.binary, "per_image": per_image,
         "best": [r["id"] for r in ranked[::-1][:worst]], "worst": [r["id"] for r in ranked[:worst]],

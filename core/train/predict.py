@@ -61,9 +61,7 @@ class CheckpointModel:
 
     def _logits(self, image: np.ndarray, flip: bool = False) -> np.ndarray:
         x = self.predictor.preprocess(image)
-        if flip:
-            return self.predictor.forward(np.ascontiguousarray(x[:, :, ::-1]))[:, :, ::-1]
-        return self.predictor.forward(x)
+        return self.predictor.mirrored_forward(x) if flip else self.predictor.forward_once(x)
 
     def _probs(self, logits: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
@@ -77,7 +75,7 @@ class CheckpointModel:
         return self._probs(logits).astype(np.float32)
 
     def flip_disagreement(self, image: np.ndarray) -> float:
-        """Test-time-augmentation disagreement: mean |p(x) - flip(p(flip(x)))|."""
+        """Test-time-augmentation disagreement: mean |p(x) - flip(p(flip(x)))| (FDI sides swapped back)."""
         a = self._probs(self._logits(image))
         b = self._probs(self._logits(image, flip=True))
         return float(np.abs(a - b).mean())

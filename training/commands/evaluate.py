@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--instances", action="store_true",
                    help="also COCO mAP of predicted instances (connected components per class)")
     p.add_argument("--min-area", type=int, default=20, help="smallest predicted instance kept (pixels)")
+    p.add_argument("--tta", action="store_true", help="score predictions averaged with the mirror image's")
     p.add_argument("--out", help="also write the JSON report to this file")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=run)
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from core.data.atomic import atomic_write_json
     from core.train.evaluate import evaluate
 
-    report = evaluate(args.model, args.data, args.split, worst=args.worst, split_seed=args.split_seed)
+    report = evaluate(args.model, args.data, args.split, worst=args.worst, split_seed=args.split_seed, tta=args.tta)
     if args.instances:
         report["instances"] = _instances(args)
     if args.out:
@@ -54,7 +55,7 @@ def _instances(args: argparse.Namespace) -> dict:
 
     data = open_dataset(args.data, args.split_seed)
     samples = [s for s in data.index if s.has_mask and (args.split == "all" or s.split == args.split)]
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model, tta=args.tta)
     classes = [ClassDef(int(c.get("value", c["id"])), str(c.get("name", c["id"])), str(c.get("color", "#E69F00")))
                for c in predictor.meta["classes"] if int(c.get("value", c["id"])) != 0]
     return evaluate_instances(predictor, samples, classes, min_area=args.min_area)

@@ -40,13 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (masks/, overlays/, stats.csv)")
     p.add_argument("--no-overlays", action="store_true", help="write masks and stats only")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
+    p.add_argument("--tta", action="store_true", help="also predict the mirror image and average (twice the time)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args.model, args.backend)
-    print(f"running on {predictor.provider}", file=sys.stderr)
+    predictor = load_predictor(args.model, args.backend, tta=args.tta)
+    print(f"running on {predictor.provider}" + (" with flip test-time augmentation" if args.tta else ""),
+          file=sys.stderr)
     bar = _Bar(not args.json)
     try:
         summary = predict_folder(predictor, args.input, args.out, progress=bar, overlays=not args.no_overlays)
