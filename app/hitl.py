@@ -14,6 +14,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app import preferences
 from app.actions import build_actions
 from app.panels.evaluation import EvaluationActions, EvaluationPanel
 from app.panels.label_next import LabelNextActions, LabelNextPanel
@@ -42,6 +43,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.session = None
         self.editing = ""
         self._predictors: dict[str, Any] = {}
+        self.tta = bool(preferences.get("flip_tta", False))
         self.training, self.models, self.review = TrainingPanel(window), ModelsPanel(window), ReviewPanel(window)
         self.label_next, self.evaluation = LabelNextPanel(window), EvaluationPanel(window)
         self.docks = (self.training, self.models, self.review, self.label_next, self.evaluation)
@@ -80,6 +82,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
                     "predict_current": lambda: self.predict("current"),
                     "predict_unlabeled": lambda: self.predict("unlabeled"),
                     "saliency": lambda: self.toggle_saliency(), "evaluate": lambda: self.evaluation.run_button.click(),
+                    "flip_tta": lambda: self.set_tta(self.actions["flip_tta"].isChecked()),
                     "review_accept": lambda: self.review.trigger("accept"),
                     "review_reject": lambda: self.review.trigger("reject"),
                     "review_edit": lambda: self.review.trigger("edit"), "show_logs": lambda: self.show_logs()}
@@ -96,7 +99,9 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         bar = self.w.menuBar()
         menu = bar.addMenu("&Model")
         menu.setObjectName("modelMenu")
-        for name in ("train_on_labels", None, "predict_current", "predict_unlabeled", None, "saliency", "evaluate",
+        actions["flip_tta"].setChecked(self.tta)
+        for name in ("train_on_labels", None, "predict_current", "predict_unlabeled", "flip_tta", None, "saliency",
+                     "evaluate",
                      None, "review_accept", "review_reject", "review_edit"):
             menu.addSeparator() if name is None else menu.addAction(actions[name])
         view = QtWidgets.QMenu("&Panels", bar)
@@ -375,8 +380,16 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
 
         key = str(model)
         if key not in self._predictors:
-            self._predictors[key] = load_predictor(model)
+            self._predictors[key] = load_predictor(model, tta=self.tta)
         return self._predictors[key]
+
+    def set_tta(self, on: bool) -> None:
+        """Flip test-time augmentation for every later prediction and evaluation (remembered)."""
+        self.tta = bool(on)
+        self._predictors.clear()
+        preferences.put("flip_tta", self.tta)
+        self.status("Flip test-time augmentation " + ("on: predictions average each image with its mirror image"
+                                                      if self.tta else "off"))
 
     # ------------------------------------------------------------------ logs
     def show_logs(self) -> None:

@@ -139,7 +139,7 @@ class EvaluationActions:
         paths = [auto_train.model_path(project, library.entry(project, n)) for n in (a, b) if n]
 
         def both(progress=None, cancel=None):
-            reports = [evaluate(p, self.session.root, split=split, cancel=cancel) for p in paths]
+            reports = [evaluate(p, self.session.root, split=split, cancel=cancel, tta=self.tta) for p in paths]
             return reports + [None] * (2 - len(reports))
 
         self._run("Evaluate", both, on_done=lambda r: self.evaluation.show_reports(r[0], r[1], (a, b)))

@@ -136,7 +136,8 @@ class ReviewActions:
         if which == "selection":
             listed = {s.index[i].id for i in self.w.dataset.model.rows}
             samples = [x for x in samples if x.id in listed]
-        self._run("Predict unlabeled", predict_for_review, project, samples, onnx, on_done=self._predicted)
+        self._run("Predict unlabeled", predict_for_review, project, samples, onnx, tta=self.tta,
+                  on_done=self._predicted)
 
     def _show_prediction(self, sample_id: str, mask, model: Path, prediction=None) -> None:
         s = self.session

@@ -59,15 +59,16 @@ def review_candidates(index: SampleIndex) -> list[Sample]:
 
 
 def predict_for_review(project: Project, samples: list[Sample], model: str | Path, progress: Progress | None = None,
-                       cancel: CancelToken | None = None) -> dict[str, Any]:
+                       cancel: CancelToken | None = None, tta: bool = False) -> dict[str, Any]:
     """Predict ``samples`` with an exported model (ONNX Runtime, no torch needed); write pseudo masks.
+    ``tta``: average each image with its mirror image (``core.infer.predictor``).
 
     Returns {"items": [ReviewItem, ...], "provider", "failed": [{"id", "error"}], "seconds"}.
     """
     from core.infer.predictor import load_predictor
 
     t0 = time.monotonic()
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, tta=tta)
     items: list[ReviewItem] = []
     failed: list[dict[str, str]] = []
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -243,3 +243,44 @@ def test_label_next_by_coverage_without_a_model_and_uncertainty_asks_for_one(qtb
     panel.list.itemActivated.emit(panel.list.item(0))
     assert window.session.sample.id == panel.ids[0]
     assert not errors(window)
+
+
+def test_flip_tta_is_remembered_and_reaches_every_prediction_path(qtbot, window, shared_data, tmp_path, tiny_models,
+                                                                  monkeypatch):
+    import numpy as np
+
+    from app import preferences
+    from app.main_window import MainWindow
+    from core.data.io import read_image
+    from core.infer.predictor import load_predictor
+
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=5, unlabeled=3)
+    sidecar, onnx = tiny_models[0]
+    register_copy(root, "tiny", sidecar, onnx)
+    assert window.open_folder(root)
+    ctl = window.hitl
+    action = ctl.actions["flip_tta"]
+    assert action.isCheckable() and not action.isChecked() and not ctl.tta
+    assert action in window.findChild(QtWidgets.QMenu, "modelMenu").actions()
+    action.trigger()
+    assert ctl.tta and preferences.get("flip_tta") is True
+    ctl.predict("current")
+    qtbot.waitUntil(lambda: window.canvas.prediction is not None, timeout=20000)
+    image = read_image(window.session.sample.image)
+    expected = load_predictor(onnx, tta=True).predict(image).mask
+    assert not np.array_equal(expected, load_predictor(onnx).predict(image).mask)  # TTA changes this mask
+    assert np.array_equal(window.canvas.prediction > 0, expected > 0)
+    seen = {}
+    import core.hitl.review as review
+
+    real = review.predict_for_review
+    monkeypatch.setattr("app.panels.review.predict_for_review",
+                        lambda *a, **k: seen.update(k) or real(*a, **k))
+    ctl.predict("unlabeled")
+    qtbot.waitUntil(lambda: ctl.review.table.rowCount() == 3, timeout=30000)
+    assert seen.get("tta") is True and not errors(window)
+    later = MainWindow()                                   # the next session starts with it on
+    qtbot.addWidget(later)
+    assert later.hitl.tta and later.hitl.actions["flip_tta"].isChecked()
+    later.hitl.actions["flip_tta"].trigger()
+    assert preferences.get("flip_tta") is False
