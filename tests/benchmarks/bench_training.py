@@ -57,7 +57,8 @@ DATASETS = ["ufba425_teeth", "tg3k_thyroid"]
 # Masks resized to these sizes and back keep Dice 0.989 (teeth) and 0.998 (thyroid): not the limit.
 FULL = {"ufba425_teeth": {"size": 192, "lr": 3e-3}, "tg3k_thyroid": {"size": 160, "lr": 3e-3}}
 FULL_SCHEDULE = {"schedule": os.environ.get("TOOTHSEG_BENCH_SCHEDULE", "plateau"),
-                 "weight_ema": float(os.environ.get("TOOTHSEG_BENCH_EMA", "0"))}
+                 "weight_ema": float(os.environ.get("TOOTHSEG_BENCH_EMA", "0")),
+                 "zoom": float(os.environ.get("TOOTHSEG_BENCH_ZOOM", "0"))}
 
 
 def _job(rows, data, tmp_path, name, recipe, evaluate_it=True):
@@ -84,9 +85,14 @@ def test_finetune_all_labels(dataset, shared_data, tmp_path):
     rows: list = []
     _job(rows, data, tmp_path, "finetune_all", recipe)
     print(f"\n[quality, all labels] {dataset}: {n_train} train labels, size {recipe.size}, {recipe.model}, "
-          f"lr {recipe.lr:g} ({recipe.schedule}), weight EMA {recipe.weight_ema:g}, augment {recipe.augment}, "
+          f"lr {recipe.lr:g} ({recipe.schedule}), weight EMA {recipe.weight_ema:g}, augment {recipe.augment} "
+          f"(zoom {recipe.zoom:g}), "
           f"{FULL_MINUTES} min, {THREADS} thread(s)")
     _print_rows(rows)
+    report = evaluate(tmp_path / "finetune_all" / "best.json", data, split="val")
+    tta = evaluate(tmp_path / "finetune_all" / "best.json", data, split="val", tta=True)
+    print(f"  val dice before post-processing {report['dice_raw']:.4f}; with flip test-time augmentation "
+          f"{tta['dice']:.4f}")
     import csv
 
     with (tmp_path / "finetune_all" / "metrics.csv").open() as f:
