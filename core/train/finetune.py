@@ -125,7 +125,8 @@ class FinetuneObjective(Objective):
         """Predictions after the band and minimum-area rules, and after keeping the largest component
         when the labels show one structure and validation favours it (or the val split is too small
         to judge, below MIN_VAL_TO_CHOOSE images). Keeping one blob lifts Dice by points when few labels
-        leave stray blobs, and costs about a point once a model sees both thyroid lobes (ADR 0007)."""
+        leave stray blobs, and costs about a point when the masks themselves hold small extra pieces a
+        well-trained model learns (the TG3K masks' burned-in text, ADR 0007)."""
         r = self.recipe
         band = tuple(r.band) if r.band else None
 
