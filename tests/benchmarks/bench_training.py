@@ -6,7 +6,9 @@ Quality, on seeded splits of ``ufba425_teeth`` (binary teeth) and ``tg3k_thyroid
   (FULL below: 192 px teeth, 160 px thyroid, lr 3e-3; at 256 px and 1e-3 thirty minutes gave
   13 / 8 epochs and teeth 0.893); targets teeth >= 0.92, thyroid >= 0.90. TOOTHSEG_BENCH_SCHEDULE=cosine
   and TOOTHSEG_BENCH_EMA=0.99 try the opt-in schedule and weight averaging (ADR 0006: teeth 0.896,
-  thyroid 0.838 against 0.896 / 0.858 with the defaults);
+  thyroid 0.838 against 0.896 / 0.858 with the defaults); TOOTHSEG_BENCH_ZOOM=0.15 adds zoom augmentation
+  (ADR 0007: teeth 0.898, thyroid 0.858 against 0.903 / 0.855 without). It also prints val Dice before
+  post-processing and with flip test-time augmentation;
 - 10 % of the labels: from scratch vs from MIM init vs MIM + Mean Teacher, each job given
   TOOTHSEG_BENCH_MINUTES (default 1.5) at TOOTHSEG_BENCH_SIZE (default 128); target MIM + MT at
   least 2 points above supervised-only.
