@@ -119,6 +119,8 @@ class EvaluationPanel(PanelDock):
         text = f"<b>{names[0]}</b>: Dice {a['dice']:.3f}, IoU {a['iou']:.3f} on {a['n']} {a['split']} images"
         if b is not None:
             text += f"<br><b>{names[1]}</b>: Dice {b['dice']:.3f}, IoU {b['iou']:.3f}"
+        if a.get("tta"):
+            text += "<br>with flip test-time augmentation (Model menu)"
         self.summary.setText(text)
 
     def _clicked(self, row: int, _col: int) -> None:

@@ -279,6 +279,15 @@ def test_flip_tta_is_remembered_and_reaches_every_prediction_path(qtbot, window,
     ctl.predict("unlabeled")
     qtbot.waitUntil(lambda: ctl.review.table.rowCount() == 3, timeout=30000)
     assert seen.get("tta") is True and not errors(window)
+    e = ctl.evaluation
+    e.select_split("all")
+    e.run_button.click()
+    qtbot.waitUntil(lambda: e.table.rowCount() == 5, timeout=60000)
+    assert "flip test-time augmentation" in e.summary.text()
+    from core.train.evaluate import evaluate
+
+    scores = sorted(r["dice"] for r in evaluate(sidecar, root, split="all", tta=True)["per_image"])
+    assert [float(e.table.item(r, 1).text()) for r in range(5)] == pytest.approx(scores, abs=2e-4)
     later = MainWindow()                                   # the next session starts with it on
     qtbot.addWidget(later)
     assert later.hitl.tta and later.hitl.actions["flip_tta"].isChecked()
