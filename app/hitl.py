@@ -100,9 +100,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         menu = bar.addMenu("&Model")
         menu.setObjectName("modelMenu")
         actions["flip_tta"].setChecked(self.tta)
-        for name in ("train_on_labels", None, "predict_current", "predict_unlabeled", "flip_tta", None, "saliency",
-                     "evaluate",
-                     None, "review_accept", "review_reject", "review_edit"):
+        for name in ("train_on_labels", None, "predict_current", "predict_unlabeled", "flip_tta", None,
+                     "saliency", "evaluate", None, "review_accept", "review_reject", "review_edit"):
             menu.addSeparator() if name is None else menu.addAction(actions[name])
         view = QtWidgets.QMenu("&Panels", bar)
         for d in self.docks:
