@@ -12,10 +12,10 @@ Quality, on seeded splits of ``ufba425_teeth`` (binary teeth) and ``tg3k_thyroid
 - 10 % of the labels: from scratch vs from MIM init vs MIM + Mean Teacher, each fine-tune job given
   TOOTHSEG_BENCH_MINUTES (default 4) and the MIM pretraining TOOTHSEG_BENCH_PRETRAIN_MINUTES (default
   15: pretraining runs once per image set), at TOOTHSEG_BENCH_SIZE (default 128); target MIM + MT at
-  least 2 points above supervised-only. On thyroid the MIM init is what gains (minutes of pretraining /
-  of each fine-tune): +0.7 (1.5 / 1.5), +1.2 (8 / 1.5), +1.7 (8 / 4), +2.1 (15 / 4); teeth +2.9 (1.5 / 1.5), +2.2 (15 / 4). Mean Teacher on
-  top of it stays within 0.1 point (its teacher's best epoch is its first; lr 2e-3 or consistency
-  weight 10 changed nothing).
+  least 2 points above supervised-only. The MIM init is what gains (minutes of pretraining / of each
+  fine-tune): thyroid +0.7 (1.5 / 1.5), +1.2 (8 / 1.5), +1.7 (8 / 4), +2.1 (15 / 4); teeth +2.9
+  (1.5 / 1.5), +2.2 (15 / 4). Mean Teacher on top of it stays within 0.1 point (its teacher's best
+  epoch is its first; lr 2e-3 or consistency weight 10 changed nothing).
 Val Dice is computed by ``evaluate`` at the masks' full resolution. Figures are printed, never
 asserted. Run the two datasets in two processes (``-k teeth`` / ``-k thyroid``) with one thread
 each to use both cores of a 2-core machine.
