@@ -13,7 +13,7 @@ Quality, on seeded splits of ``ufba425_teeth`` (binary teeth) and ``tg3k_thyroid
   TOOTHSEG_BENCH_MINUTES (default 4) and the MIM pretraining TOOTHSEG_BENCH_PRETRAIN_MINUTES (default
   15: pretraining runs once per image set), at TOOTHSEG_BENCH_SIZE (default 128); target MIM + MT at
   least 2 points above supervised-only. The MIM init is what gains (minutes of pretraining / of each
-  fine-tune): thyroid +0.7 (1.5 / 1.5), +1.2 (8 / 1.5), +1.7 (8 / 4), +2.1 (15 / 4); teeth +2.9
+  fine-tune): thyroid +0.7 (1.5 / 1.5), +1.2 (8 / 1.5), +1.7 (8 / 4), +2.1 (15 / 4; +0.3 with training seed 1, another 10 % draw); teeth +2.9
   (1.5 / 1.5), +2.2 (15 / 4). Mean Teacher on top of it stays within 0.1 point (its teacher's best
   epoch is its first; lr 2e-3 or consistency weight 10 changed nothing).
 Val Dice is computed by ``evaluate`` at the masks' full resolution. Figures are printed, never
