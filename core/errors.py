@@ -31,3 +31,15 @@ class ModelFileError(ToothSegError):
 
 class CancelledError(ToothSegError):
     """A long job was cancelled by the user; partial results were kept or discarded as documented."""
+
+
+class DiskFullError(ToothSegError):
+    """A write failed for lack of space (or quota, or a file-size limit); the previous file is unchanged."""
+
+
+class NotWritableError(ToothSegError):
+    """A write was refused by permissions or a read-only file system (the project may move to user data)."""
+
+
+class FolderLockedError(ToothSegError):
+    """Another ToothSeg Studio instance holds the folder: this one is read-only until it is released."""

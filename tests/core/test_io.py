@@ -157,7 +157,7 @@ def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(ToothSegError, match="Not enough disk space"):
+    with pytest.raises(ToothSegError, match="disk is full"):
         dio.write_mask(target, np.zeros((5, 5), np.uint8))
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.png"]  # no temporary file left behind
