@@ -3,16 +3,19 @@
 A bundle that starts is not a bundle that works: PyInstaller silently drops hidden imports, Qt
 plugins and package data. This runs every layer a user touches, in a temporary folder, and prints
 each step with its time: Qt (offscreen) with the main window, the synthetic sample project, a few
-training steps, ONNX export, ONNX Runtime prediction, mask writing. The slim build (no PyTorch)
-skips training and export and instead predicts with a tiny smoothing + threshold ONNX graph built
-here with ``onnx.helper``, carrying the same metadata the exporter writes. Exit code 0 only if every
-step worked.
+training steps, ONNX export, ONNX Runtime prediction, mask writing, and last the scratch folder
+released (log file closed, nothing left open, folder deleted: a file left open fails on Windows).
+The slim build (no PyTorch) skips training and export and instead predicts with a tiny smoothing +
+threshold ONNX graph built here with ``onnx.helper``, carrying the same metadata the exporter writes.
+Exit code 0 only if every step worked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -37,17 +40,82 @@ class StepFailed(Exception):
 
 @contextlib.contextmanager
 def _scratch_environment() -> Iterator[Path]:
-    """A temporary folder that also serves as user data, so the self-test never touches the user's."""
+    """A temporary folder that also serves as user data, so the self-test never touches the user's.
+
+    Whatever happens inside (a failed step, Ctrl+C), the log file opened in it is closed, the user's
+    ``TOOTHSEG_USER_DATA`` comes back and the folder is removed as far as the OS allows.
+    """
     old = os.environ.get("TOOTHSEG_USER_DATA")
-    with tempfile.TemporaryDirectory(prefix="toothseg-selftest-") as tmp:
-        os.environ["TOOTHSEG_USER_DATA"] = str(Path(tmp) / "userdata")
+    tmp = Path(tempfile.mkdtemp(prefix="toothseg-selftest-"))
+    os.environ["TOOTHSEG_USER_DATA"] = str(tmp / "userdata")
+    try:
+        yield tmp
+    finally:
+        _close_logs(tmp)
+        if old is None:
+            os.environ.pop("TOOTHSEG_USER_DATA", None)
+        else:
+            os.environ["TOOTHSEG_USER_DATA"] = old
+        shutil.rmtree(tmp, ignore_errors=True)  # normally already gone (release_scratch); never raises here
+
+
+def _close_logs(folder: Path) -> int:
+    from core.hitl.logs import close_logging
+
+    return close_logging(under=folder)
+
+
+def open_files_under(folder: Path) -> list[str] | None:
+    """Files under ``folder`` this process still holds open or mapped; None where the OS cannot say.
+
+    Linux reads ``/proc/self/fd`` and ``/proc/self/maps``, so a handle that would make Windows refuse
+    to delete the folder is caught on the Linux test machine too.
+    """
+    fd_dir, maps = Path("/proc/self/fd"), Path("/proc/self/maps")
+    if not fd_dir.is_dir():
+        return None
+    prefix = str(Path(folder).resolve())
+    found: set[str] = set()
+    for fd in os.listdir(fd_dir):
         try:
-            yield Path(tmp)
-        finally:
-            if old is None:
-                os.environ.pop("TOOTHSEG_USER_DATA", None)
-            else:
-                os.environ["TOOTHSEG_USER_DATA"] = old
+            target = os.readlink(fd_dir / fd)
+        except OSError:  # closed between listing and reading (the listing's own fd)
+            continue
+        if target == prefix or target.startswith(prefix + os.sep):
+            found.add(target.removesuffix(" (deleted)"))
+    with contextlib.suppress(OSError):
+        for line in maps.read_text().splitlines():
+            fields = line.split(maxsplit=5)  # address perms offset dev inode [path]
+            path = fields[5] if len(fields) == 6 else ""
+            if path.startswith(prefix + os.sep):
+                found.add(path.removesuffix(" (deleted)"))
+    return sorted(found)
+
+
+def release_scratch(folder: Path, attempts: int = 5) -> str:
+    """The last step: close the log file, check nothing else is open in ``folder``, delete it.
+
+    Windows cannot delete an open file, so a handle left open fails the self-test there; the open-file
+    check fails it on Linux as well, where the delete alone would succeed.
+    """
+    closed = _close_logs(folder)
+    gc.collect()  # objects in reference cycles that still own a file (Windows would keep it locked)
+    still_open = open_files_under(folder)
+    if still_open:
+        names = ", ".join(str(Path(p).relative_to(folder.resolve())) for p in still_open)
+        raise StepFailed(f"still open at the end of the self-test: {names} (Windows cannot delete these)")
+    for attempt in range(attempts):
+        try:
+            shutil.rmtree(folder)
+            break
+        except FileNotFoundError:
+            break
+        except OSError as exc:  # a virus scanner may hold a new file for a moment on Windows
+            if attempt == attempts - 1:
+                raise StepFailed(f"could not delete {exc.filename or folder}: {exc.strerror or exc}") from exc
+            time.sleep(0.2 * (attempt + 1))
+    checked = "no file left open" if still_open is not None else "open files not checkable on this OS"
+    return f"closed {closed} log file(s), {checked}, folder removed"
 
 
 def check_qt() -> str:
@@ -225,6 +293,7 @@ def run_self_test(out: Out = print, slim: bool | None = None) -> int:
             steps.append(("train a tiny model", lambda: train_tiny(data, run_dir)))
             steps.append(("export ONNX", lambda: export_model(run_dir / "best.safetensors", data / "images", model)))
         steps.append(("predict with ONNX Runtime + write mask", lambda: predict_and_write(model, data, tmp, slim)))
+        steps.append(("release the scratch folder", lambda: release_scratch(tmp)))
         for name, step in steps:
             t = time.perf_counter()
             try:

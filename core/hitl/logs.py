@@ -45,6 +45,27 @@ def setup_logging(level: int = logging.INFO, max_bytes: int = 2_000_000, backups
     return path
 
 
+def close_logging(under: Path | None = None) -> int:
+    """Detach and close the rotating file handler(s) ``setup_logging`` attached; returns how many.
+
+    ``under``: only those writing inside that folder (the self-test's scratch folder, which Windows
+    cannot delete while the log file in it is open).
+    """
+    logger = logging.getLogger("toothseg")
+    root = Path(under).resolve() if under is not None else None
+    closed = 0
+    for h in list(logger.handlers):
+        if h.get_name() != _HANDLER_NAME:
+            continue
+        target = Path(getattr(h, "baseFilename", "")).resolve()
+        if root is not None and not target.is_relative_to(root):
+            continue
+        logger.removeHandler(h)
+        h.close()
+        closed += 1
+    return closed
+
+
 def tail(lines: int = 400) -> str:
     """The last ``lines`` lines of the current log file ('' when nothing was logged yet)."""
     path = log_path()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import onnx
+import pytest
 
 from app import selftest
 from app.selftest import build_slim_model, run_self_test
@@ -61,6 +64,98 @@ def test_the_self_test_leaves_user_data_alone(qapp, tmp_path, monkeypatch):
     assert run_self_test(out=lambda line: None, slim=True) == 0
     assert os.environ["TOOTHSEG_USER_DATA"] == str(tmp_path / "user")
     assert not (tmp_path / "user").exists()
+
+
+LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc/self/fd")
+
+
+@pytest.fixture
+def scratch_dirs(monkeypatch) -> list[Path]:
+    """Every scratch folder the self-test creates (it asks tempfile.mkdtemp for it)."""
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        made.append(Path(real(*args, **kwargs)))
+        return str(made[-1])
+
+    monkeypatch.setattr(selftest.tempfile, "mkdtemp", recording)
+    return made
+
+
+def _open_in(folder: Path) -> list[str]:
+    """What /proc/self/fd says this process holds open under ``folder`` (deleted files included)."""
+    prefix = str(folder.resolve())
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(prefix):
+            held.append(target)
+    return held
+
+
+def _toothseg_log_files() -> list[str]:
+    return [getattr(h, "baseFilename", "") for h in logging.getLogger("toothseg").handlers]
+
+
+@LINUX_PROC
+def test_no_file_stays_open_in_the_scratch_folder(qapp, scratch_dirs):
+    """Windows cannot delete an open file: the main window's log file left open failed every Windows
+    self-test. Linux deletes it regardless, so look at the process's open handles instead."""
+    lines: list[str] = []
+    assert run_self_test(out=lines.append, slim=True) == 0, "\n".join(lines)
+    assert len(scratch_dirs) == 1
+    scratch = scratch_dirs[0]
+    assert _open_in(scratch) == []
+    assert not scratch.exists()
+    assert not any(f.startswith(str(scratch.resolve())) for f in _toothseg_log_files())
+    text = "\n".join(lines)
+    assert "ok   release the scratch folder" in text and "closed 1 log file(s), no file left open" in text
+
+
+@LINUX_PROC
+def test_a_file_left_open_in_the_scratch_folder_fails_the_self_test(qapp, scratch_dirs, monkeypatch):
+    leaked = []
+    real_make_sample = selftest.make_sample
+
+    def leaky(root: Path) -> Path:
+        out = real_make_sample(root)
+        leaked.append(open(root / "left-open.txt", "w"))  # noqa: SIM115 - the leak under test
+        return out
+
+    monkeypatch.setattr(selftest, "make_sample", leaky)
+    lines: list[str] = []
+    try:
+        assert run_self_test(out=lines.append, slim=True) == 1
+    finally:
+        leaked[0].close()
+    text = "\n".join(lines)
+    assert "FAIL release the scratch folder" in text
+    assert "still open at the end of the self-test: sample/left-open.txt" in text
+    assert lines[-1].startswith("self-test FAILED (1 step)")
+    assert not scratch_dirs[0].exists()  # cleaned up all the same
+
+
+def test_an_interrupted_self_test_still_closes_its_log_and_cleans_up(qapp, scratch_dirs, monkeypatch):
+    """Ctrl+C (or any BaseException) after the main window opened its log in the scratch folder."""
+    user = os.environ["TOOTHSEG_USER_DATA"]
+    real_check_qt = selftest.check_qt
+
+    def interrupted() -> str:
+        real_check_qt()
+        assert any(f.startswith(str(scratch_dirs[0].resolve())) for f in _toothseg_log_files())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selftest, "check_qt", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_self_test(out=lambda line: None, slim=True)
+    scratch = scratch_dirs[0]
+    assert not scratch.exists()
+    assert not any(f.startswith(str(scratch.resolve())) for f in _toothseg_log_files())
+    assert os.environ["TOOTHSEG_USER_DATA"] == user
 
 
 def test_slim_model_carries_the_exporters_metadata(shared_data, tmp_path):
