@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()  # the rotating file in user data gets every line from here on (Help -> Show logs)
     from PySide6 import QtWidgets
 
+    from app.file_open import install_file_open
     from app.icons import style_sheet
     from app.main_window import MainWindow
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setStyleSheet(style_sheet())
     window = MainWindow()
     install_excepthook(window)
+    install_file_open(app, window)  # macOS Finder opens .toothseg files with an event, not an argument
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
