@@ -4,6 +4,9 @@ It holds what the user decided about the folder: classes, splits, per-sample rev
 registered models, and where edited masks go. It lives in ``<folder>/.toothseg/project.json``, or in
 the user-data directory when the folder is read-only. A corrupt file is never overwritten silently:
 loading raises ProjectFileError, and ``Project.recover`` keeps the bad file aside as a backup.
+Saving is a read-modify-write under a short file lock (``core.data.file_lock``): the file on disk
+is merged with this process's changes (``core.data.project_merge``), so the app, the CLI and a
+training run never lose each other's splits, classes or models (ADR 0008).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Any
 
 from core.data.atomic import atomic_write_json
 from core.data.classes import ClassDef, binary_classes
+from core.data.file_lock import locked
+from core.data.project_merge import merge_project
 from core.data.sample import SPLITS, STATUSES, SampleIndex
-from core.errors import ProjectFileError, ToothSegError
+from core.errors import NotWritableError, ProjectFileError
 
 FORMAT = "toothseg-project"
 VERSION = 1
@@ -82,6 +87,7 @@ class Project:
     active_model: str = ""
     split_seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    base: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # the file as last read/written
 
     @property
     def path(self) -> Path:
@@ -102,17 +108,8 @@ class Project:
         """Load the project of ``root``, or start a fresh one in memory (nothing is written yet)."""
         root = Path(root).resolve()
         pdir = project_dir_for(root)
-        path = pdir / "project.json"
-        if not path.exists():
-            return cls(root=root, dir=pdir)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise ProjectFileError(
-                f"Project file {path} is corrupt ({exc}). It was left untouched; "
-                "open the folder again and choose 'start a new project' to keep it aside as a backup."
-            ) from exc
-        return cls._from_json(root, pdir, data, path)
+        project = _read(root, pdir)
+        return project if project is not None else cls(root=root, dir=pdir)
 
     @classmethod
     def _from_json(cls, root: Path, pdir: Path, data: Any, path: Path) -> Project:
@@ -122,7 +119,7 @@ class Project:
         if not isinstance(version, int) or version > VERSION:
             raise ProjectFileError(f"{path} was written by a newer ToothSeg Studio (version {version})")
         try:
-            return cls(
+            project = cls(
                 root=root, dir=pdir,
                 classes=[ClassDef.from_json(c) for c in data.get("classes", [])] or binary_classes(),
                 splits={str(k): str(v) for k, v in data.get("splits", {}).items()},
@@ -134,8 +131,14 @@ class Project:
             )
         except (TypeError, KeyError, ValueError) as exc:
             raise ProjectFileError(f"{path} has invalid content ({exc})") from exc
+        project.base = project.to_json()
+        return project
 
     def to_json(self) -> dict[str, Any]:
+        """The file's content (a fresh copy: editing it leaves the project unchanged)."""
+        return _plain(self._json())
+
+    def _json(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "version": VERSION, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "classes": [c.to_json() for c in self.classes],
@@ -145,14 +148,42 @@ class Project:
         }
 
     def save(self) -> Path:
-        """Atomic save; a read-only dataset folder moves the project to the user-data location."""
+        """Atomic merge-save; a read-only dataset folder (not a full disk) moves the project to user data."""
         try:
-            return atomic_write_json(self.path, self.to_json())
-        except ToothSegError:
+            return self._merge_save()
+        except NotWritableError:
             if self.in_user_data:
                 raise
             self.dir = user_data_project_dir(self.root)
-            return atomic_write_json(self.path, self.to_json())
+            return self._merge_save()
+
+    def _merge_save(self) -> Path:
+        """Under the file lock: re-read the file, keep others' changes and ours, write, adopt the result."""
+        with locked(self.path):
+            disk = _read(self.root, self.dir)
+            data = self.to_json()
+            if disk is not None:
+                base = self.base if self.base is not None else Project(self.root, self.dir).to_json()
+                data = merge_project(_plain(base), _plain(data), _plain(disk.to_json()))
+                data["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            path = atomic_write_json(self.path, data)
+            merged = Project._from_json(self.root, self.dir, data, path)
+        self._adopt(merged)
+        return path
+
+    def _adopt(self, merged: Project) -> None:
+        """Take the merged values, keeping this object's own containers where nothing changed (the GUI
+        holds references to them)."""
+        if [c.to_json() for c in merged.classes] != [c.to_json() for c in self.classes]:
+            self.classes = merged.classes
+        for name in ("splits", "status", "extra"):
+            mine, theirs = getattr(self, name), getattr(merged, name)
+            if mine != theirs:
+                mine.clear()
+                mine.update(theirs)
+        if [m.__dict__ for m in merged.models] != [m.__dict__ for m in self.models]:
+            self.models = merged.models
+        self.active_model, self.split_seed, self.base = merged.active_model, merged.split_seed, merged.base
 
     @classmethod
     def recover(cls, root: str | Path) -> tuple[Project, Path | None]:
@@ -207,3 +238,23 @@ class Project:
 
     def model(self, name: str) -> ModelEntry | None:
         return next((m for m in self.models if m.name == name), None)
+
+
+def _read(root: Path, pdir: Path) -> Project | None:
+    """The project stored in ``pdir``, None when there is no file; a corrupt one raises ProjectFileError."""
+    path = pdir / "project.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ProjectFileError(
+            f"Project file {path} is corrupt ({exc}). It was left untouched; "
+            "open the folder again and choose 'start a new project' to keep it aside as a backup."
+        ) from exc
+    return Project._from_json(root, pdir, data, path)
+
+
+def _plain(obj: Any) -> Any:
+    """A deep copy made of JSON types only (what the file would hold)."""
+    return json.loads(json.dumps(obj))
