@@ -1,13 +1,17 @@
 """Recovery journal: every finished stroke is appended to disk so a crash or kill loses nothing.
 
-One append-only file per image under ``<project dir>/recovery/``. Each entry stores a rectangle and
-its new values; replaying the entries in order over the last saved mask rebuilds the unsaved state
-(undo and redo are journaled the same way, as "this rectangle now holds these values"). A save
-clears the image's journal. A torn last entry (killed mid-write) is ignored.
+One append-only file per image and app instance under ``<project dir>/recovery/<instance>/`` (one
+folder per instance, so one instance's save never deletes another's unsaved strokes). Each entry
+stores a rectangle and its new values; replaying the entries in order over the last saved mask
+rebuilds the unsaved state (undo and redo are journaled the same way, as "this rectangle now holds
+these values"). A save clears the instance's journal of that image. A torn last entry (killed
+mid-write) is ignored; a write that fails (full disk) is rolled back, never leaving a torn or empty
+file, and raises a clear error while the stroke stays in the editor.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import struct
@@ -15,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from core.data.atomic import FULL_ERRNOS
+from core.errors import DiskFullError, ToothSegError
 
 MAGIC = b"TSJ1"
 _HEAD = struct.Struct("<4sI")  # magic, header length
@@ -32,45 +39,68 @@ def _safe(sample_id: str) -> str:
 
 
 class RecoveryJournal:
-    """Append-only per-image journals in ``folder`` (usually ``project.dir / 'recovery'``)."""
+    """Append-only per-image journals under ``root`` (usually ``project.dir / 'recovery'``); this
+    instance writes into ``root / instance`` and reads every instance's (and older flat) journals."""
 
-    def __init__(self, folder: str | os.PathLike):
-        self.folder = Path(folder)
+    def __init__(self, root: str | os.PathLike, instance: str = ""):
+        self.root = Path(root)
+        self.folder = self.root / instance if instance else self.root
 
     def path_for(self, sample_id: str) -> Path:
         return self.folder / f"{_safe(sample_id)}.journal"
+
+    def _files(self, sample_id: str | None = None) -> list[Path]:
+        """Every journal file (of one image), oldest first: flat ones, then each instance folder's."""
+        name = glob.escape(f"{_safe(sample_id)}.journal") if sample_id is not None else "*.journal"
+        if not self.root.is_dir():
+            return []
+        files = [*self.root.glob(name), *self.root.glob(f"*/{name}")]
+        return sorted(files, key=_mtime)
 
     def append(self, sample_id: str, shape: tuple[int, int], y0: int, x0: int, values: np.ndarray) -> None:
         """Durably add "rectangle at (y0, x0) now holds ``values``" for an image of ``shape``."""
         values = np.ascontiguousarray(values, dtype=np.uint8)
         header = json.dumps({"id": sample_id, "shape": list(shape), "y0": int(y0), "x0": int(x0),
                              "h": int(values.shape[0]), "w": int(values.shape[1])}).encode("utf-8")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.path_for(sample_id), "ab") as fh:
-            fh.write(_HEAD.pack(MAGIC, len(header)) + header + values.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
+        path = self.path_for(sample_id)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _append(path, _HEAD.pack(MAGIC, len(header)) + header + values.tobytes())
+        except OSError as exc:
+            if exc.errno in FULL_ERRNOS:
+                raise DiskFullError(f"The disk is full: the last stroke could not be written to the recovery "
+                                    f"journal {path}. It is still in the editor; free some space and save.") from exc
+            raise ToothSegError(f"Could not write the recovery journal {path} ({exc.strerror or exc}); the "
+                                "last stroke is still in the editor: save to keep it.") from exc
 
     def clear(self, sample_id: str) -> None:
-        try:
-            self.path_for(sample_id).unlink()
-        except FileNotFoundError:
-            pass
+        """Forget this instance's (and older flat) journal of one image: its mask was just saved."""
+        for path in {self.path_for(sample_id), self.root / f"{_safe(sample_id)}.journal"}:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def clear_everywhere(self, sample_id: str) -> None:
+        """Forget every instance's journal of one image (after restoring or discarding them)."""
+        for path in self._files(sample_id):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
     def pending(self) -> list[str]:
-        """Sample ids that have unsaved strokes from an earlier run."""
-        if not self.folder.is_dir():
-            return []
-        ids = []
-        for path in sorted(self.folder.glob("*.journal")):
+        """Sample ids that have unsaved strokes from an earlier run (any instance)."""
+        ids: list[str] = []
+        for path in self._files():
             entries = _read(path)
-            if entries:
+            if entries and entries[0][0]["id"] not in ids:
                 ids.append(entries[0][0]["id"])
         return ids
 
     def entries(self, sample_id: str) -> tuple[tuple[int, int] | None, list[JournalEntry]]:
-        """(image shape, entries) of one image's journal; (None, []) when there is none."""
-        raw = _read(self.path_for(sample_id))
+        """(image shape, entries) of one image's journals in write order; (None, []) when there are none."""
+        raw = [e for path in self._files(sample_id) for e in _read(path)]
         if not raw:
             return None, []
         shape = tuple(raw[0][0]["shape"])
@@ -87,8 +117,51 @@ class RecoveryJournal:
         return len(entries)
 
     def discard_all(self) -> None:
-        for sample_id in self.pending():
-            self.clear(sample_id)
+        for path in self._files():
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def remove_empty_folders(self) -> None:
+        """Drop this instance's folder and the recovery folder when nothing is left in them."""
+        for folder in (self.folder, self.root):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def _append(path: Path, blob: bytes) -> None:
+    """Append and fsync; on failure cut the file back to its old length (delete it if it was new)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            if start == 0:
+                os.close(fd)
+                fd = -1
+                path.unlink(missing_ok=True)
+            raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _read(path: Path) -> list[tuple[dict, np.ndarray]]:
