@@ -105,12 +105,51 @@ def self_test(variant: str) -> int:
     return failed
 
 
+ISCC_NAME = "ISCC.exe"
+INNO_MAJOR = 6  # packaging/windows/toothseg.iss is an Inno Setup 6 script; CI pins that package
+
+
+def iscc_candidates(env: dict[str, str] | None = None) -> list[Path]:
+    """Where Inno Setup's compiler may live, most explicit first: $ISCC, PATH, then every
+    ``Inno Setup <N>`` folder under Program Files (all users) and %LOCALAPPDATA%\\Programs (per user):
+    the version the script is written for (INNO_MAJOR) first, then the newest. Inno Setup 7 installs
+    beside 6 under its own folder name, so a fixed path breaks when the package moves on."""
+    env = dict(os.environ if env is None else env)
+    found: list[Path] = []
+    if env.get("ISCC"):
+        found.append(Path(env["ISCC"]))
+    on_path = shutil.which("iscc", path=env.get("PATH"))
+    if on_path:
+        found.append(Path(on_path))
+    roots = [env.get(k) for k in ("ProgramFiles(x86)", "ProgramFiles", "LOCALAPPDATA")]
+    for root in filter(None, roots):
+        base = Path(root) / "Programs" if root == env.get("LOCALAPPDATA") else Path(root)
+        found += sorted(base.glob(f"Inno Setup */{ISCC_NAME}"), key=_inno_version, reverse=True)
+    return found
+
+
+def _inno_version(path: Path) -> tuple[bool, tuple[int, ...]]:
+    digits = path.parent.name.removeprefix("Inno Setup ").split(".")
+    version = tuple(int(d) for d in digits if d.isdigit())
+    return version[:1] == (INNO_MAJOR,), version
+
+
+def find_iscc(env: dict[str, str] | None = None) -> Path:
+    """The first ISCC.exe that exists; a clear error naming where it looked otherwise."""
+    candidates = iscc_candidates(env)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in candidates) or "$ISCC, PATH, Program Files, %LOCALAPPDATA%\\Programs"
+    raise FileNotFoundError(f"Inno Setup's ISCC.exe not found (looked in: {looked}); install Inno Setup 6 "
+                            "(https://jrsoftware.org/isinfo.php) or set ISCC to its path")
+
+
 def installer(variant: str) -> Path:
     """Setup.exe (Inno Setup), a .dmg (hdiutil) or a .tar.gz, in dist/."""
     out_dir = ROOT / "dist"
     if sys.platform == "win32":
-        iscc = shutil.which("iscc") or r"C:\Program Files (x86)\Inno Setup 6\ISCC.exe"
-        subprocess.run([iscc, f"/DAppVersion={version()}", f"/DVariant={variant}",
+        subprocess.run([str(find_iscc()), f"/DAppVersion={version()}", f"/DVariant={variant}",
                         f"/DSourceDir={bundle_dir(variant)}", f"/DOutputDir={out_dir}",
                         str(HERE / "windows" / "toothseg.iss")], check=True)
         return out_dir / f"ToothSegStudio-{version()}-{variant}-Setup.exe"
@@ -131,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clean", action="store_true", help="drop PyInstaller's cache in build/<variant> first")
     p.add_argument("--self-test", action="store_true", help="run the frozen app's --self-test afterwards")
     p.add_argument("--installer", action="store_true", help="also make Setup.exe / .dmg / .tar.gz")
+    p.add_argument("--find-iscc", action="store_true", help="print Inno Setup's ISCC.exe and exit (1: none)")
     args = p.parse_args(argv)
+    if args.find_iscc:
+        try:
+            print(find_iscc())
+        except FileNotFoundError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        return 0
     variants = VARIANTS if args.variant == "both" else (args.variant,)
     failed = 0
     for variant in variants:
