@@ -3,6 +3,10 @@
 Qt-free, so the GUI only forwards user intent here and paints what comes back, and tests can drive
 the whole annotation workflow without a window. Undo histories are kept per image for as long as
 the session lives; images and masks come through a prefetching, byte-bounded LRU cache.
+
+A session holds the folder's edit lock (``core.data.folder_lock``, ADR 0008): a second session on
+the same folder is read-only (``read_only``, ``read_only_reason``) until the lock is released or
+taken over. Opening with the lock removes temporary files a killed process left behind.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import numpy as np
 from core.annotation.cache import LruCache
 from core.annotation.editor import MaskEditor
 from core.annotation.history import Box, History, StrokeRecord
+from core.data.atomic import remove_stale_temps
+from core.data.folder_lock import EditLock
 from core.data.io import read_image
 from core.data.layouts import load_index
 from core.data.mask_store import MaskStore, SaveResult
 from core.data.masks import infer_classes
-from core.data.project import Project
+from core.data.project import PROJECT_DIRNAME, Project, user_data_project_dir
 from core.data.recovery import RecoveryJournal
 from core.data.sample import Sample
+from core.errors import FolderLockedError
 
 
 class AnnotationSession:
@@ -32,7 +39,10 @@ class AnnotationSession:
         self.index = self.project.apply(load_index(self.root))
         self.project.classes = self._classes()
         self.store = MaskStore(self.project)
-        self.journal = RecoveryJournal(self.project.dir / "recovery")
+        self.lock = EditLock(self.root / PROJECT_DIRNAME, user_data_project_dir(self.root))
+        self.read_only = not self.lock.acquire()
+        self.journal = RecoveryJournal(self.project.dir / "recovery", self.lock.token if self.lock.held else "")
+        self.removed_temps = [] if self.read_only else remove_stale_temps(self._temp_folders())
         self.cache = LruCache(cache_bytes)
         self.histories: OrderedDict[str, History] = OrderedDict()
         self.history_bytes = history_bytes
@@ -53,6 +63,60 @@ class AnnotationSession:
         labeled = [s for s in self.index if s.has_mask]
         step = max(len(labeled) // max_masks, 1)
         return infer_classes(labeled[::step][:max_masks])
+
+    # ------------------------------------------------------------------ the folder's edit lock
+    @property
+    def read_only_reason(self) -> str:
+        """One line for the GUI: why this session cannot save (empty when it can)."""
+        if not self.read_only:
+            return ""
+        return f"Read-only: {self.root.name} is {self.lock.describe_holder()}"
+
+    def can_take_over(self) -> bool:
+        """The holder is gone or silent for long enough that the user may take the folder over."""
+        return self.read_only and self.lock.stale()
+
+    def take_over(self) -> bool:
+        """Take the lock from a stale holder; its unsaved strokes become recoverable here."""
+        if not self.lock.take_over():
+            return False
+        self.read_only = False
+        self.journal = RecoveryJournal(self.project.dir / "recovery", self.lock.token)
+        self.removed_temps = remove_stale_temps(self._temp_folders())
+        return True
+
+    def heartbeat(self) -> bool:
+        """Keep the lock alive (call every ``HEARTBEAT_S``); False once it was taken over (read-only now)."""
+        if self.read_only:
+            return False
+        if not self.lock.heartbeat():
+            self.read_only = True
+        return not self.read_only
+
+    def _check_lock(self) -> None:
+        if not self.read_only and self.lock.verify() and self._cover_inside():
+            return
+        self.read_only = True
+        raise FolderLockedError(f"{self.read_only_reason}. Nothing was saved; your strokes are kept in the "
+                                "recovery journal and are offered back when the folder is next opened.")
+
+    def _cover_inside(self) -> bool:
+        """A save may create the folder's ``.toothseg/``: put our lock file there first."""
+        if not self.project.in_user_data:
+            try:
+                self.project.dir.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # read-only folder: the save goes to user data, whose lock we hold
+        return self.lock.cover_inside()
+
+    def _temp_folders(self) -> set[Path]:
+        """Every folder our atomic writes touch: the project's, its models', the dataset's mask folders."""
+        pdir = self.project.dir
+        folders = {self.root, pdir, pdir / "masks", user_data_project_dir(self.root) / "masks"}
+        folders |= {Path(s.mask).parent for s in self.index if s.mask is not None}
+        if (pdir / "models").is_dir():
+            folders |= {p for p in (pdir / "models").iterdir() if p.is_dir()}
+        return folders
 
     # ------------------------------------------------------------------ navigation
     @property
@@ -103,9 +167,11 @@ class AnnotationSession:
         """Note a finished change: journal the rectangle's new values and mark the image dirty."""
         if record is None or self.editor is None or self.sample is None:
             return
+        if self.read_only:
+            raise FolderLockedError(f"{self.read_only_reason}; this edit cannot be saved.")
+        self.dirty = True   # before the journal: a full disk keeps the stroke in the editor, to save later
         y0, y1, x0, x1 = record.box if isinstance(record, StrokeRecord) else record
         self.journal.append(self.sample.id, self.editor.shape, y0, x0, self.editor.labels[y0:y1, x0:x1])
-        self.dirty = True
 
     def undo(self) -> Box | None:
         box = self.editor.undo() if self.editor else None
@@ -121,6 +187,7 @@ class AnnotationSession:
         """Write the current mask (atomic) and clear its journal; an untouched mask is never rewritten."""
         if self.editor is None or self.sample is None or not self.dirty:
             return None
+        self._check_lock()
         sample = self.sample
         result = self.store.save(sample, self.editor.labels)
         self.journal.clear(sample.id)
@@ -133,10 +200,13 @@ class AnnotationSession:
 
     # ------------------------------------------------------------------ recovery
     def pending_recovery(self) -> list[str]:
+        if self.read_only:
+            return []
         return [sid for sid in self.journal.pending() if sid in self.index]
 
     def restore(self, sample_ids: list[str]) -> int:
         """Replay journals from an earlier run into the masks and save them; returns strokes restored."""
+        self._check_lock()
         total = 0
         for sid in sample_ids:
             sample = self.index[sid]
@@ -146,14 +216,15 @@ class AnnotationSession:
             if n:
                 self.store.save(sample, labels)
                 self.cache.put(sid, (image, labels.copy()))
-            self.journal.clear(sid)
+            self.journal.clear_everywhere(sid)
             total += n
         if self.sample is not None and self.sample.id in sample_ids:
             self.position, self.editor, self.dirty = -1, None, False
         return total
 
     def discard_recovery(self) -> None:
-        self.journal.discard_all()
+        if not self.read_only:
+            self.journal.discard_all()
 
     # ------------------------------------------------------------------ predictions and state
     def set_prediction(self, sample_id: str, labels: np.ndarray | None) -> None:
@@ -163,10 +234,21 @@ class AnnotationSession:
             self.predictions[sample_id] = np.asarray(labels)
 
     def save_project(self) -> Path:
+        self._check_lock()
         return self.project.save()
 
     def close(self) -> None:
-        if self.dirty:
+        """Save (when this session may), then free the cache and the lock; a read-only session's
+        unsaved strokes stay in its journal."""
+        if self.dirty and not self.read_only:
             self.save()
         self.cache.close()
+        if self.lock.held:
+            self.journal.remove_empty_folders()
+            self.lock.release()
+            for empty in (self.lock.inside, self.lock.aside, self.project.dir):
+                try:
+                    empty.rmdir()       # opening leaves no trace in a folder it did not save to
+                except OSError:
+                    pass
 
