@@ -16,7 +16,8 @@ from PySide6 import QtCore, QtWidgets
 from app.overlay import OverlayController
 from app.panels.instances import InstancesPanel
 from app.workers import describe, run_job, show_error
-from core.annotation.instance_list import InstanceItem, instance_rgba, list_instances
+from core.annotation.instance_list import InstanceItem, instance_rgba, list_instances, review_flags
+from core.data.classes import is_fdi_tooth
 
 log = logging.getLogger("toothseg.app.instances")
 SYNC_PIXELS = 1_000_000   # below this, components take a few ms: compute at once
@@ -92,7 +93,7 @@ class InstanceController(QtCore.QObject):
     def _classes(self) -> None:
         s = self.w.session
         self.panel.set_classes(s.project.classes if s else [])
-        self.panel.set_items(self.items, self.source)
+        self.panel.set_items(self.items, self.source, self._flags(self.items))
         self._recolour()
 
     def _recolour(self) -> None:
@@ -154,10 +155,16 @@ class InstanceController(QtCore.QObject):
         if generation != self._generation:
             return                                  # a newer map is being listed
         self.items = items
-        self.panel.set_items(items, self.source)
+        self.panel.set_items(items, self.source, self._flags(items))
         selected = self.panel.selected_item()
         self.w.canvas.set_highlight(selected.outline() if selected else [])
         self._apply_colours()
+
+    def _flags(self, items: list[InstanceItem]) -> list[str]:
+        """Review flags; duplicated numbers only count where classes are numbers (FDI teeth)."""
+        s = self.w.session
+        numbered = s is not None and any(is_fdi_tooth(c.value) for c in s.project.classes)
+        return review_flags(items, numbered=numbered)
 
     # ------------------------------------------------------------------ actions
     def _by_instance(self, on: bool) -> None:

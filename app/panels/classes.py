@@ -47,6 +47,7 @@ class ClassesPanel(QtWidgets.QDockWidget):
         self.preset = QtWidgets.QComboBox()
         self.preset.addItem("Binary (foreground)", "binary")
         self.preset.addItem("FDI 32 teeth", "fdi")
+        self.preset.addItem("FDI mixed dentition (32 + 20 deciduous)", "fdi-mixed")
         self.apply_preset_button = QtWidgets.QPushButton("Use preset")
         row.addWidget(self.preset, 1)
         row.addWidget(self.apply_preset_button)

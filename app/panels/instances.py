@@ -7,15 +7,16 @@ computes the instances and edits the mask.
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.classes import _swatch
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from core.annotation.instance_list import InstanceItem
-from core.data.classes import ClassDef
+from core.data.classes import ClassDef, neighbour_tooth
 
-COLUMNS = ("Class", "Area (px)", "Score", "BBox (x, y, w, h)")
+COLUMNS = ("Class", "Score", "Review", "Area (px)", "BBox (x, y, w, h)")
+FLAG_COLOUR = "#D55E00"
 SOURCES = (("mask", "Mask"), ("prediction", "Prediction"))
 
 
@@ -90,8 +91,11 @@ class InstancesPanel(PanelDock):
         if index >= 0:
             self.new_class.setCurrentIndex(index)
 
-    def set_items(self, items: list[InstanceItem], source: str) -> None:
-        """Show ``items``; the selected row stays on the instance that occupies the same place."""
+    def set_items(self, items: list[InstanceItem], source: str, flags: list[str] | None = None) -> None:
+        """Show ``items``; the selected row stays on the instance that occupies the same place.
+        ``flags`` says per row why it needs review (low score, duplicated number); flagged rows are
+        drawn in the warning colour."""
+        flags = flags if flags is not None and len(flags) == len(items) else [""] * len(items)
         previous = self.selected_item()
         self.items = items
         self.table.blockSignals(True)
@@ -100,9 +104,12 @@ class InstancesPanel(PanelDock):
             c = self.classes.get(it.value)
             name = QtWidgets.QTableWidgetItem(f"{it.value}  {c.name}" if c else f"{it.value}  (no class)")
             name.setIcon(_swatch(c.color if c else "#FF00FF"))
-            cells = (name, _right(f"{it.area:,}"), _right("-" if it.score is None else f"{it.score:.3f}"),
-                     QtWidgets.QTableWidgetItem("{}, {}, {}, {}".format(*it.bbox)))
+            cells = (name, _right("-" if it.score is None else f"{it.score:.3f}"), QtWidgets.QTableWidgetItem(flags[r]),
+                     _right(f"{it.area:,}"), QtWidgets.QTableWidgetItem("{}, {}, {}, {}".format(*it.bbox)))
             for col, cell in enumerate(cells):
+                if flags[r]:
+                    cell.setForeground(QtGui.QColor(FLAG_COLOUR))
+                    cell.setToolTip(f"Check this instance: {flags[r]}")
                 self.table.setItem(r, col, cell)
         self.table.resizeColumnsToContents()
         self.table.clearSelection()
@@ -116,7 +123,9 @@ class InstancesPanel(PanelDock):
                 self.table.selectRow(row)
                 self.table.blockSignals(False)
         classes = len({it.value for it in items})
-        self.summary.setText(f"{len(items)} instance(s) of {classes} class(es) in the {source}")
+        flagged = sum(1 for f in flags if f)
+        self.summary.setText(f"{len(items)} instance(s) of {classes} class(es) in the {source}"
+                             + (f"; {flagged} flagged for review" if flagged else ""))
         self._enable()
 
     def selected_row(self) -> int:
@@ -137,7 +146,11 @@ class InstancesPanel(PanelDock):
             self.row_selected.emit(row)
             item = self.items[row]                   # suggest the neighbouring number (36 -> 37), never a no-op
             index = self.new_class.findData(item.value)
-            if index >= 0:
+            along = [v for v in (neighbour_tooth(item.value, 1), neighbour_tooth(item.value, -1))
+                     if v is not None and self.new_class.findData(v) >= 0]
+            if along:                                # FDI: the next tooth along the arch (18 -> 17, 11 -> 21)
+                self.new_class.setCurrentIndex(self.new_class.findData(along[0]))
+            elif index >= 0:
                 self.new_class.setCurrentIndex(index + 1 if index + 1 < self.new_class.count() else max(index - 1, 0))
 
     def _rename(self) -> None:

@@ -96,6 +96,29 @@ def _score(probs: np.ndarray | None, crop: np.ndarray, bbox: tuple[int, int, int
     return float(probs[channel, y:y + h, x:x + w][crop].mean())
 
 
+LOW_SCORE = 0.5
+
+
+def review_flags(items: list[InstanceItem], low_score: float = LOW_SCORE,
+                 numbered: bool = True) -> list[str]:
+    """Why each instance deserves a second look ("" when none): a predicted tooth whose mean
+    probability is below ``low_score``, or a number carried by more than one region (two teeth
+    called 36, or one tooth split in two). ``numbered`` is False for plain binary masks, where many
+    regions of one class are normal."""
+    counts: dict[int, int] = {}
+    for it in items:
+        counts[it.value] = counts.get(it.value, 0) + 1
+    flags = []
+    for it in items:
+        why = []
+        if it.score is not None and it.score < low_score:
+            why.append(f"low score {it.score:.2f}")
+        if numbered and counts[it.value] > 1:
+            why.append(f"number {it.value} used {counts[it.value]}x")
+        flags.append("; ".join(why))
+    return flags
+
+
 def palette(n: int) -> np.ndarray:
     """``n`` well separated bright colours (golden-ratio hues), (n, 3) uint8."""
     rgb = [colorsys.hsv_to_rgb((0.13 + i * 0.618034) % 1.0, 0.75, 1.0) for i in range(n)]

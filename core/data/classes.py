@@ -1,4 +1,5 @@
-"""Class tables: the binary default and the FDI 32-teeth preset with a colour-blind-safe palette."""
+"""Class tables: the binary default, the FDI 32-teeth preset and the mixed-dentition preset (32
+permanent + 20 deciduous teeth, FDI 51-85) with a colour-blind-safe palette."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import asdict, dataclass
 # Okabe-Ito (colour-blind safe) base hues, cycled with two lightness steps for 32 teeth.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
 FDI_NUMBERS = [q * 10 + t for q in (1, 2, 3, 4) for t in range(1, 9)]
+DECIDUOUS_FDI_NUMBERS = [q * 10 + t for q in (5, 6, 7, 8) for t in range(1, 6)]
 
 
 @dataclass
@@ -39,18 +41,26 @@ def binary_classes(name: str = "foreground") -> list[ClassDef]:
     return [ClassDef(1, name, "#E69F00")]
 
 
+def _tooth(number: int) -> ClassDef:
+    quadrant = number // 10
+    base = OKABE_ITO[(number % 10 - 1) % 8]
+    # deciduous quadrants 5-8 reuse the permanent quadrants' shades, one step paler
+    shade = (1.0, 1.45, 0.7, 1.25, 1.2, 1.6, 0.85, 1.4)[quadrant - 1]
+    kind = "tooth" if quadrant <= 4 else "deciduous tooth"
+    return ClassDef(number, f"{kind} {number}", _shade(base, shade))
+
+
 def fdi_classes() -> list[ClassDef]:
     """32 permanent teeth, FDI numbers as label values; neighbours never share a colour."""
-    out = []
-    for number in FDI_NUMBERS:
-        quadrant = number // 10
-        base = OKABE_ITO[(number % 10 - 1) % 8]
-        shade = (1.0, 1.45, 0.7, 1.25)[quadrant - 1]
-        out.append(ClassDef(number, f"tooth {number}", _shade(base, shade)))
-    return out
+    return [_tooth(n) for n in FDI_NUMBERS]
 
 
-PRESETS = {"binary": binary_classes, "fdi": fdi_classes}
+def fdi_mixed_classes() -> list[ClassDef]:
+    """Mixed dentition (children 6-12 years): 32 permanent and 20 deciduous teeth (FDI 51-85)."""
+    return [_tooth(n) for n in FDI_NUMBERS + DECIDUOUS_FDI_NUMBERS]
+
+
+PRESETS = {"binary": binary_classes, "fdi": fdi_classes, "fdi-mixed": fdi_mixed_classes}
 
 
 def classes_from_values(values: set[int]) -> list[ClassDef]:
@@ -58,6 +68,8 @@ def classes_from_values(values: set[int]) -> list[ClassDef]:
     values = {v for v in values if v != 0}
     if values and values <= set(FDI_NUMBERS) and len(values) > 2:
         return fdi_classes()
+    if len(values) > 2 and values <= set(FDI_NUMBERS) | set(DECIDUOUS_FDI_NUMBERS):
+        return fdi_mixed_classes()
     if values <= {1}:
         return binary_classes()
     return [ClassDef(v, f"class {v}", OKABE_ITO[i % 8]) for i, v in enumerate(sorted(values))]
@@ -83,3 +95,29 @@ def mirror_indices(values: Sequence[int]) -> list[int] | None:
     where = {int(v): i for i, v in enumerate(values)}
     perm = [0] + [where.get(mirror_value(v), i) for i, v in enumerate(teeth, start=1)]
     return None if perm == list(range(len(values))) else perm
+
+
+def is_fdi_tooth(value: int) -> bool:
+    return int(value) in _ALL_TEETH
+
+
+_ALL_TEETH = frozenset(FDI_NUMBERS + DECIDUOUS_FDI_NUMBERS)
+
+
+def neighbour_tooth(value: int, step: int = 1) -> int | None:
+    """The FDI number ``step`` teeth further along the arch from ``value`` (36 -> 37, 18 -> 28 across
+    the midline is not a neighbour: the arch runs 18..11 | 21..28, so 11 +1 -> 12 and 11 -1 -> 21),
+    or None at the end of the arch or for a value that is not a tooth. Deciduous teeth stay
+    deciduous (55 -> None, 51 -1 -> 61)."""
+    quadrant, tooth = divmod(int(value), 10)
+    if not is_fdi_tooth(value):
+        return None
+    last = 8 if quadrant <= 4 else 5
+    tooth += step
+    if tooth < 1:                      # crossing the midline into the other side of the same jaw
+        other = mirror_value(quadrant * 10 + 1) // 10
+        tooth = 1 - tooth
+        quadrant = other
+    if tooth > last:
+        return None
+    return quadrant * 10 + tooth

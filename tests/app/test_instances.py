@@ -133,6 +133,33 @@ def test_prediction_instances_have_scores(teeth, qtbot):
     expected = float(np.exp(4.0) / (np.exp(4.0) + len(values) - 1))
     for it in ctl.items:
         assert it.score == pytest.approx(expected, abs=1e-4)
-    assert ctl.panel.table.item(0, 2).text() == f"{expected:.3f}"
+    assert ctl.panel.table.item(0, 1).text() == f"{expected:.3f}"
     assert not ctl.panel.rename_button.isEnabled()           # prediction instances are not edited here
-    assert isinstance(ctl.panel.table.item(0, 0).icon(), QtGui.QIcon)
+    icon = ctl.panel.table.item(0, 0).icon().pixmap(8, 8).toImage()
+    colour = w.session.project.classes[[c.value for c in w.session.project.classes].index(ctl.items[0].value)].color
+    assert icon.pixelColor(4, 4) == QtGui.QColor(colour)     # the row's swatch is its class colour
+    assert ctl.panel.table.item(0, 2).text() == ""           # confident, one region per number: no flag
+
+
+def test_low_score_and_duplicate_teeth_are_flagged(teeth, qtbot):
+    w, ctl, _ = teeth
+    labels = w.session.editor.labels
+    pred = labels.copy()
+    pred[:30, :30] = 11                                    # a second "tooth 11"
+    values = [0] + sorted(int(v) for v in np.unique(labels) if v)
+    logits = np.stack([np.where(pred == v, 4.0, 0.0).astype(np.float32) for v in values])
+    logits[values.index(36)][pred == 36] = 0.2             # unsure of tooth 36
+    w.session.set_prediction(w.session.sample.id, pred)
+    w.canvas.set_prediction(pred)
+    ctl.set_prediction_details(w.session.sample.id, Prediction(logits, pred, pred), values)
+    ctl.panel.source.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: ctl.source == "prediction" and sum(it.value == 11 for it in ctl.items) == 2, timeout=3000)
+    table = ctl.panel.table
+    flags = {ctl.items[r].value: table.item(r, 2).text() for r in range(table.rowCount()) if table.item(r, 2).text()}
+    assert set(flags) == {11, 36}
+    assert "used 2x" in flags[11] and flags[36].startswith("low score")
+    row36 = row_of(ctl, 36)
+    assert table.item(row36, 0).foreground().color() == QtGui.QColor("#D55E00")
+    assert "3 flagged for review" in ctl.panel.summary.text()
+    ctl.panel.select(row36)                                 # the rename suggestion walks along the arch
+    assert ctl.panel.new_class.currentData() == 37

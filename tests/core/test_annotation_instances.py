@@ -7,7 +7,14 @@ import cv2
 import numpy as np
 
 from core.annotation.editor import MaskEditor
-from core.annotation.instance_list import instance_rgba, list_instances, overlay_rgba, palette
+from core.annotation.instance_list import instance_rgba, list_instances, overlay_rgba, palette, review_flags
+from core.data.classes import (
+    classes_from_values,
+    fdi_classes,
+    fdi_mixed_classes,
+    mirror_indices,
+    neighbour_tooth,
+)
 from core.interop.instances import instances_from_labels
 
 
@@ -56,3 +63,30 @@ def test_colour_maps(shared_data):
     caries = (labels == 36).astype(np.uint8)
     over = overlay_rgba(caries, [{"id": 0, "color": [0, 0, 0]}, {"id": 1, "value": 1, "color": [230, 159, 0]}])
     assert (over[labels == 36] == (230, 159, 0, 255)).all() and (over[labels != 36, 3] == 0).all()
+
+
+def test_review_flags_low_score_and_duplicate_numbers(shared_data):
+    labels = _mask(shared_data)
+    labels[:40, :40] = 11                                # a second region numbered 11
+    values = [0] + sorted(int(v) for v in np.unique(labels) if v)
+    probs = np.full((len(values), *labels.shape), 0.9, np.float32)
+    probs[values.index(36)] = 0.3                        # the model is unsure of tooth 36
+    items = list_instances(labels, probs, min_area=20, class_values=values)
+    flags = dict(zip(((i.value, i.bbox) for i in items), review_flags(items), strict=True))
+    flagged = {v for (v, _), f in flags.items() if f}
+    assert flagged == {11, 36}
+    assert all("used 2x" in f for (v, _), f in flags.items() if v == 11)
+    assert all("low score 0.30" in f for (v, _), f in flags.items() if v == 36)
+    binary = list_instances((labels > 0).astype(np.uint8))
+    assert not any(review_flags(binary, numbered=False))
+
+
+def test_mixed_dentition_table_and_arch_neighbours():
+    table = fdi_mixed_classes()
+    assert len(table) == 52 and {c.value for c in table} >= {51, 55, 85, 11, 48}
+    assert len({c.color for c in table}) > 30
+    assert classes_from_values({0, 11, 12, 55, 54}) == table          # deciduous numbers found in masks
+    assert classes_from_values({11, 12, 13}) == fdi_classes()
+    assert [neighbour_tooth(v) for v in (36, 18, 55, 7)] == [37, None, None, None]
+    assert [neighbour_tooth(v, -1) for v in (11, 21, 51, 36)] == [21, 11, 61, 35]
+    assert mirror_indices([0, 51, 61]) == [0, 2, 1]                   # flips swap deciduous sides too

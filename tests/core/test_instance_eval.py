@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.data.classes import fdi_classes
+from core.data.classes import fdi_classes, mirror_value
 from core.data.layouts import load_index
 from core.data.masks import load_mask
 from core.interop.instance_eval import evaluate_instances
@@ -39,3 +39,28 @@ def test_perfect_and_shifted_predictions(shared_data, tmp_path):
     assert "tooth 11" in perfect["per_class_named"]
     shifted = evaluate_instances(FixedPredictor([np.roll(m, 12, axis=1) for m in truth]), samples, fdi_classes())
     assert shifted["map"] < perfect["map"] - 0.3
+
+
+def test_tooth_measures_separate_finding_from_numbering(shared_data, tmp_path):
+    """Instance Dice and identification accuracy (STS-2024): renumbering every tooth keeps the
+    outlines (instance Dice 1) but numbers none right; dropping teeth lowers recall only."""
+    copy_pairs(shared_data, "ufba425_teeth", 2, tmp_path)
+    samples = load_index(tmp_path).labeled()
+    truth = [load_mask(s) for s in samples]
+    perfect = evaluate_instances(FixedPredictor(truth), samples, fdi_classes(), min_area=1)
+    assert perfect["instance_dice"] == 1.0 and perfect["identification_accuracy"] == 1.0
+    assert perfect["matched_teeth"] == perfect["true_teeth"] >= 40
+    swapped = []
+    for m in truth:                                   # every tooth gets its mirror image's number
+        out = m.copy()
+        for v in np.unique(m[m > 0]).tolist():
+            out[m == v] = mirror_value(v)
+        swapped.append(out)
+    renumbered = evaluate_instances(FixedPredictor(swapped), samples, fdi_classes(), min_area=1)
+    assert renumbered["instance_dice"] == 1.0 and renumbered["identification_accuracy"] == 0.0
+    assert renumbered["map50"] < 0.05
+    missing = [np.where(np.isin(m, [11, 21, 36]), 0, m) for m in truth]
+    dropped = evaluate_instances(FixedPredictor(missing), samples, fdi_classes(), min_area=1)
+    lost = sum(len(set(np.unique(m)) & {11, 21, 36}) for m in truth)
+    assert dropped["matched_teeth"] == dropped["true_teeth"] - lost
+    assert dropped["detection_precision"] == 1.0 and dropped["identification_accuracy"] < 1.0
