@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from core.annotation.history import Box, History, StrokeRecord, record_from_snapshot
+from core.annotation.paint_guard import FillTooLarge, PaintGuard
 
 Point = tuple[float, float]  # (x, y) in image pixels, like mouse positions
 
@@ -39,6 +40,7 @@ class MaskEditor:
         self._before: np.ndarray | None = None
         self._box: Box | None = None
         self._label = "stroke"
+        self.guard = PaintGuard()      # paint mode and locked / hidden classes, set by the tools
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,7 +86,9 @@ class MaskEditor:
 
         With ``intensity_range`` only pixels whose image intensity lies in [lo, hi] change (the
         threshold brush). Cost is proportional to the segment's bounding box, not the image.
+        Pixels the paint guard protects (mode, locked or hidden classes) keep their label.
         """
+        writable = self.guard.writable(value)
         auto = self._before is None
         if auto:
             self.begin_stroke("brush" if value else "eraser")
@@ -111,6 +115,8 @@ class MaskEditor:
             lo, hi = intensity_range
             patch = self.image[y0:y1, x0:x1]
             hit &= (patch >= lo) & (patch <= hi)
+        if writable is not None:
+            hit &= writable[self.labels[y0:y1, x0:x1]]
         self.labels[y0:y1, x0:x1][hit] = value
         box = self._touch((y0, y1, x0, x1))
         if auto:
@@ -136,27 +142,36 @@ class MaskEditor:
         return float(lo) - tolerance * span, float(hi) + tolerance * span
 
     # ------------------------------------------------------------------ region operations
-    def flood_fill(self, x: float, y: float, value: int) -> tuple[Box | None, StrokeRecord | None]:
-        """Fill the 4-connected region of equal label around (x, y) with ``value``."""
+    def flood_fill(self, x: float, y: float, value: int, max_fraction: float | None = None
+                   ) -> tuple[Box | None, StrokeRecord | None]:
+        """Fill the 4-connected region of equal label around (x, y) with ``value``.
+
+        With ``max_fraction`` a region larger than that share of the image raises FillTooLarge and
+        changes nothing (one stray click must not fill a 4-megapixel background).
+        """
         h, w = self.shape
         cx, cy = int(x), int(y)
         if not (0 <= cx < w and 0 <= cy < h) or self.labels[cy, cx] == value:
             return None, None
-
-        def op() -> Box | None:
-            region = np.zeros((h + 2, w + 2), np.uint8)
-            src = self.labels.copy()
-            cv2.floodFill(src, region, (cx, cy), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
-            inside = region[1:-1, 1:-1].astype(bool)
-            return self._touch(_box_of(inside, value, self.labels))
-
-        return self._single("fill", op)
+        writable = self.guard.writable(value)
+        if writable is not None and not writable[self.labels[cy, cx]]:
+            return None, None
+        region = np.zeros((h + 2, w + 2), np.uint8)
+        cv2.floodFill(self.labels.copy(), region, (cx, cy), 0, 0, 0, 4 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+        inside = region[1:-1, 1:-1].astype(bool)
+        fraction = float(np.count_nonzero(inside)) / inside.size
+        if max_fraction is not None and fraction > max_fraction:
+            raise FillTooLarge(fraction)
+        return self._single("fill", lambda: self._touch(_box_of(inside, value, self.labels)))
 
     def fill_polygon(self, points: Sequence[Point], value: int) -> tuple[Box | None, StrokeRecord | None]:
         """Fill a closed polygon or freehand lasso (x, y vertices) with ``value``."""
         inside = self.polygon_mask(points)
         if inside is None:
             return None, None
+        writable = self.guard.writable(value)
+        if writable is not None:
+            inside &= writable[self.labels]
         return self._single("polygon", lambda: self._touch(_box_of(inside, value, self.labels)))
 
     def polygon_mask(self, points: Sequence[Point]) -> np.ndarray | None:
@@ -170,10 +185,12 @@ class MaskEditor:
     def remove_small_islands(self, min_area: int = 64) -> tuple[Box | None, StrokeRecord | None]:
         """Clear 8-connected pieces of any class smaller than ``min_area`` pixels (stray clicks)."""
 
+        protected = self.guard.protected()
+
         def op() -> Box | None:
             box = None
             for value in np.unique(self.labels):
-                if value == 0:
+                if value == 0 or (protected is not None and protected[value]):
                     continue
                 n, comp, stats, _ = cv2.connectedComponentsWithStats(
                     (self.labels == value).astype(np.uint8), connectivity=8)
@@ -192,6 +209,9 @@ class MaskEditor:
         region = np.ones(self.shape, bool) if points is None else self.polygon_mask(points)
         if region is None:
             return None, None
+        protected = self.guard.protected()
+        if protected is not None:                    # locked / hidden classes keep their pixels
+            region &= ~protected[self.labels]
 
         def op() -> Box | None:
             box = _bounds(region)
