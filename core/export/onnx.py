@@ -26,7 +26,7 @@ from core.export.samples import collect_samples, dice, network_input
 from core.infer.backends import OnnxBackend, TorchBackend
 from core.infer.predictor import SegmentationPredictor
 from core.jobs import CancelToken, Progress, no_progress
-from core.models.checkpoint import load_checkpoint
+from core.models.checkpoint import load_checkpoint, read_sidecar
 
 TOLERANCE = 1e-4
 ImageSource = str | Path | Sequence[str | Path]
@@ -91,8 +91,8 @@ def export_onnx(
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     out = Path(out)
+    meta = inference_meta(read_sidecar(checkpoint), mode=policy, overlap=overlap, size=size)  # checked first
     model, sidecar = load_checkpoint(checkpoint)
-    meta = inference_meta(sidecar, mode=policy, overlap=overlap, size=size)
     source = images or calibration or sidecar.get("data_root")
     if not source:
         raise ModelFileError("the parity check needs real images: pass --images DIR (or --calibration DIR)")

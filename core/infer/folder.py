@@ -1,8 +1,9 @@
 """Predicting a folder: masks (PNG), overlays and stats.csv, with decoding overlapped with inference.
 
 A reader thread decodes the next image while the current one runs through the network. A file
-that cannot be read or predicted is reported in the summary and skipped, never fatal. On cancel,
-what was written stays (with a stats.csv for it) and CancelledError is raised.
+that cannot be read or predicted is reported in the summary and skipped; a model that fails
+(ModelFileError) stops the run with that one message. On cancel, what was written stays (with a
+stats.csv for it) and CancelledError is raised.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from core.data.atomic import atomic_write_bytes, atomic_write_text
 from core.data.io import MaskEncoding, is_image_file, read_image, to_uint8, write_mask
-from core.errors import ImageReadError, ToothSegError
+from core.errors import ImageReadError, ModelFileError, ToothSegError
 from core.infer.predictor import SegmentationPredictor, load_predictor
 from core.jobs import CancelToken, Progress, no_progress
 
@@ -111,6 +112,7 @@ def predict_folder(
     start = time.perf_counter()
     progress(0, len(items), f"predicting with {predictor.provider}")
     stop = threading.Event()
+    finished = False
     try:
         for done, (path, name, image, error) in enumerate(_decoded(items, stop), start=1):
             cancel.raise_if_cancelled("prediction")
@@ -124,12 +126,15 @@ def predict_folder(
                     if ok:
                         atomic_write_bytes(out_dir / "overlays" / f"{name}.png", buf.tobytes())
                 rows.append({"filename": path.name, **pred.stats})
+            except ModelFileError:
+                raise  # the model, not this image, is at fault: one message, not one per image
             except (ToothSegError, ValueError, OSError, cv2.error) as exc:
                 failed.append({"file": str(path), "error": str(exc)})
             progress(done, len(items), path.name)
+        finished = True
     finally:
         stop.set()
-        if rows or items:
+        if rows or (items and finished):
             _write_stats(out_dir / "stats.csv", rows)
     return {"images": len(items), "written": len(rows), "failed": failed, "provider": predictor.provider,
             "out": str(out_dir), "stats_csv": str(out_dir / "stats.csv"),

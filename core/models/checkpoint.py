@@ -18,9 +18,11 @@ from core import __version__
 from core.data.atomic import atomic_write_bytes, atomic_write_json
 from core.errors import ModelFileError
 from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
+from core.models.metadata_schema import MAX_SIDECAR_BYTES, check_sidecar
 from core.models.registry import build_model
 
 FORMAT = "toothseg-checkpoint"
+MAX_WEIGHTS_BYTES = 2 * 2**30  # the largest registered model (ResNet-34 U-Net, 64 base channels) is < 1 GB
 VERSION = 1
 
 
@@ -61,39 +63,44 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
         json.dumps(sidecar)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"checkpoint metadata must be JSON-able: {exc}") from exc
+    check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)  # never write what read_sidecar would refuse
     atomic_write_bytes(weights_path, blob)
     atomic_write_json(sidecar_path, sidecar)
     return sidecar_path
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's JSON description, validated; ModelFileError when missing/foreign/corrupt."""
+    """The checkpoint's JSON description, every field checked against ``metadata_schema`` (types and
+    limits) before anything is built from it; ModelFileError when missing/foreign/corrupt/out of range."""
     _, sidecar_path = checkpoint_paths(path)
     if not sidecar_path.is_file():
         raise ModelFileError(f"{sidecar_path.name}: checkpoint description not found beside {Path(path).name}")
     try:
+        if sidecar_path.stat().st_size > MAX_SIDECAR_BYTES:
+            raise ModelFileError(f"{sidecar_path.name}: {sidecar_path.stat().st_size} bytes is too large for a "
+                                 "checkpoint description")
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{sidecar_path.name}: not a readable checkpoint description ({exc})") from exc
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
-        raise ModelFileError(f"{sidecar_path.name}: not a ToothSeg checkpoint (missing format '{FORMAT}')")
-    if int(sidecar.get("version", 0)) > VERSION:
-        raise ModelFileError(
-            f"{sidecar_path.name}: checkpoint version {sidecar.get('version')} is newer than this app "
-            f"supports ({VERSION}); update ToothSeg Studio"
-        )
-    if not isinstance(sidecar.get("model"), dict):
-        raise ModelFileError(f"{sidecar_path.name}: checkpoint has no model config")
-    return sidecar
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else (str(exc).splitlines() or ["nested too deeply"])[0]
+        raise ModelFileError(f"{sidecar_path.name}: not a readable checkpoint description ({reason})") from exc
+    return check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)
 
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """Tensors from a .safetensors file (or a checkpoint stem/sidecar); never unpickles anything."""
+    """Tensors from a .safetensors file (or a checkpoint stem/sidecar); never unpickles anything.
+
+    With ``expected_sha256`` (the sidecar's) a swapped or truncated file is refused; weights holding
+    NaN or infinite values are refused too (they would predict garbage without an error).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
     weights_path, _ = checkpoint_paths(path)
     try:
+        size = weights_path.stat().st_size
+        if size > MAX_WEIGHTS_BYTES:
+            raise ModelFileError(f"{weights_path.name}: {size / 2**30:.1f} GB is larger than any ToothSeg model "
+                                 f"({MAX_WEIGHTS_BYTES // 2**30} GB at most)")
         blob = weights_path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelFileError(f"{weights_path.name}: weights file not found") from exc
@@ -102,15 +109,24 @@ def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[s
     if expected_sha256 and hashlib.sha256(blob).hexdigest() != expected_sha256:
         raise ModelFileError(f"{weights_path.name}: weights do not match their description (corrupt or replaced)")
     try:
-        return st_load(blob)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{weights_path.name}: not a valid safetensors weights file ({exc})") from exc
+        tensors = st_load(blob)
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ModelFileError(f"{weights_path.name}: not a valid safetensors weights file ({first})") from exc
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ModelFileError(f"{weights_path.name}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                             f"(first: {bad[0]}); the model is broken")
+    return tensors
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from its sidecar config and load its weights strictly; model is in eval mode."""
+    from core.export.metadata import inference_meta
+
     sidecar = read_sidecar(path)
-    state = read_weights(path, sidecar.get("weights_sha256"))
+    inference_meta(sidecar)  # what inference will read (recipe-derived rules too) is checked before building
+    state = read_weights(path, sidecar["weights_sha256"])
     model = build_model(sidecar["model"])
     try:
         model.load_state_dict(state, strict=True)
@@ -123,11 +139,16 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 def load_pretrained(model: nn.Module, path: str | Path, skip_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
     """Load every tensor whose name and shape match (e.g. MIM encoder+decoder) and report the rest.
 
+    The checkpoint's description is checked and its weights must match their checksum, as for
+    prediction. At least one learnable tensor (a parameter, not a batch-norm counter or statistic)
+    must match, else the checkpoint is for another architecture and ModelFileError says so.
     Returns {"loaded": [names], "skipped": [(name, reason)]}; reasons are "shape mismatch ...",
     "missing in checkpoint", "not in model" or "excluded by prefix".
     """
-    source = read_weights(path)
+    sidecar = read_sidecar(path)
+    source = read_weights(path, sidecar["weights_sha256"])
     target = model.state_dict()
+    learnable = {name for name, _ in model.named_parameters()}
     loaded: list[str] = []
     skipped: list[tuple[str, str]] = []
     merged = dict(target)
@@ -139,11 +160,15 @@ def load_pretrained(model: nn.Module, path: str | Path, skip_prefixes: tuple[str
         elif tuple(source[name].shape) != tuple(tensor.shape):
             skipped.append((name, f"shape mismatch: checkpoint {tuple(source[name].shape)} vs model "
                                   f"{tuple(tensor.shape)}"))
+        elif source[name].is_floating_point() != tensor.is_floating_point():
+            skipped.append((name, f"type mismatch: checkpoint {source[name].dtype} vs model {tensor.dtype}"))
         else:
             merged[name] = source[name].to(tensor.dtype)
             loaded.append(name)
     skipped.extend((name, "not in model") for name in source if name not in target)
-    if not loaded:
-        raise ModelFileError(f"{Path(path).name}: no tensor matches this model; is it the right architecture?")
+    if not any(name in learnable for name in loaded):
+        only = f" (only {len(loaded)} batch-norm counters or statistics did)" if loaded else ""
+        raise ModelFileError(f"{Path(path).name}: no weight tensor matches this model{only}; is it the right "
+                             "architecture?")
     model.load_state_dict(merged, strict=True)
     return {"loaded": loaded, "skipped": skipped}

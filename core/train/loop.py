@@ -48,6 +48,7 @@ def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Pa
         events = MultiEvents(listeners)
         cancel = cancel or CancelToken()
         seed_everything(recipe.seed + rt.rank)
+        _check_inputs(recipe, Path(run_dir), resume)
         if not isinstance(data, Dataset2D):
             data = open_dataset(data, recipe.split_seed, recipe.split_ratios)
         objective = OBJECTIVES[recipe.mode](recipe, data, rt, cancel, events.on_log)
@@ -56,14 +57,57 @@ def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Pa
         stop_runtime(rt)
 
 
+def _check_inputs(recipe: Recipe, run_dir: Path, resume: bool) -> None:
+    """Refuse a bad --init checkpoint or a bad run to resume before any data is read or anything built."""
+    from core.models.checkpoint import read_sidecar
+
+    if recipe.init:
+        read_sidecar(recipe.init)
+    if resume:
+        read_state(run_dir)
+        read_sidecar(run_dir / "last.json")
+
+
+# what _restore reads from last_state.pt, with the type each value must have
+STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "epoch": (int,), "step": (int,), "bad_epochs": (int,), "best": (int, float, type(None)),
+    "elapsed_s": (int, float), "optimizer": (dict,), "scheduler": (dict,), "scaler": (dict,),
+    "rng_torch": (torch.Tensor,), "csv_rows": (str,), "extra": (dict,),
+}
+
+
 def read_state(run_dir: Path) -> dict[str, Any]:
+    """``last_state.pt`` loaded without running code (``weights_only``) and checked field by field."""
     path = Path(run_dir) / STATE_FILE
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise ToothSegError(f"{run_dir}: nothing to resume (no {STATE_FILE})") from exc
-    except Exception as exc:  # a truncated or foreign file
-        raise ToothSegError(f"{path}: unreadable training state ({exc})") from exc
+    except Exception as exc:  # a truncated or foreign file, or a pickle that would run code
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ToothSegError(f"{path}: unreadable training state ({first[:200]})") from exc
+    if not isinstance(state, dict):
+        raise ToothSegError(f"{path}: not a training state (a {type(state).__name__}, not a dict)")
+    for key, types in STATE_TYPES.items():
+        if key not in state:
+            if key in ("extra", "elapsed_s"):
+                continue
+            raise ToothSegError(f"{path}: training state lacks {key}")
+        value = state[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ToothSegError(f"{path}: training state {key} has the wrong type ({type(value).__name__})")
+    if min(state["epoch"], state["step"], state["bad_epochs"]) < 0:
+        raise ToothSegError(f"{path}: training state has a negative epoch or step count")
+    rng = state["rng_torch"]
+    if rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise ToothSegError(f"{path}: training state rng_torch is not a random-generator state")
+    try:
+        rows = json.loads(state["csv_rows"])
+    except (ValueError, RecursionError) as exc:
+        raise ToothSegError(f"{path}: training state csv_rows is not JSON ({exc})") from exc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ToothSegError(f"{path}: training state csv_rows must be a list of rows")
+    return state
 
 
 class _Loop:
@@ -81,7 +125,13 @@ class _Loop:
         r, obj = self.recipe, self.obj
         self.cancel.raise_if_cancelled("training")
         obj.prepare()
-        obj.model.to(self.rt.device)
+        from core.train.speed import autotune
+
+        steps = len(obj.loader) * r.epochs
+        steps = min(steps, r.max_steps) if r.max_steps else steps
+        self.rt.speed = autotune(r, self.rt.device, self.rt.distributed, steps, self.events.on_log)
+        self.rt.amp = bool(self.rt.speed.dtype)
+        self.rt.speed.prepare(obj.model.to(self.rt.device))
         opt = torch.optim.AdamW(obj.parameters(), lr=r.lr, weight_decay=r.weight_decay)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode=obj.monitor_mode, factor=r.plateau_factor, patience=r.plateau_patience, min_lr=r.min_lr)
@@ -89,7 +139,7 @@ class _Loop:
         first_epoch, step, best, bad = 0, 0, None, 0
         if resume:
             first_epoch, step, best, bad = self._restore(opt, sched, scaler)
-        obj.net = self.rt.wrap(obj.model)
+        obj.net = self.rt.speed.wrap(self.rt.wrap(obj.model))
         per_epoch = len(obj.loader)
         total = per_epoch * r.epochs
         if r.max_steps:
@@ -101,9 +151,11 @@ class _Loop:
 
                 self.tb = SummaryWriter(str(self.run_dir / "tb"))
         info = {"mode": r.mode, "device": str(self.rt.device), "world": self.rt.world, "amp": self.rt.amp,
+                "speed": self.rt.speed.name,
                 "steps_per_epoch": per_epoch, "first_epoch": first_epoch, **obj.info}
         self.events.on_start(total, info)
-        self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world}, "
+        self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world} "
+                           f"({self.rt.speed.name}), "
                            + ", ".join(f"{k}={v}" for k, v in obj.info.items()))
         t0 = time.monotonic() - self.elapsed_before  # the budget covers the job, across resumes
         stopped, metrics, done = "completed", {}, first_epoch
@@ -237,12 +289,18 @@ class _Loop:
         model, meta = load_checkpoint(self.run_dir / "last.safetensors")
         if meta.get("mode") != self.recipe.mode:
             raise ToothSegError(f"{self.run_dir} holds a {meta.get('mode')} run, not {self.recipe.mode}")
-        self.obj.export_model().load_state_dict(model.state_dict())
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng_torch"])
-        self.obj.load_extra_state(state.get("extra", {}))
+        try:
+            self.obj.export_model().load_state_dict(model.state_dict())
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            if state.get("scaler") and scaler.is_enabled():  # a run resumed with another precision has none
+                scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng_torch"])
+            self.obj.load_extra_state(state.get("extra", {}))
+        except (ValueError, KeyError, RuntimeError, TypeError, IndexError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ToothSegError(f"{self.run_dir / STATE_FILE}: the saved training state does not fit this run "
+                                f"({first[:200]})") from exc
         self.rows = json.loads(state.get("csv_rows", "[]"))
         self.elapsed_before = float(state.get("elapsed_s", 0.0))
         self.events.on_log(f"resuming {self.run_dir} after epoch {state['epoch']} (step {state['step']})")

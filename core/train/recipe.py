@@ -8,12 +8,14 @@ reproduced and resumed exactly.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from core.errors import ToothSegError
+from core.models.metadata_schema import check_model_config
 
 MODES = ("pretrain-mim", "pretrain-recon", "finetune", "mean-teacher", "pseudo-label")
 
@@ -73,6 +75,7 @@ class Recipe:
     tensorboard: bool = False
     preview_every: int = 1              # epochs between preview images (0 = never)
     threads: int = 0                    # torch intra-op threads (0 = leave torch's default)
+    speed: str = "auto"                 # auto (measured once per machine, core.train.speed) | fp32 | bf16+channels_last ...
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -90,10 +93,13 @@ class Recipe:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recipe:
+        if not isinstance(data, dict):
+            raise ToothSegError(f"a recipe must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ToothSegError(f"unknown recipe keys: {', '.join(unknown)}")
+        _check_types(data)
         recipe = cls(**{k: v for k, v in data.items()})
         recipe.validate()
         return recipe
@@ -125,8 +131,32 @@ class Recipe:
             raise ToothSegError(f"zoom must lie in [0, 0.5), got {self.zoom}")
         if not 0 <= self.weight_ema < 1 or not 0 < self.ema_alpha < 1:
             raise ToothSegError("weight_ema must lie in [0, 1) and ema_alpha in (0, 1)")
+        if self.speed != "auto":
+            from core.train.speed import option
+
+            option(self.speed)  # raises on an unknown name
         if not isinstance(self.model, dict) or "name" not in self.model:
             raise ToothSegError("recipe 'model' must be a dict with a 'name'")
+        check_model_config(self.model, "recipe", "model")
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Each value has its field's type (an int is fine where a float is expected), so a stored or
+    hand-written recipe with ``"size": "abc"`` gets one clear line instead of a TypeError later."""
+    defaults = Recipe()
+    for key, value in data.items():
+        want = type(getattr(defaults, key))
+        ok = (isinstance(value, bool) if want is bool
+              else isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              if want is float
+              else isinstance(value, want) and not isinstance(value, bool) if want is int
+              else isinstance(value, want))
+        if not ok:
+            raise ToothSegError(f"recipe {key} must be {_TYPE_NAMES[want]}, got {value!r:.40}")
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text",
+               list: "a list", dict: "an object"}
 
 
 def default_recipe(mode: str) -> Recipe:

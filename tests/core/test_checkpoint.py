@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 
@@ -53,9 +54,15 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     meta = json.loads(sidecar.read_text())
     meta.pop("weights_sha256")
     sidecar.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="weights_sha256 must be"):  # no checksum, no load
+        load_checkpoint(sidecar)
+    meta["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()  # a truncated file, re-hashed
+    sidecar.write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="not a valid safetensors"):
         load_checkpoint(sidecar)
     weights.write_bytes(pickle.dumps({"evil": 1}))  # a pickle is never unpickled
+    meta["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sidecar.write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="not a valid safetensors"):
         load_checkpoint(sidecar)
     sidecar.write_text('{"hello": 1}')
