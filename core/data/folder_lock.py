@@ -87,7 +87,8 @@ class FolderLock:
         self.owner = owner or LockOwner.me("ToothSeg Studio")
         self.held = False
         self.holder: LockOwner | None = None   # the other owner when not held
-        self.problem = ""                      # why the lock could not be taken at all (disk, permissions)
+        self.problem = ""                      # why the lock file could not be written (disk, permissions)
+        self.contended = False                 # another instance holds (or is just creating) it
         _LIVE[self.owner.token] = self
 
     @property
@@ -120,7 +121,7 @@ class FolderLock:
         holder = self.read()
         if holder is None:
             if _age(self.path) < FRESH_S:
-                self.holder = None
+                self.holder, self.contended = None, True
                 self.problem = "another instance is opening this folder right now"
                 return False
             return self.take_over()  # unreadable and old: a writer was killed mid-write
@@ -129,7 +130,7 @@ class FolderLock:
             return True
         if holder.gone():
             return self.take_over()
-        self.holder = holder
+        self.holder, self.contended = holder, True
         return False
 
     def read(self) -> LockOwner | None:
@@ -186,6 +187,7 @@ class EditLock:
         self.locks: list[FolderLock] = []
         self.held = False
         self.blocker: FolderLock | None = None     # the lock file that made us read-only
+        self.problems: list[str] = []              # lock files that could not be written
 
     @property
     def token(self) -> str:
@@ -208,9 +210,14 @@ class EditLock:
         return True
 
     def _add(self, folder: Path, take_over: bool = False) -> bool:
+        """Take one lock file; one that cannot be written at all (full disk, read-only) is skipped: the
+        lock is a courtesy, the merges of masks and project file keep concurrent saves safe anyway."""
         lock = FolderLock(folder, self.owner)
         if lock.take_over() if take_over else lock.acquire():
             self.locks.append(lock)
+            return True
+        if not lock.contended:
+            self.problems.append(lock.problem)
             return True
         self.blocker = lock
         self.release()
@@ -220,6 +227,8 @@ class EditLock:
         """Before a save: once the folder has its ``.toothseg/``, lock it there too (False: someone else has)."""
         if not self.held or not self.inside.is_dir() or self.inside in {lk.folder for lk in self.locks}:
             return self.held
+        if self.problems and any(str(self.inside) in p for p in self.problems):
+            self.problems = [p for p in self.problems if str(self.inside) not in p]   # try again
         if self.inside == self.aside:
             return True
         return self._add(self.inside)
