@@ -18,7 +18,7 @@ import numpy as np
 from core.data.classes import mirror_indices
 from core.data.io import to_unit_float
 from core.infer.backends import Backend, load_backend
-from core.infer.postprocess import mask_stats, postprocess_binary
+from core.infer.contract import InferenceContract
 from core.infer.sliding import sliding_forward
 from core.preprocess import apply_preprocess
 
@@ -34,12 +34,17 @@ class Prediction:
     def probabilities(self) -> np.ndarray:
         """(K, H, W) float32: foreground probability (K=1) or class softmax; computed only when asked
         (the softmax of 33 FDI channels costs more than the network itself on a laptop)."""
-        if self.logits.shape[0] == 1:
-            return (1.0 / (1.0 + np.exp(-self.logits))).astype(np.float32)
-        probs = np.asarray(self.logits, dtype=np.float32) - self.logits.max(axis=0, keepdims=True)
-        np.exp(probs, out=probs)
-        probs /= probs.sum(axis=0, keepdims=True)
-        return probs
+        return probabilities(self.logits)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """(K, H, W) logits -> float32 sigmoid (K=1) or softmax over the classes."""
+    if logits.shape[0] == 1:
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    probs = np.asarray(logits, dtype=np.float32) - logits.max(axis=0, keepdims=True)
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=0, keepdims=True)
+    return probs
 
 
 class Predictor(Protocol):
@@ -67,17 +72,15 @@ class SegmentationPredictor:
         norm = self.meta["normalization"]
         self.mean, self.std = float(norm["mean"]), float(norm["std"])
         self.policy = self.meta["input_policy"]
-        self.threshold = float(self.meta["threshold"])
-        post = self.meta["postprocess"]
-        self.band = tuple(post["band"]) if post.get("band") else None
-        self.min_area_frac = float(post.get("min_area_frac", 0.0))
-        self.max_components = int(post.get("max_components", 0) or 0)
-        self.post_enabled = bool(post.get("enabled", True))
-        # label-map value of each output channel (e.g. FDI tooth numbers); "value" when given, else "id"
-        values = [int(c.get("value", c["id"])) for c in self.meta["classes"]]
-        channels = int(self.meta["architecture"].get("out_channels", 1))
-        self.class_values = np.array(values, np.uint8) if len(values) == channels else None
-        self.foreground_value = values[1] if channels == 1 and len(values) == 2 else 1
+        self.contract = InferenceContract.from_meta(self.meta)
+        self.threshold = self.contract.threshold
+        self.band = self.contract.band
+        self.min_area_frac = self.contract.min_area_frac
+        self.max_components = self.contract.max_components
+        self.post_enabled = self.contract.enabled
+        self.class_values = self.contract.class_values
+        self.foreground_value = self.contract.foreground_value
+        values, channels = list(self.contract.values), self.contract.channels
         self.mirror = mirror_indices(values) if channels > 1 and len(values) == channels else None
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -120,26 +123,29 @@ class SegmentationPredictor:
         return back
 
     def postprocess(self, logits: np.ndarray) -> Prediction:
+        """The model's inference contract (threshold, classes, component rules) on logits."""
         logits = np.ascontiguousarray(logits, dtype=np.float32)
-        if logits.shape[0] == 1:
-            t = min(max(self.threshold, 1e-6), 1 - 1e-6)
-            cut = np.float32(np.log(t / (1 - t)))  # sigmoid(z) > t  <=>  z > logit(t)
-            labels = ((logits[0] > cut) * self.foreground_value).astype(np.uint8)
-        else:
-            index = logits.argmax(axis=0).astype(np.uint8)  # the softmax's argmax, without the softmax
-            labels = self.class_values[index] if self.class_values is not None else index
-        mask = self.apply_postprocess(labels)
-        stats = mask_stats(mask, self.band, self.min_area_frac)
-        return Prediction(logits, labels, mask.astype(np.uint8), stats)
+        labels, mask, stats = self.contract.apply(logits)
+        return Prediction(logits, labels, mask, stats)
 
     def apply_postprocess(self, labels: np.ndarray) -> np.ndarray:
         """The model's own component rules (band, minimum area, component limit) on a label map; any
         label values pass through, so evaluation can score exactly the mask a user is shown."""
-        if not self.post_enabled:
-            return labels
-        keep = postprocess_binary((labels > 0).astype(np.uint8), self.band, self.min_area_frac,
-                                  max_components=self.max_components)
-        return labels * keep
+        return self.contract.rules(labels)
+
+    def probabilities(self, image: np.ndarray, tta: bool | None = None) -> np.ndarray:
+        """(K, H, W) probabilities at the image's size (sigmoid or softmax); ``tta`` None = as set up."""
+        x = self.preprocess(image)
+        if tta is None or tta == self.tta:
+            logits = self.forward(x)
+        else:
+            logits = (self.forward_once(x) + self.mirrored_forward(x)) * np.float32(0.5) if tta else self.forward_once(x)
+        return probabilities(logits)
+
+    def flip_disagreement(self, image: np.ndarray) -> float:
+        """Mean |p(x) - mirror(p(mirror(x)))| (FDI sides swapped back): how much a flip changes the answer."""
+        x = self.preprocess(image)
+        return float(np.abs(probabilities(self.forward_once(x)) - probabilities(self.mirrored_forward(x))).mean())
 
     def predict(self, image: np.ndarray) -> Prediction:
         return self.postprocess(self.forward(self.preprocess(image)))

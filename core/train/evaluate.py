@@ -12,44 +12,65 @@ from typing import Any
 
 import numpy as np
 
-from core.data.io import to_unit_float
 from core.data.masks import load_image, load_mask
 from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
 from core.train.data import Dataset2D, open_dataset
 from core.train.metrics import dice_iou
-from core.train.predict import CheckpointModel
 
-SPLIT_CHOICES = ("test", "val", "train", "all")
+SPLIT_CHOICES = ("test", "val", "heldout", "train", "all")
+ORIGINS = ("train", "val", "test", "accepted")  # accepted = a pseudo-label a person accepted in review
+
+
+def origin(sample) -> str:
+    """Where a labeled image's mask came from and what the model did with it: an accepted pseudo-label,
+    else its split (``train`` scores are memory, not generalisation)."""
+    return "accepted" if sample.status == "reviewed" else (sample.split or "train")
+
+
+def in_split(sample, split: str) -> bool:
+    """``heldout`` = val + test labels (never a training step's input); ``all`` = every label."""
+    if split == "all":
+        return True
+    if split == "heldout":
+        return sample.split in ("val", "test")
+    return sample.split == split
 
 
 def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = "test", worst: int = 3,
              progress: Progress | None = None, cancel: CancelToken | None = None,
              split_seed: int = 0, tta: bool = False) -> dict[str, Any]:
-    """A JSON-able report: {"dice", "iou", "dice_raw", "n", "per_image", "per_class", "best", "worst", ...}.
+    """A JSON-able report: {"dice", "iou", "dice_raw", "n", "per_image", "per_class", "by_origin", ...}.
 
-    Scores the mask a user is shown, after the model's post-processing rules; ``dice_raw`` is the
-    thresholded network output before them, so a report shows what the rules add or cost. ``tta``
-    averages each image's logits with its mirror image's, as the app does with that option on."""
+    ``model_path`` is a checkpoint or an exported ``.onnx`` (fp32 or int8): both run through the same
+    ``SegmentationPredictor`` and inference contract the app uses, so the score is of the mask a user
+    is shown; ``dice_raw`` is the thresholded network output before the component rules. ``tta``
+    averages each image's logits with its mirror image's, as the app does with that option on. Every
+    row carries its ``origin`` (train / val / test / accepted) and ``by_origin`` scores each apart, so
+    "all" never hides that it mixes in images the model was trained on."""
+    from core.infer.predictor import load_predictor
+
     if split not in SPLIT_CHOICES:
         raise ToothSegError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
-    ckpt = CheckpointModel(model_path)
+    predictor = load_predictor(model_path, tta=tta)
+    contract = predictor.contract
     if not isinstance(data, Dataset2D):
         data = open_dataset(data, split_seed)
-    samples = [s for s in data.index if s.has_mask and (split == "all" or s.split == split)]
+    samples = [s for s in data.index if s.has_mask and in_split(s, split)]
     if not samples:
         raise ToothSegError(f"no labeled images in split '{split}' of {data.root}; try --split all")
-    values = ckpt.class_values()
-    names = [c.get("name", f"class {c['id']}") for c in ckpt.meta.get("classes", [])][1:] or ["foreground"]
+    values = list(contract.values) if not contract.binary else [0, contract.foreground_value]
+    names = [c.get("name", f"class {c['id']}") for c in predictor.meta.get("classes", [])][1:] or ["foreground"]
     per_image: list[dict[str, Any]] = []
     for i, s in enumerate(samples):
         if cancel is not None:
             cancel.raise_if_cancelled("evaluation")
         image = load_image(s)
         mask = load_mask(s, (image.shape[1], image.shape[0]))
-        raw = ckpt.labels(ckpt.probabilities(to_unit_float(image), tta=tta))
-        row = _score(s.id, ckpt.predictor.apply_postprocess(raw), mask, values, names, ckpt.binary)
-        row["dice_raw"] = _score(s.id, raw, mask, values, names, ckpt.binary)["dice"]
+        pred = predictor.predict(image)
+        row = _score(s.id, pred.mask, mask, values, names, contract.binary)
+        row["dice_raw"] = _score(s.id, pred.labels, mask, values, names, contract.binary)["dice"]
+        row["origin"] = origin(s)
         per_image.append(row)
         if progress is not None:
             progress(i + 1, len(samples), s.id)
@@ -59,15 +80,25 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
     ranked = sorted(per_image, key=lambda r: r["dice"])
     report: dict[str, Any] = {
         "dice": dice, "iou": iou, "dice_raw": dice_raw, "n": len(per_image), "split": split, "tta": tta,
-        "model": str(model_path),
-        "binary": ckpt.binary, "per_image": per_image,
+        "model": str(model_path), "precision": predictor.meta.get("precision", "fp32"),
+        "binary": contract.binary, "per_image": per_image, "by_origin": by_origin(per_image),
         "best": [r["id"] for r in ranked[::-1][:worst]], "worst": [r["id"] for r in ranked[:worst]],
     }
-    if not ckpt.binary:
+    if not contract.binary:
         report["per_class"] = {
             name: {"dice": _nanmean([r["per_class"][name]["dice"] for r in per_image]),
                    "iou": _nanmean([r["per_class"][name]["iou"] for r in per_image])} for name in names}
     return report
+
+
+def by_origin(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """{origin: {"n", "dice"}} for the origins present, in ORIGINS order."""
+    out: dict[str, dict[str, float | int]] = {}
+    for o in ORIGINS:
+        dices = [r["dice"] for r in rows if r.get("origin") == o]
+        if dices:
+            out[o] = {"n": len(dices), "dice": float(np.mean(dices))}
+    return out
 
 
 def _score(sid: str, pred: np.ndarray, mask: np.ndarray, values: list[int], names: list[str],
@@ -78,7 +109,7 @@ def _score(sid: str, pred: np.ndarray, mask: np.ndarray, values: list[int], name
     per_class: dict[str, dict[str, float | None]] = {}
     present = []
     for k, name in enumerate(names, start=1):
-        p, t = pred == k, mask == values[k]
+        p, t = pred == values[k], mask == values[k]
         if not p.any() and not t.any():
             per_class[name] = {"dice": None, "iou": None}
             continue

@@ -59,31 +59,18 @@ class CheckpointModel:
         count = 2 if self.binary else self.channels
         return [values.get(i, i) for i in range(count)]
 
-    def _logits(self, image: np.ndarray, flip: bool = False) -> np.ndarray:
-        x = self.predictor.preprocess(image)
-        return self.predictor.mirrored_forward(x) if flip else self.predictor.forward_once(x)
-
-    def _probs(self, logits: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
-        return (torch.sigmoid(t) if self.binary else torch.softmax(t, 0)).numpy()
-
     def probabilities(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
         """(C, H, W) float32 at the image's size: sigmoid for 1 channel, softmax otherwise."""
-        logits = self._logits(image)
-        if tta:
-            logits = (logits + self._logits(image, flip=True)) / 2
-        return self._probs(logits).astype(np.float32)
+        return self.predictor.probabilities(image, tta=tta)
 
     def flip_disagreement(self, image: np.ndarray) -> float:
         """Test-time-augmentation disagreement: mean |p(x) - flip(p(flip(x)))| (FDI sides swapped back)."""
-        a = self._probs(self._logits(image))
-        b = self._probs(self._logits(image, flip=True))
-        return float(np.abs(a - b).mean())
+        return self.predictor.flip_disagreement(image)
 
-    def labels(self, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        """Class-index map (0 = background) from probabilities."""
+    def labels(self, probs: np.ndarray) -> np.ndarray:
+        """Class-index map (0 = background) from probabilities, at the model's own threshold."""
         if self.binary:
-            return (probs[0] > threshold).astype(np.uint8)
+            return (probs[0] > self.predictor.threshold).astype(np.uint8)
         return probs.argmax(0).astype(np.uint8)
 
 

@@ -1,7 +1,7 @@
 """Pseudo-labelling (lumbar seed): train or take a small U-Net, predict unlabeled images, clean up.
 
-Post-processing keeps components in a vertical band, drops specks below a minimum area fraction and
-falls back to the largest component. Results go into ``RUN_DIR/pseudo``: ``masks/`` (0/255 or label
+Masks are the model's own (``core.infer.contract``): its threshold, band, minimum area and
+largest-component rule, as the app shows them. Results go into ``RUN_DIR/pseudo``: ``masks/`` (0/255 or label
 maps), ``overlays/`` (red on the image) and ``pseudo_labels.csv`` with
 ``filename, area_frac, cy_rel, cx_rel, plausible``. The project file is not touched; the review
 queue imports these masks as ``pseudo`` when the user asks.
@@ -21,12 +21,11 @@ from core.data.atomic import atomic_write_bytes, atomic_write_text
 from core.data.io import to_uint8, write_mask
 from core.data.masks import load_image
 from core.errors import ToothSegError
-from core.infer.postprocess import mask_stats, postprocess_binary
+from core.infer.predictor import load_predictor
 from core.jobs import CancelToken, Progress
 from core.train.data import Dataset2D, open_dataset
 from core.train.events import TrainEvents
 from core.train.loop import run_training
-from core.train.predict import CheckpointModel
 from core.train.recipe import Recipe
 
 CSV_COLUMNS = ("filename", "area_frac", "cy_rel", "cx_rel", "plausible")
@@ -43,7 +42,13 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndar
 
 def run_pseudo_label(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Path,
                      model_path: str | Path | None = None, events: TrainEvents | None = None,
-                     cancel: CancelToken | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                     cancel: CancelToken | None = None, progress: Progress | None = None,
+                     rules: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or take ``model_path``, a checkpoint or ``.onnx``) and write cleaned masks for unlabeled images.
+
+    Masks come from the model's own inference contract (threshold, band, minimum area, largest-component
+    rule), exactly what the app shows; ``rules`` (``threshold``, ``band``, ``min_area_frac`` given on the
+    command line) replace the model's for this run only."""
     run_dir = Path(run_dir)
     events = events or TrainEvents()
     if not isinstance(data, Dataset2D):
@@ -57,27 +62,23 @@ def run_pseudo_label(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str 
     targets = data.index.unlabeled()
     if not targets:
         raise ToothSegError(f"{data.root} has no unlabeled images to pseudo-label")
-    ckpt = CheckpointModel(model_path)
-    band = tuple(recipe.band) if recipe.band else None
+    predictor = load_predictor(model_path)
+    predictor.contract = predictor.contract.overridden(**(rules or {}))
+    contract = predictor.contract
     out = run_dir / "pseudo"
     rows = []
     for i, s in enumerate(targets):
         if cancel is not None:
             cancel.raise_if_cancelled("pseudo-labelling")
         image = load_image(s)
-        probs = ckpt.probabilities(image)
-        labels = ckpt.labels(probs, recipe.threshold)
-        keep = postprocess_binary(labels > 0, band=band, min_area_frac=recipe.min_area_frac)
-        if ckpt.binary:
-            mask = keep * np.uint8(recipe.label_value)
-        else:
-            lut = np.array(ckpt.class_values() + [0] * (256 - len(ckpt.class_values())), np.uint8)
-            mask = lut[labels] * keep
+        pred = predictor.predict(image)
+        keep = (pred.mask > 0).astype(np.uint8)
+        mask = keep * np.uint8(recipe.label_value) if contract.binary else pred.mask
         name = s.id.replace("/", "__") + ".png"
         write_mask(out / "masks" / name, mask)
         ok, buf = cv2.imencode(".png", overlay(image, keep))
         atomic_write_bytes(out / "overlays" / name, buf.tobytes())
-        stats = mask_stats(keep, band=band, min_area_frac=recipe.min_area_frac)
+        stats = pred.stats
         rows.append({"filename": name, **stats})
         events.on_log(f"pseudo-label {i + 1}/{len(targets)} {name}: area {stats['area_frac']:.3f}")
         if progress is not None:

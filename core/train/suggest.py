@@ -22,7 +22,6 @@ from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
 from core.train.coverage import rank_by_coverage
 from core.train.data import Dataset2D, open_dataset
-from core.train.predict import CheckpointModel
 
 METHODS = ("brightness", "coverage", "entropy", "tta")
 MODEL_METHODS = ("entropy", "tta")
@@ -59,7 +58,9 @@ def suggest(data: str | Path | Dataset2D, model_path: str | Path | None = None, 
     candidates = [s for s in data.index if not s.has_mask or s.status in ("unlabeled", "rejected")]
     if method == "coverage":
         return _by_coverage(data, candidates, top, progress, cancel)
-    ckpt = CheckpointModel(model_path) if method in MODEL_METHODS else None
+    from core.infer.predictor import load_predictor
+
+    model = load_predictor(model_path) if method in MODEL_METHODS else None
     scored = []
     for i, s in enumerate(candidates):
         if cancel is not None:
@@ -68,8 +69,9 @@ def suggest(data: str | Path | Dataset2D, model_path: str | Path | None = None, 
         if method == "brightness":
             score = band_brightness(image, band)
         else:
-            small = cv2.resize(to_unit_float(image), (ckpt.size[1], ckpt.size[0]), interpolation=cv2.INTER_AREA)
-            score = entropy(ckpt.probabilities(small)) if method == "entropy" else ckpt.flip_disagreement(small)
+            h, w = (int(v) for v in model.policy["size"])
+            small = cv2.resize(to_unit_float(image), (w, h), interpolation=cv2.INTER_AREA)
+            score = entropy(model.probabilities(small)) if method == "entropy" else model.flip_disagreement(small)
         scored.append({"id": s.id, "image": str(s.image), "score": score})
         if progress is not None:
             progress(i + 1, len(candidates), s.id)

@@ -1,4 +1,4 @@
-"""`toothseg evaluate --model CKPT --data DIR [--split test|val|train|all] [--json]`."""
+"""`toothseg evaluate --model CKPT|model.onnx --data DIR [--split test|val|heldout|train|all] [--json]`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from training.output import emit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="Dice and IoU of a checkpoint on a split or a whole folder")
-    p.add_argument("--model", required=True, help="checkpoint (.safetensors, .json or stem)")
+    p = sub.add_parser("evaluate", help="Dice and IoU of a checkpoint or ONNX model on a split or a folder")
+    p.add_argument("--model", required=True,
+                   help="checkpoint (.safetensors, .json or stem) or exported model (.onnx, fp32 or int8)")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--split", default="test", choices=("test", "val", "train", "all"))
+    p.add_argument("--split", default="test", choices=("test", "val", "heldout", "train", "all"),
+                   help="test: held-out labels; val: labels that chose the checkpoint; heldout: val + test; "
+                        "train: labels the model learned (optimistic); all: every label, scored per origin")
     p.add_argument("--split-seed", type=int, default=0, help="seed for splits when the project has none")
     p.add_argument("--worst", type=int, default=3, help="how many best and worst cases to list")
     p.add_argument("--instances", action="store_true",
@@ -33,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_json(args.out, report)
     lines = [f"{report['n']} images ({report['split']}): dice {report['dice']:.4f}  iou {report['iou']:.4f}",
+             "  by origin: " + ", ".join(f"{o} {v['dice']:.4f} (n={v['n']})" for o, v in report["by_origin"].items()),
              f"best: {', '.join(report['best'])}", f"worst: {', '.join(report['worst'])}"]
     for name, s in report.get("per_class", {}).items():
         if s["dice"] is not None:
@@ -52,9 +56,10 @@ def _instances(args: argparse.Namespace) -> dict:
     from core.infer.predictor import load_predictor
     from core.interop.instance_eval import evaluate_instances
     from core.train.data import open_dataset
+    from core.train.evaluate import in_split
 
     data = open_dataset(args.data, args.split_seed)
-    samples = [s for s in data.index if s.has_mask and (args.split == "all" or s.split == args.split)]
+    samples = [s for s in data.index if s.has_mask and in_split(s, args.split)]
     predictor = load_predictor(args.model, tta=args.tta)
     classes = [ClassDef(int(c.get("value", c["id"])), str(c.get("name", c["id"])), str(c.get("color", "#E69F00")))
                for c in predictor.meta["classes"] if int(c.get("value", c["id"])) != 0]

@@ -10,7 +10,7 @@ from training.output import emit
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("suggest", help="rank unlabeled images for annotation")
     p.add_argument("--data", required=True, help="dataset folder")
-    p.add_argument("--model", help="checkpoint: rank by model uncertainty instead of the brightness heuristic")
+    p.add_argument("--model", help="checkpoint or .onnx: rank by model uncertainty instead of the brightness heuristic")
     p.add_argument("--method", choices=("brightness", "coverage", "entropy", "tta"),
                    help="default: entropy with --model, brightness without; coverage: typical images of groups no label covers")
     p.add_argument("--band", type=float, nargs=2, default=(0.3, 0.7), metavar=("TOP", "BOTTOM"),

@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--freeze-blocks", type=int, help="freeze this many early encoder stages")
             p.add_argument("--unlabeled-batch-size", type=int)
         if mode == "pseudo-label":
-            p.add_argument("--model", help="take this checkpoint instead of training the small U-Net")
+            p.add_argument("--model", help="take this checkpoint or .onnx model instead of training the small U-Net")
             p.add_argument("--threshold", type=float)
             p.add_argument("--band", type=float, nargs=2, metavar=("TOP", "BOTTOM"),
                            help="keep components whose centre row lies in this fraction band")
@@ -136,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
                         persist_splits=bool(args.save_splits) and int(os.environ.get("RANK", "0")) == 0)
     events = make_events(args)
     if args.mode == "pseudo-label":
-        result = run_pseudo_label(recipe, data, args.out, model_path=args.model, events=events)
+        given = {k: getattr(args, k, None) for k in ("threshold", "band", "min_area_frac")}
+        result = run_pseudo_label(recipe, data, args.out, model_path=args.model, events=events,
+                                  rules={k: v for k, v in given.items() if v is not None})
     else:
         result = run_training(recipe, data, args.out, events=events, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
