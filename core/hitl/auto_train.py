@@ -44,7 +44,10 @@ class TrainPlan:
         model = f"{r.model.get('name')} ({r.model.get('base_channels', '?')} ch)"
         start = f"warm start from {self.warm_from or Path(self.warm_start).name}" if self.warm_start else "from scratch"
         budget = f"{r.max_minutes:g} min" if r.max_minutes else f"{r.epochs} epochs"
-        return f"{self.labeled} labels, {model}, {r.size_text}, {budget} on {self.device}, {start}"
+        from core.train.speed import describe_for
+
+        return (f"{self.labeled} labels, {model}, {r.size_text}, {budget} on {self.device}, {start}; "
+                f"{describe_for(r, self.device)}")
 
 
 def model_path(project: Project, entry: ModelEntry, onnx: bool = False) -> Path | None:
@@ -88,6 +91,9 @@ def split_counts(index: SampleIndex) -> dict[str, int]:
 
 def compute_splits(project: Project, index: SampleIndex, seed: int = 0) -> dict[str, str] | None:
     """Splits for samples that have none yet (reads every image; run it off the UI thread), or None."""
+    from core.data.groups import ensure_groups
+
+    ensure_groups(project, index)  # kept in the project by apply_splits / register
     if not any(s.is_training_label and not s.split for s in index):
         return None
     splits = make_splits(index, ratios=split_ratios(len(index.labeled())),
@@ -129,8 +135,9 @@ def ensure_splits(project: Project, index: SampleIndex, seed: int = 0) -> int:
 
 
 def plan_training(project: Project, index: SampleIndex, minutes: float | None = None,
-                  device: str | None = None, **overrides: Any) -> TrainPlan:
-    """Model, size and budget from the number of labels and the device; ``overrides`` are recipe keys."""
+                  device: str | None = None, warm_start: bool = True, **overrides: Any) -> TrainPlan:
+    """Model, size and budget from the number of labels and the device; ``overrides`` are recipe keys.
+    ``warm_start=False`` (the CLI's plan) leaves the project's models alone; ``--init`` chooses one."""
     labeled = index.labeled()
     if len(labeled) < MIN_LABELS:
         raise ToothSegError(f"Train on my labels needs at least {MIN_LABELS} labeled or reviewed images; "
@@ -155,7 +162,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
                                "early_stop_patience": 60, "device": device, "preview_every": 1,
                                "threads": 0 if gpu else _cpu_threads()}
     plan = TrainPlan(recipe=recipe, labeled=n, device=device)
-    _warm_start(project, plan, changes)
+    if warm_start:
+        _warm_start(project, plan, changes)
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
@@ -205,7 +213,10 @@ def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None
     t0 = time.monotonic()
     data = open_dataset(root, plan.recipe.split_seed, plan.recipe.split_ratios)
     resume = resume and (run_dir / "last_state.pt").exists()
-    result = run_training(plan.recipe, data, run_dir, events=events, cancel=cancel, resume=resume)
+    recipe, cv, why = _needs_cv(plan.recipe, data)
+    if cv and events is not None:
+        events.on_log(f"{why}: after training, cross-validation over groups measures the model")
+    result = run_training(recipe, data, run_dir, events=events, cancel=cancel, resume=resume)
     best = run_dir / "best.safetensors"
     if not best.exists():
         raise ToothSegError(f"training stopped before the first epoch finished; nothing to export ({run_dir})")
@@ -224,11 +235,45 @@ def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None
     from core.models.checkpoint import read_sidecar
 
     meta = read_sidecar(best)
+    quality = _quality(new, recipe, data, run_dir, result if cv else None, why, events, cancel)
     return {"run_dir": str(run_dir), "checkpoint": str(best), "onnx": export["out"], "export": export,
-            "training": result, "val_dice": new["dice"], "val_iou": new["iou"], "val_n": new["n"],
+            "training": result, **quality, "val_iou": new["iou"], "holdout_dice": new["dice"], "holdout_n": new["n"],
             "previous_dice": old, "previous": plan.previous, "fingerprint": meta.get("fingerprint", ""),
             "mode": plan.recipe.mode, "recipe": plan.recipe.to_json(), "warm_from": plan.warm_from,
             "train_s": round(trained_s, 2), "elapsed_s": round(time.monotonic() - t0, 2)}
+
+
+def _needs_cv(recipe: Recipe, data) -> tuple[Recipe, bool, str]:
+    """Whether validation is too small for a useful interval (then folds measure instead), and why."""
+    from core.hitl.cross_validation import holdout_is_useful
+
+    useful, why = holdout_is_useful(list(data.index))
+    return recipe, not useful, why
+
+
+def _quality(holdout: dict[str, Any], recipe: Recipe, data, run_dir: Path, trained: dict[str, Any] | None,
+             why: str, events, cancel: CancelToken) -> dict[str, Any]:
+    """val_dice / val_ci / val_n / val_groups: the holdout with its interval, or cross-validation's."""
+    from core.hitl.cross_validation import cross_validate
+    from core.train.confidence import dice_summary
+
+    group_of = {s.id: s.group or s.id for s in data.index}
+    rows = holdout["per_image"]
+    summary = {**dice_summary([r["dice"] for r in rows], [group_of.get(r["id"], r["id"]) for r in rows]),
+               "method": "validation split"}
+    if trained is not None:
+        from core.hitl.cross_validation import TIME_CAP
+
+        cap = max(1.0, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
+        cv = cross_validate(recipe, data, run_dir, int(trained.get("steps", 0)) or 1, cap, events=events,
+                            cancel=cancel, seed=recipe.seed)
+        if cv.get("dice") is not None:
+            cv["ci_note"] = f"{why}; {cv['method']} instead" + (f"; {cv['ci_note']}" if cv["ci_note"] else "")
+            summary = cv
+        else:
+            summary["ci_note"] = f"{why}; {cv['ci_note']}"
+    return {"val_dice": summary["dice"], "val_ci": summary["ci"], "val_n": summary["n"],
+            "val_groups": summary["groups"], "val_method": summary["method"], "val_note": summary["ci_note"]}
 
 
 def new_run_dir(project: Project, prefix: str = "finetune") -> Path:
@@ -244,7 +289,8 @@ def new_run_dir(project: Project, prefix: str = "finetune") -> Path:
 def register(project: Project, outcome: dict[str, Any], make_active: bool = True) -> ModelEntry:
     """Record a finished run in the project (and make it active); saves the project."""
     run_dir = Path(outcome["run_dir"])
-    metrics = {"val_dice": outcome.get("val_dice"), "val_iou": outcome.get("val_iou")}
+    metrics = {k: outcome.get(k) for k in ("val_dice", "val_ci", "val_n", "val_groups", "val_method", "val_note",
+                                            "val_iou", "holdout_dice", "holdout_n")}
     if outcome.get("previous_dice") is not None:
         metrics["previous_val_dice"] = outcome["previous_dice"]
     export = outcome.get("export") or {}
@@ -263,15 +309,22 @@ def register(project: Project, outcome: dict[str, Any], make_active: bool = True
 
 
 def train_on_labels(root: str | Path, minutes: float | None = None, events=None, cancel: CancelToken | None = None,
-                    **overrides: Any) -> tuple[ModelEntry, dict[str, Any]]:
-    """The whole button for scripts and benchmarks: plan, train, export, register, activate."""
+                    seed: int | None = None, **overrides: Any) -> tuple[ModelEntry, dict[str, Any]]:
+    """The whole button for scripts and benchmarks: plan, train, export, register, activate. ``seed``
+    seeds training and, for a project without splits yet, the split."""
+    from core.data.groups import stored_groups
     from core.data.layouts import load_index
 
     project = Project.open(root)
     index = project.apply(load_index(Path(root)))
-    ensure_splits(project, index)
+    ensure_splits(project, index, seed=seed or 0)
+    if seed is not None:
+        overrides["seed"] = seed
     plan = plan_training(project, index, minutes=minutes, **overrides)
     prev = project.model(plan.previous) if plan.previous else None
     outcome = run_plan(plan, root, new_run_dir(project), events=events, cancel=cancel,
                        previous_checkpoint=model_path(project, prev) if prev else None)
+    grouping = stored_groups(project)
+    if grouping is not None:
+        outcome["grouping"] = {"groups": grouping.count, "method": grouping.method, "message": grouping.message}
     return register(project, outcome), outcome

@@ -62,7 +62,11 @@ def open_dataset(root: str | Path, split_seed: int = 0, ratios: Sequence[float] 
     index = load_index(root)
     project = Project.open(root)
     project.apply(index)
+    from core.data.groups import apply_groups, ensure_groups, stored_groups
+
+    apply_groups(index, stored_groups(project))  # acquisition groups (core.data.groups) for splits and intervals
     if any(not s.split for s in index if s.is_training_label):
+        ensure_groups(project, index)  # split by acquisition group: val images never share a clip with train
         splits = make_splits(index, ratios=ratios, seed=split_seed)
         for s in index:
             s.split = s.split or splits.get(s.id, "train")

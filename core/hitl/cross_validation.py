@@ -1,0 +1,123 @@
+"""Cross-validation over acquisition groups, for label sets whose validation split is too small.
+
+Twenty labels leave three validation images from one or two clips: their Dice (0.92 in the issue)
+says nothing about the next patient. When the validation split has fewer than MIN_GROUPS groups or
+MIN_IMAGES images, or shares a group with training, Train on my labels also trains ``k`` short
+models, each with whole groups held out, and pools their held-out per-image Dice: every drawn
+label is then scored once by a model that never saw its clip, and the bootstrap over groups
+(core.train.confidence) has all the label set's groups to resample. The folds get a share of the
+shipped model's number of optimiser steps (not of its minutes: on a loaded CPU a time share gives folds
+a fraction of the training and a useless, far too low figure), so Train on my labels takes about
+``k + 1`` times its training budget; the figure describes models trained on (k-1)/k of the labels:
+if anything it is pessimistic. Accepted pseudo-labels train but are not scored
+(the model that made them would be graded on its own output). See ADR 0009.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from collections import defaultdict
+from copy import copy
+from pathlib import Path
+from typing import Any
+
+from core.data.sample import Sample, SampleIndex
+from core.jobs import CancelToken
+from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
+
+MAX_FOLDS = 3
+TIME_CAP = 2.0  # a fold may take at most this many times the shipped model's training minutes
+
+
+def holdout_is_useful(samples: list[Sample]) -> tuple[bool, str]:
+    """Whether the val split alone gives a useful interval; the reason in words when it does not."""
+    val = [s for s in samples if s.is_training_label and s.split == "val" and s.status == "labeled"]
+    train_groups = {s.group or s.id for s in samples if s.is_training_label and s.split == "train"}
+    val_groups = {s.group or s.id for s in val}
+    shared = val_groups & train_groups
+    if shared:
+        return False, f"{len(shared)} validation group(s) also hold training images"
+    if len(val) < MIN_IMAGES or len(val_groups) < MIN_GROUPS:
+        return False, (f"validation holds {len(val)} images from {len(val_groups)} groups, too few for a useful "
+                       "interval")
+    return True, ""
+
+
+def fold_assignment(samples: list[Sample], k: int = MAX_FOLDS, seed: int = 0) -> dict[str, int]:
+    """Fold per training label, whole groups at a time, balancing scored images over the folds."""
+    groups: dict[str, list[Sample]] = defaultdict(list)
+    for s in samples:
+        if s.is_training_label:
+            groups[s.group or s.id].append(s)
+    names = sorted(groups)
+    random.Random(seed).shuffle(names)
+    names.sort(key=lambda g: -sum(s.status == "labeled" for s in groups[g]))  # stable: big groups first
+    k = max(1, min(k, len(names)))
+    load = [0] * k
+    out: dict[str, int] = {}
+    for g in names:
+        f = min(range(k), key=lambda j: (load[j], j))
+        load[f] += sum(s.status == "labeled" for s in groups[g]) or 1
+        for s in groups[g]:
+            out[s.id] = f
+    return out
+
+
+def _fold_data(data, folds: dict[str, int], fold: int):
+    from core.train.data import Dataset2D
+
+    samples = []
+    for s in data.index:
+        c = copy(s)
+        if s.id in folds:
+            c.split = "val" if folds[s.id] == fold else "train"
+        elif s.split in ("val", "test"):
+            c.split = "test"
+        samples.append(c)
+    return Dataset2D(data.root, data.project, SampleIndex(data.index.root, data.index.layout, samples,
+                                                          data.index.meta))
+
+
+def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float, events=None,
+                   cancel: CancelToken | None = None, seed: int = 0) -> dict[str, Any]:
+    """Train ``k`` group-disjoint folds, each for the shipped model's ``steps`` optimiser steps (capped at
+    ``minutes`` each); pooled held-out Dice with its interval over groups."""
+    from core.train.evaluate import evaluate
+    from core.train.loop import run_training
+
+    cancel = cancel or CancelToken()
+    folds = fold_assignment(list(data.index), seed=seed)
+    k = len(set(folds.values()))
+    if k < 2:
+        return {**dice_summary([]), "method": "none", "folds": k,
+                "ci_note": "all labels come from one acquisition group: no cross-validation is possible"}
+    base = Path(run_dir) / "cv"
+    rows: list[dict[str, Any]] = []
+    group_of = {s.id: s.group or s.id for s in data.index}
+    try:
+        for f in range(k):
+            cancel.raise_if_cancelled("cross-validation")
+            fold_data = _fold_data(data, folds, f)
+            n_train = sum(1 for s in fold_data.index.labeled() if s.split == "train")
+            epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / recipe.batch_size))))
+            if events is not None:
+                events.on_log(f"cross-validation fold {f + 1}/{k}: {n_train} labels, {epochs} epochs, "
+                              f"{sum(v == f for v in folds.values())} held out by group")
+            fold_dir = base / f"fold{f + 1}"
+            fold_recipe = recipe.updated(max_minutes=float(minutes), epochs=epochs, preview_every=0, tensorboard=False)
+            run_training(fold_recipe, fold_data, fold_dir, cancel=cancel)
+            best = fold_dir / "best.safetensors"
+            if not best.exists():
+                continue
+            report = evaluate(best, fold_data, split="val", cancel=cancel)
+            status = {s.id: s.status for s in fold_data.index}
+            rows += [{**r, "fold": f + 1, "group": group_of.get(r["id"], r["id"])} for r in report["per_image"]
+                     if status.get(r["id"]) == "labeled"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # fold models are a means, not models to keep
+    summary = dice_summary([r["dice"] for r in rows], [r["group"] for r in rows], seed=seed)
+    return {**summary, "method": f"{k}-fold cross-validation over groups", "folds": k,
+            "minutes": round(minutes, 3), "per_image": [{"id": r["id"], "dice": r["dice"], "fold": r["fold"],
+                                                         "group": r["group"]} for r in rows]}

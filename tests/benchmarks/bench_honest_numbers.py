@@ -1,0 +1,110 @@
+"""Does the interval Train on my labels reports contain what new patients get?
+
+The visible thyroid set (TG3K frames 0000-2624, 538 pairs, PROVENANCE.md) is cut by frame id: the
+last quarter of ids are "new patients" (their clips are never seen), the first three quarters are the
+user's folder, all images in it and masks on 20 or 50 frames spread over it (offset by the seed).
+Each run is ``toothseg train-on-labels DIR --seed S --json`` with its default budget, in a subprocess
+with one torch thread. Per run it prints the reported val Dice, its 95 % interval and width, n images
+and groups, and the active ONNX model's Dice on the unseen frames (predicted as the app predicts).
+Goal: at least 5 of the 6 intervals contain the unseen Dice, every interval narrower than 0.3.
+TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from core.data.io import read_image, read_mask
+from core.export.samples import dice
+
+REPO = Path(__file__).resolve().parents[2]
+LABELS = [int(x) for x in os.environ.get("TOOTHSEG_BENCH_LABELS", "20,50").split(",")]
+SEEDS = [int(x) for x in os.environ.get("TOOTHSEG_BENCH_SEEDS", "0,1,2").split(",")]
+
+
+def cut_by_id(src: Path) -> tuple[list[str], list[str]]:
+    """(the user's folder, the unseen quarter) by frame id, moved forward to the next clip boundary the
+    group detector finds (one frame, 1927, would otherwise share a clip with the folder)."""
+    from core.data.groups import find_groups
+    from core.data.layouts import load_index
+
+    names = sorted(p.name for p in (src / "images").iterdir())
+    groups = find_groups(load_index(src)).groups
+    k = len(names) * 3 // 4
+    while 0 < k < len(names) and groups[Path(names[k]).stem] == groups[Path(names[k - 1]).stem]:
+        k += 1
+    return names[:k], names[k:]
+
+
+def spread(names: list[str], n: int, seed: int) -> list[str]:
+    step = len(names) // n
+    return names[(seed * step) // 3 :: step][:n]
+
+
+def make_folder(src: Path, dest: Path, pool: list[str], labeled: list[str]) -> Path:
+    (dest / "images").mkdir(parents=True)
+    (dest / "masks").mkdir()
+    for name in pool:
+        shutil.copy(src / "images" / name, dest / "images" / name)
+    for name in labeled:
+        shutil.copy(src / "masks" / name, dest / "masks" / name)
+    return dest
+
+
+def group_alignment(src: Path, unseen: list[str]) -> str:
+    """How the detector's groups of the whole visible set line up with the id cut."""
+    from core.data.groups import find_groups
+    from core.data.layouts import load_index
+
+    grouping = find_groups(load_index(src))
+    cut = {Path(n).stem for n in unseen}
+    inside = {g for sid, g in grouping.groups.items() if sid in cut}
+    straddle = sorted(g for g in inside if any(sid not in cut for sid, h in grouping.groups.items() if h == g))
+    return (f"{grouping.count} groups in the visible set ({grouping.method}); the unseen quarter holds "
+            f"{len(inside)} of them; straddling the cut: {', '.join(straddle) or 'none'}")
+
+
+def unseen_dice(onnx: str, src: Path, unseen: list[str]) -> list[float]:
+    from core.infer.predictor import load_predictor
+
+    predictor = load_predictor(onnx)
+    return [dice(predictor.predict(read_image(src / "images" / n)).mask, read_mask(src / "masks" / n))
+            for n in unseen]
+
+
+def test_honest_numbers(shared_data, tmp_path):
+    src = shared_data / "tg3k_thyroid"
+    pool, unseen = cut_by_id(src)
+    print(f"\nuser's folder: {len(pool)} frames (ids {pool[0][:4]}-{pool[-1][:4]}); unseen: {len(unseen)} frames "
+          f"(ids {unseen[0][:4]}-{unseen[-1][:4]})")
+    print(group_alignment(src, unseen))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    rows = []
+    for n in LABELS:
+        for seed in SEEDS:
+            root = make_folder(src, tmp_path / f"l{n}s{seed}", pool, spread(pool, n, seed))
+            cmd = [sys.executable, "-m", "training.cli", "train-on-labels", str(root), "--seed", str(seed), "--json"]
+            run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+            assert run.returncode == 0, run.stderr[-2000:]
+            out = json.loads(run.stdout)
+            scores = unseen_dice(out["onnx"], src, unseen)
+            low, high = out["val_ci"]
+            inside = low <= float(np.mean(scores)) <= high
+            rows.append((inside, high - low))
+            print(f"{n} labels, seed {seed}: val Dice {out['val_dice']:.3f} [{low:.3f}, {high:.3f}] width "
+                  f"{high - low:.3f} (n={out['val_n']}, {out['val_groups']} groups, {out['val_method']}; holdout "
+                  f"{out['holdout_dice']:.3f} n={out['holdout_n']}); unseen Dice {np.mean(scores):.3f} "
+                  f"(n={len(scores)}, median {np.median(scores):.3f}) {'inside' if inside else 'OUTSIDE'}; "
+                  f"{out['seconds']:.0f} s", flush=True)
+            if out["val_note"]:
+                print(f"    note: {out['val_note']}")
+    hits = sum(r[0] for r in rows)
+    print(f"intervals containing the unseen Dice: {hits} of {len(rows)} (goal >= 5 of 6); widths "
+          f"{min(r[1] for r in rows):.3f}-{max(r[1] for r in rows):.3f} (goal < 0.3)")
