@@ -56,6 +56,10 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
     contract = predictor.contract
     if not isinstance(data, Dataset2D):
         data = open_dataset(data, split_seed)
+    from core.data.groups import apply_groups, find_groups, stored_groups
+
+    if stored_groups(data.project) is None:  # no grouping kept yet: find one, so the interval is over groups
+        apply_groups(data.index, find_groups(data.index, cancel=cancel))
     samples = [s for s in data.index if s.has_mask and in_split(s, split)]
     if not samples:
         raise ToothSegError(f"no labeled images in split '{split}' of {data.root}; try --split all")
@@ -71,6 +75,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
         row = _score(s.id, pred.mask, mask, values, names, contract.binary)
         row["dice_raw"] = _score(s.id, pred.labels, mask, values, names, contract.binary)["dice"]
         row["origin"] = origin(s)
+        row["group"] = s.group or s.id  # acquisition group (core.data.groups): the unit of the interval
         per_image.append(row)
         if progress is not None:
             progress(i + 1, len(samples), s.id)
@@ -88,6 +93,10 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
         report["per_class"] = {
             name: {"dice": _nanmean([r["per_class"][name]["dice"] for r in per_image]),
                    "iou": _nanmean([r["per_class"][name]["iou"] for r in per_image])} for name in names}
+    from core.train.confidence import dice_summary
+
+    interval = dice_summary([r["dice"] for r in per_image], [r["group"] for r in per_image])
+    report.update(ci=interval["ci"], groups=interval["groups"], ci_ok=interval["ci_ok"], ci_note=interval["ci_note"])
     return report
 
 

@@ -57,6 +57,11 @@ def test_evaluate_report_keys_and_values_match_an_independent_computation(thyroi
     assert report["per_image"][0]["dice_raw"] == pytest.approx(dice_iou(raw, load_mask(sample) > 0)[0])
     assert report["dice_raw"] == pytest.approx(np.mean([r["dice_raw"] for r in report["per_image"]]))
     assert report["worst"][0] == min(report["per_image"], key=lambda r: r["dice"])["id"]
+    # every Dice carries n, n groups and a 95 % interval over acquisition groups (core.train.confidence)
+    assert report["groups"] == len({r["group"] for r in report["per_image"]}) >= 1
+    assert report["ci"][0] <= report["dice"] <= report["ci"][1]
+    assert report["ci_ok"] == (report["groups"] >= 5 and report["n"] >= 10)
+    assert report["ci_ok"] or "too few for a useful interval" in report["ci_note"]
 
 
 def test_a_binary_model_evaluates_against_fdi_label_maps_as_foreground(teeth, tmp_path):

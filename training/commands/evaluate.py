@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
         report["instances"] = _instances(args)
     if args.out:
         atomic_write_json(args.out, report)
-    lines = [f"{report['n']} images ({report['split']}): dice {report['dice']:.4f}  iou {report['iou']:.4f}",
+    ci = report["ci"]
+    lines = [f"{report['n']} images, {report['groups']} groups ({report['split']}): dice {report['dice']:.4f} "
+             f"(95 % CI {ci[0]:.3f}-{ci[1]:.3f})  iou {report['iou']:.4f}",
+             *([f"  {report['ci_note']}"] if report["ci_note"] else []),
              "  by origin: " + ", ".join(f"{o} {v['dice']:.4f} (n={v['n']})" for o, v in report["by_origin"].items()),
              f"best: {', '.join(report['best'])}", f"worst: {', '.join(report['worst'])}"]
     for name, s in report.get("per_class", {}).items():
