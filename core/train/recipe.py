@@ -76,6 +76,7 @@ class Recipe:
     preview_every: int = 1              # epochs between preview images (0 = never)
     threads: int = 0                    # torch intra-op threads (0 = leave torch's default)
     speed: str = "auto"                 # auto (measured once per machine, core.train.speed) | fp32 | bf16+channels_last ...
+    speed: str = "auto"                 # auto (measured once per machine, core.train.speed) | fp32 | bf16+channels_last ...
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -131,6 +132,10 @@ class Recipe:
             raise ToothSegError(f"zoom must lie in [0, 0.5), got {self.zoom}")
         if not 0 <= self.weight_ema < 1 or not 0 < self.ema_alpha < 1:
             raise ToothSegError("weight_ema must lie in [0, 1) and ema_alpha in (0, 1)")
+        if self.speed != "auto":
+            from core.train.speed import option
+
+            option(self.speed)  # raises on an unknown name
         if self.speed != "auto":
             from core.train.speed import option
 

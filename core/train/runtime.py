@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from core.train.speed import FP32, SpeedOption
+
 
 @dataclass
 class Runtime:
@@ -24,6 +26,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    speed: SpeedOption = FP32   # precision / memory format / compile, chosen by core.train.speed.autotune
 
     @property
     def is_main(self) -> bool:
@@ -34,12 +37,12 @@ class Runtime:
         return self.world > 1
 
     def autocast(self) -> AbstractContextManager:
-        if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return nullcontext()
+        return self.speed.autocast(self.device) if self.speed.dtype else nullcontext()
 
     def grad_scaler(self) -> torch.amp.GradScaler:
-        return torch.amp.GradScaler("cuda", enabled=self.amp)
+        """Loss scaling for fp16 on a GPU (bf16 and fp32 need none)."""
+        enabled = self.speed.needs_scaler and self.device.type in ("cuda", "mps")
+        return torch.amp.GradScaler(self.device.type if enabled else "cpu", enabled=enabled)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel around ``model`` when the job runs under torchrun."""
