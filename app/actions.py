@@ -86,8 +86,13 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("show_logs", "Show logs", (), "Open the log file of this and earlier sessions", "Help",
                module="model"),
 ) + tuple(
-    ActionSpec(f"class_{i}", f"Class {i}", (str(i % 10),), f"Make class #{i} of the list active", "Classes")
+    ActionSpec(f"class_{i}", f"Class {i}", (str(i % 10),),
+               f"Make class #{i} of the list active; on FDI teeth two digits pick a tooth (3 then 6: tooth 36)",
+               "Classes")
     for i in range(1, 11)
+) + (
+    ActionSpec("next_class", "Next class", (".",), "Make the next class (next tooth) active", "Classes"),
+    ActionSpec("previous_class", "Previous class", (",",), "Make the previous class (tooth) active", "Classes"),
 )
 
 
@@ -136,5 +141,7 @@ def help_html() -> str:
         keys = " / ".join(f"<code>{k}</code>" for k in spec.keys) or "menu"
         rows.append(f"<tr><td>{keys}&nbsp;&nbsp;</td><td><b>{spec.text}</b> - {spec.help}</td></tr>")
     rows.append("<tr><th colspan=2 align=left><br>Mouse</th></tr>"
-                "<tr><td>wheel</td><td>zoom</td></tr><tr><td>Space+drag, middle drag</td><td>pan</td></tr>")
+                "<tr><td>wheel</td><td>zoom</td></tr><tr><td>Ctrl+wheel, Alt+wheel</td><td>brush size</td></tr>"
+                "<tr><td>Alt+click</td><td>pick the class under the cursor (eyedropper)</td></tr>"
+                "<tr><td>Space+drag, middle drag</td><td>pan</td></tr>")
     return "<table cellspacing=2>" + "".join(rows) + "</table>"

@@ -71,9 +71,18 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.hitl import install_hitl  # training, models, review: a layer on top of the editor
 
         self.hitl = install_hitl(self)
+        from app.class_keys import install_class_keys  # typed FDI numbers, eyedropper, paint guard
+
+        self.class_keys = install_class_keys(self)
+        from app.field_focus import FieldFocus  # Enter / Esc in a field give the keys back to the canvas
+
+        self.field_focus = FieldFocus(self, self.canvas)
         from app.instances import install_instances  # instance list and overlay model, beside the HITL tabs
 
         self.instance_list = install_instances(self)
+        from app.folder_access import install_folder_access  # read-only when another instance has the folder
+
+        self.folder_access = install_folder_access(self)
 
     # ------------------------------------------------------------------ composition
     def _handlers(self) -> dict:
@@ -91,7 +100,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "contour": lambda: self.layers.contour.setChecked(self.actions["contour"].isChecked()),
             "open_folder": self.browse_folder, "help": self.show_help,
         })
-        h.update({f"class_{i}": (lambda i=i: self.classes.select_row(i - 1)) for i in range(1, 11)})
+        h.update({f"class_{i}": (lambda i=i: self.class_keys.digit(i % 10)) for i in range(1, 11)})
+        h.update({"next_class": lambda: self.classes.step(1), "previous_class": lambda: self.classes.step(-1)})
         return h
 
     def _build_toolbars(self) -> None:
@@ -175,7 +185,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._recolor()
         self.stack.setCurrentWidget(self.canvas)
         self._show_docks(True)
-        self.setWindowTitle(f"{session.root.name} - ToothSeg Studio")
+        self.setWindowTitle(f"{session.root.name}{' (read-only)' if session.read_only else ''} - ToothSeg Studio")
+        self.folder_access.opened(session)
         pending = session.pending_recovery() if offer_recovery else []
         if pending and self.ask(f"Unsaved strokes from an earlier session (crash or forced quit) were found "
                                 f"for {len(pending)} image(s). Restore them into the masks?"):

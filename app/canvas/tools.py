@@ -4,10 +4,12 @@ then asks the canvas to repaint the rectangle that changed. No pixel logic lives
 
 from __future__ import annotations
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from app.canvas.view import CanvasView
+from core.annotation.paint_guard import FILL_LIMIT, FillTooLarge, PaintGuard, ProtectedClass
 from core.annotation.session import AnnotationSession
+from core.errors import ToothSegError
 
 BRUSHES = ("brush", "eraser", "threshold")
 LASSOS = ("polygon", "accept_lasso")
@@ -17,6 +19,8 @@ class ToolController(QtCore.QObject):
     edited = QtCore.Signal()          # a stroke or operation finished (mask changed)
     message = QtCore.Signal(str)      # short feedback for the status bar
     radius_changed = QtCore.Signal(float)
+    failed = QtCore.Signal(str)       # an edit could not be journaled or is not allowed (full disk, read-only)
+    class_picked = QtCore.Signal(int)  # the eyedropper (Alt+click) found this class under the cursor
 
     def __init__(self, canvas: CanvasView, session_getter):
         super().__init__(canvas)
@@ -27,6 +31,9 @@ class ToolController(QtCore.QObject):
         self.value = 1
         self.tolerance = 0.08
         self.island_area = 64
+        self.paint_mode = "all"
+        self.protected = lambda: set()     # locked and hidden class values, supplied by the window
+        self.confirm = _ask                 # (question) -> bool; tests replace it
         self._last: tuple[float, float] | None = None
         self._range: tuple[float, float] | None = None
         self.points: list[tuple[float, float]] = []
@@ -55,6 +62,34 @@ class ToolController(QtCore.QObject):
     def scale_radius(self, factor: float) -> None:
         self.set_radius(self.radius * factor if factor > 1 else max(self.radius * factor, 1.0))
 
+    def _guarded(self):
+        """The editor with the current paint guard, or None (and a message) when the active class
+        itself is locked or hidden."""
+        ed = self.editor
+        if ed is None:
+            return None
+        guard = PaintGuard(self.paint_mode, frozenset(self.protected()), active=self.value)
+        if self.tool not in ("eraser", "accept_lasso") and self.value in guard.locked:
+            self.message.emit(f"Class {self.value} is locked or hidden: unlock or show it to paint it")
+            return None
+        ed.guard = guard
+        return ed
+
+    def pick(self, x: float, y: float) -> None:
+        """Eyedropper: make the class under the cursor the active one."""
+        ed = self.editor
+        if ed is None:
+            return
+        h, w = ed.shape
+        cx, cy = int(x), int(y)
+        if not (0 <= cx < w and 0 <= cy < h):
+            return
+        value = int(ed.labels[cy, cx])
+        if value == 0:
+            self.message.emit("Background under the cursor: no class picked")
+            return
+        self.class_picked.emit(value)
+
     # ------------------------------------------------------------------ mouse
     def hover(self, x: float, y: float) -> None:
         self.canvas.show_cursor(x, y, self.radius if self.tool in BRUSHES else None)
@@ -62,7 +97,7 @@ class ToolController(QtCore.QObject):
             self.canvas.set_outline([*self.points, (x, y)])           # rubber band to the cursor
 
     def press(self, x: float, y: float) -> None:
-        ed = self.editor
+        ed = self._guarded() if self.tool in BRUSHES else self.editor
         if ed is None:
             return
         if self.tool in BRUSHES:
@@ -103,12 +138,25 @@ class ToolController(QtCore.QObject):
             self.press(x, y)
             self.release(x, y)
         elif self.tool == "fill":
-            box, rec = ed.flood_fill(x, y, self.value)
-            self.canvas.refresh_mask(box)
-            self._finish(rec)
+            self.fill(x, y)
         elif self.tool in LASSOS:
             self.points.append((x, y))
             self.canvas.set_outline(self.points, closed=False)
+
+    def fill(self, x: float, y: float) -> None:
+        """Flood fill; a region over FILL_LIMIT of the image is filled only when the user confirms."""
+        ed = self._guarded()
+        if ed is None:
+            return
+        try:
+            box, rec = ed.flood_fill(x, y, self.value, max_fraction=FILL_LIMIT)
+        except FillTooLarge as big:
+            if not self.confirm(f"{big} (more than {FILL_LIMIT:.0%}). Fill anyway?"):
+                self.message.emit("Fill cancelled")
+                return
+            box, rec = ed.flood_fill(x, y, self.value)
+        self.canvas.refresh_mask(box)
+        self._finish(rec)
 
     def double_click(self, x: float, y: float) -> None:
         if self.tool in LASSOS:
@@ -116,13 +164,17 @@ class ToolController(QtCore.QObject):
 
     def _paint_to(self, x: float, y: float) -> None:
         value = 0 if self.tool == "eraser" else self.value
-        box = self.editor.paint_segment(self._last, (x, y), self.radius, value, self._range)
+        try:
+            box = self.editor.paint_segment(self._last, (x, y), self.radius, value, self._range)
+        except ProtectedClass as exc:
+            self.message.emit(str(exc))
+            return
         self._last = (x, y)
         self.canvas.refresh_mask(box)
 
     # ------------------------------------------------------------------ polygon / lasso
     def close_polygon(self) -> None:
-        ed, points = self.editor, self.points
+        ed, points = self._guarded(), self.points
         self.points = []
         self.canvas.set_outline([])
         if ed is None or len(points) < 3:
@@ -141,7 +193,7 @@ class ToolController(QtCore.QObject):
 
     # ------------------------------------------------------------------ whole-image operations
     def accept_prediction(self, points=None) -> None:
-        s, ed = self.session, self.editor
+        s, ed = self.session, self._guarded()
         pred = self.canvas.prediction
         if s is None or ed is None:
             return
@@ -153,7 +205,7 @@ class ToolController(QtCore.QObject):
         self._finish(rec)
 
     def remove_islands(self) -> None:
-        ed = self.editor
+        ed = self._guarded()
         if ed is None:
             return
         box, rec = ed.remove_small_islands(self.island_area)
@@ -188,6 +240,23 @@ class ToolController(QtCore.QObject):
         s = self.session
         if record is None or s is None:
             return
-        s.committed(record)
+        problem = ""
+        try:
+            s.committed(record)
+        except ToothSegError as exc:
+            problem = str(exc)
+            if s.read_only and s.editor is not None:   # another instance holds the folder: take the edit back
+                box = s.editor.undo()
+                if box is not None:
+                    self.canvas.refresh_mask(box)
+                self.failed.emit(problem)
+                return
         self.canvas.refresh_errors()
         self.edited.emit()
+        if problem:
+            self.failed.emit(problem)                  # e.g. full disk: the stroke stays, unsaved
+
+
+def _ask(question: str) -> bool:
+    answer = QtWidgets.QMessageBox.question(None, "Flood fill", question)
+    return answer == QtWidgets.QMessageBox.StandardButton.Yes

@@ -21,7 +21,8 @@ pg.setConfigOption("mouseRateLimit", 0)
 
 
 class EditViewBox(pg.ViewBox):
-    """ViewBox that hands left-button input to the active tool; wheel zooms, middle or Space+drag pans."""
+    """ViewBox that hands left-button input to the active tool; wheel zooms, Ctrl+wheel or Alt+wheel
+    sizes the brush, Alt+click picks the class under the cursor, middle or Space+drag pans."""
 
     def __init__(self, canvas: CanvasView):
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
@@ -51,10 +52,25 @@ class EditViewBox(pg.ViewBox):
             return
         ev.accept()
         pos = self.mapSceneToView(ev.scenePos())
+        if ev.modifiers() & QtCore.Qt.KeyboardModifier.AltModifier:
+            self.canvas.tools.pick(pos.x(), pos.y())
+            return
         if ev.double():
             self.canvas.tools.double_click(pos.x(), pos.y())
         else:
             self.canvas.tools.click(pos.x(), pos.y())
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
+        sizing = QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.AltModifier
+        if self.canvas.tools is not None and ev.modifiers() & sizing:
+            delta = ev.delta()           # Alt turns the wheel horizontal on some systems: either axis counts
+            if delta:
+                self.canvas.tools.scale_radius(1.15 if delta > 0 else 1 / 1.15)
+                pos = self.mapSceneToView(ev.scenePos())
+                self.canvas.tools.hover(pos.x(), pos.y())
+            ev.accept()
+            return
+        super().wheelEvent(ev, axis)
 
     def hoverEvent(self, ev):  # noqa: N802 (Qt API)
         if ev.isExit():

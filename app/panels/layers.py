@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.canvas.view import LAYERS, OVERLAY
 from app.panels.dock import PanelDock
+from core.annotation.paint_guard import PAINT_MODES
 
 DEFAULT_OPACITY = {"image": 1.0, "mask": 0.5, "prediction": 0.9, "errors": 0.7, OVERLAY: 0.85}
 LAYER_TITLES = {"image": "Image", "mask": "Mask", "prediction": "Prediction", "errors": "Errors (FP / FN)",
@@ -21,6 +22,7 @@ class LayersPanel(PanelDock):
     radius_changed = QtCore.Signal(float)
     tolerance_changed = QtCore.Signal(float)
     island_changed = QtCore.Signal(int)
+    paint_mode_changed = QtCore.Signal(str)
 
     def __init__(self, parent=None):
         super().__init__("View && tools", "layersDock", parent)
@@ -80,7 +82,16 @@ class LayersPanel(PanelDock):
         self.islands.setRange(1, 1_000_000)
         self.islands.setSuffix(" px")
         self.islands.valueChanged.connect(self.island_changed)
-        form.addRow("Brush radius  [ ]", self.radius)
+        self.paint_mode = QtWidgets.QComboBox()
+        self.paint_mode.setObjectName("paintMode")
+        for key, text in (("all", "Overwrite all"), ("empty", "Only empty pixels"),
+                          ("others", "Keep other classes")):
+            self.paint_mode.addItem(text, key)
+            self.paint_mode.setItemData(self.paint_mode.count() - 1, PAINT_MODES[key], QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.paint_mode.setToolTip("What brush, fill and polygon may paint over (locked and hidden classes: never)")
+        self.paint_mode.currentIndexChanged.connect(lambda _i: self.paint_mode_changed.emit(self.paint_mode.currentData()))
+        form.addRow("Paint mode", self.paint_mode)
+        form.addRow("Brush radius  [ ]  Ctrl+wheel", self.radius)
         form.addRow("Threshold tolerance", self.tolerance)
         form.addRow("Smallest island kept", self.islands)
         lay.addWidget(tbox)

@@ -173,8 +173,23 @@ def check_help(qtbot, w, key):
 def check_class(i):
     def check(qtbot, w, key):
         w.classes.apply_preset("fdi")
+        press(qtbot, w, key)                       # a lone digit: after the wait for a second one, the i-th class
+        qtbot.waitUntil(lambda: w.tools.value == w.classes.classes[i - 1].value, timeout=2000)
+        assert w.classes.active_value() == w.classes.classes[i - 1].value
+        if 1 <= i <= 4:                            # a quadrant digit and a second digit: that tooth
+            press(qtbot, w, key)
+            press(qtbot, w, "6")
+            assert w.tools.value == i * 10 + 6 == w.classes.active_value()
+            assert w.classes.chart.buttons[i * 10 + 6].isChecked()
+    return check
+
+
+def check_class_step(delta):
+    def check(qtbot, w, key):
+        w.classes.apply_preset("fdi")
+        w.classes.select_value(36)
         press(qtbot, w, key)
-        assert w.tools.value == w.classes.classes[i - 1].value == w.classes.active_value()
+        assert w.tools.value == (37 if delta > 0 else 35)
     return check
 
 
@@ -189,6 +204,7 @@ CHECKS.update({
     "cycle_layers": check_cycle, "contour": check_contour, "open_folder": check_open, "help": check_help,
 })
 CHECKS.update({f"class_{i}": check_class(i) for i in range(1, 11)})
+CHECKS.update({"next_class": check_class_step(1), "previous_class": check_class_step(-1)})
 CASES = [(spec.name, key) for spec in specs("editor") for key in spec.keys]
 
 
