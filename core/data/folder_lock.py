@@ -73,9 +73,14 @@ class LockOwner:
 
     def describe(self) -> str:
         since = time.strftime("%H:%M", time.localtime(self.started))
+        return f"{self.short()} since {since}, last seen {self.silent()} ago"
+
+    def short(self) -> str:
+        return f"{self.user} on {self.host} ({self.app}, pid {self.pid})"
+
+    def silent(self) -> str:
         seen = max(0, int(time.time() - self.heartbeat))
-        return (f"{self.user} on {self.host} ({self.app}, pid {self.pid}) since {since}, "
-                f"last seen {seen // 60} min {seen % 60} s ago")
+        return f"{seen} s" if seen < 120 else f"{seen // 60} min"
 
 
 class FolderLock:
