@@ -15,6 +15,14 @@ from core.hitl import auto_train, library
 NONE = "(none)"
 
 
+
+def _dice(report: dict) -> str:
+    """Dice with n images, n groups and the 95 % interval over groups (and why it is weak, if it is)."""
+    from core.train.confidence import describe
+
+    return describe({"dice": report["dice"], "ci": report.get("ci"), "n": report["n"],
+                     "groups": report.get("groups", report["n"]), "ci_note": report.get("ci_note", "")})
+
 class _Num(QtWidgets.QTableWidgetItem):
     """Sorts numerically; empty cells last."""
 
@@ -116,9 +124,9 @@ class EvaluationPanel(PanelDock):
         self.table.setSortingEnabled(True)
         self.table.sortItems(1, QtCore.Qt.SortOrder.AscendingOrder)
         self.table.resizeColumnsToContents()
-        text = f"<b>{names[0]}</b>: Dice {a['dice']:.3f}, IoU {a['iou']:.3f} on {a['n']} {a['split']} images"
+        text = f"<b>{names[0]}</b>: {_dice(a)}, IoU {a['iou']:.3f} on the {a['split']} split"
         if b is not None:
-            text += f"<br><b>{names[1]}</b>: Dice {b['dice']:.3f}, IoU {b['iou']:.3f}"
+            text += f"<br><b>{names[1]}</b>: {_dice(b)}, IoU {b['iou']:.3f}"
         if a.get("tta"):
             text += "<br>with flip test-time augmentation (Model menu)"
         self.summary.setText(text)

@@ -10,12 +10,34 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
+from core.train.confidence import describe, from_metrics
 
 COLUMNS = ("", "Model", "Mode", "Created", "Data", "Val Dice", "ONNX", "int8 Dice drop")
 
 
 def _num(value, fmt: str = "{:.3f}") -> str:
     return fmt.format(value) if isinstance(value, (int, float)) else ""
+
+
+def _dice_text(m: dict) -> str:
+    """``0.712 [0.61-0.80]``: the validation Dice with its 95 % interval over groups, when it has one."""
+    ci = m.get("val_ci")
+    text = _num(m.get("val_dice"))
+    return f"{text} [{ci[0]:.2f}–{ci[1]:.2f}]" if text and isinstance(ci, (list, tuple)) and len(ci) == 2 else text
+
+
+def _dice_tip(m: dict) -> str:
+    summary = from_metrics(m)
+    if summary is None:
+        return ""
+    lines = [describe(summary, "Validation Dice")]
+    if m.get("val_method"):
+        lines.append(f"measured by {m['val_method']}")
+    if m.get("holdout_dice") is not None and m.get("val_method") != "validation split":
+        lines.append(f"on the validation split alone: {m['holdout_dice']:.3f} ({m.get('holdout_n', '?')} images)")
+    if m.get("previous_val_dice") is not None:
+        lines.append(f"previous model on the same validation images: {m['previous_val_dice']:.3f}")
+    return "\n".join(lines)
 
 
 class ModelsPanel(PanelDock):
@@ -87,13 +109,13 @@ class ModelsPanel(PanelDock):
             if row["has_onnx"] and isinstance(row.get("parity"), (int, float)):
                 onnx = f"yes (parity {row['parity']:.1e})"
             values = ("●" if row["active"] else "", row["name"], row["mode"], row["created"].replace("T", " "),
-                      row["fingerprint"][:8], _num(m.get("val_dice")), onnx, _num(row.get("dice_drop"), "{:+.4f}"))
+                      row["fingerprint"][:8], _dice_text(m), onnx, _num(row.get("dice_drop"), "{:+.4f}"))
             for c, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
                 if row["active"]:
                     item.setFont(bold)
-                if c == 5 and m.get("previous_val_dice") is not None:
-                    item.setToolTip(f"previous model: {m['previous_val_dice']:.3f}")
+                if c == 5:
+                    item.setToolTip(_dice_tip(m))
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         names = [row["name"] for row in rows]

@@ -141,6 +141,7 @@ def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shar
     e.run_button.click()
     qtbot.waitUntil(lambda: e.table.rowCount() == 8, timeout=60000)
     assert e.table.columnCount() == 5 and "shorter" in e.summary.text()
+    assert "95 % CI" in e.summary.text() and "8 images" in e.summary.text()  # n, groups and interval
     dice_a = [float(e.table.item(r, 1).text()) for r in range(8)]
     assert dice_a == sorted(dice_a)                                     # worst first
     for r in range(8):
