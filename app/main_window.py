@@ -77,6 +77,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.field_focus import FieldFocus  # Enter / Esc in a field give the keys back to the canvas
 
         self.field_focus = FieldFocus(self, self.canvas)
+        from app.image_notes import install_image_notes  # per-image flags and note under the dataset list
+
+        self.image_notes = install_image_notes(self)
         from app.instances import install_instances  # instance list and overlay model, beside the HITL tabs
 
         self.instance_list = install_instances(self)

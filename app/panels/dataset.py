@@ -74,6 +74,7 @@ class SampleListModel(QtCore.QAbstractListModel):
         self.rows: list[int] = []
         self.thumbs = ThumbnailLoader(self)
         self.thumbs.changed.connect(self._thumb_ready)
+        self.note_text = lambda sample_id: ""      # flags / note of an image (app.image_notes sets it)
         self._blank_thumb = QtGui.QPixmap(THUMB, THUMB * 3 // 4)
         self._blank_thumb.fill(QtGui.QColor("#232b35"))
 
@@ -83,12 +84,15 @@ class SampleListModel(QtCore.QAbstractListModel):
         self.rows = list(range(len(index))) if index is not None else []
         self.endResetModel()
 
-    def apply_filter(self, text: str, status: str, split: str) -> None:
+    def apply_filter(self, text: str, status: str, split: str, flagged: set[str] | None = None) -> None:
+        """Rows whose name contains ``text`` with that status and split (and, with ``flagged``, only
+        those sample ids)."""
         self.beginResetModel()
         text = text.strip().lower()
         self.rows = [i for i, s in enumerate(self.index_ or []) if (not text or text in s.id.lower())
                      and (status == "all" or s.status == status)
-                     and (split == "all" or (s.split or "none") == split)]
+                     and (split == "all" or (s.split or "none") == split)
+                     and (flagged is None or s.id in flagged)]
         self.endResetModel()
 
     def rowCount(self, parent=None) -> int:  # noqa: N802 (Qt API)
@@ -99,7 +103,8 @@ class SampleListModel(QtCore.QAbstractListModel):
             return None
         sample = self.index_[self.rows[index.row()]]
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
-            return f"{sample.id}\n{sample.status} · {sample.split or 'no split'}"
+            note = self.note_text(sample.id)
+            return f"{sample.id}\n{sample.status} · {sample.split or 'no split'}" + (f"  ⚑ {note}" if note else "")
         if role == QtCore.Qt.ItemDataRole.DecorationRole:
             return self.thumbs.request(sample.id, str(sample.image)) or self._blank_thumb
         if role == QtCore.Qt.ItemDataRole.ToolTipRole:
@@ -148,11 +153,18 @@ class DatasetPanel(PanelDock):
         self.status.addItems(["all", *STATUSES])
         self.split = QtWidgets.QComboBox()
         self.split.addItems(["all", *SPLITS, "none"])
+        self.flag = QtWidgets.QComboBox()
+        self.flag.setObjectName("flagFilter")
+        self.flag.addItem("all")
+        self.flag.setToolTip("Show only images with this flag")
+        self.flag_filter = lambda flag: set()     # flag -> sample ids (app.image_notes sets it)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(QtWidgets.QLabel("Status"))
         row.addWidget(self.status, 1)
         row.addWidget(QtWidgets.QLabel("Split"))
         row.addWidget(self.split, 1)
+        row.addWidget(QtWidgets.QLabel("Flag"))
+        row.addWidget(self.flag, 1)
         self.model = SampleListModel(self)
         self.list = QtWidgets.QListView()
         self.list.setModel(self.model)
@@ -167,6 +179,7 @@ class DatasetPanel(PanelDock):
         self.search.textChanged.connect(self._filter)
         self.status.currentTextChanged.connect(self._filter)
         self.split.currentTextChanged.connect(self._filter)
+        self.flag.currentTextChanged.connect(self._filter)
         self.list.clicked.connect(self._clicked)
         self.list.activated.connect(self._clicked)
 
@@ -185,7 +198,9 @@ class DatasetPanel(PanelDock):
         self.summary.setText(f"{c['images']} images · {c['labeled']} with mask · layout {index.layout}")
 
     def _filter(self, *_):
-        self.model.apply_filter(self.search.text(), self.status.currentText(), self.split.currentText())
+        flag = self.flag.currentText()
+        self.model.apply_filter(self.search.text(), self.status.currentText(), self.split.currentText(),
+                                None if flag == "all" else self.flag_filter(flag))
 
     def _clicked(self, qindex: QtCore.QModelIndex) -> None:
         self.activated.emit(self.model.data(qindex, QtCore.Qt.ItemDataRole.UserRole))
