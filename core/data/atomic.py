@@ -25,7 +25,7 @@ from core.errors import DiskFullError, NotWritableError, ToothSegError
 FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")   # tempfile.mkstemp's 8 random characters
-TEMP_MIN_AGE_S = 2.0        # younger temp files may be between mkstemp and their lock: leave them alone
+TEMP_MIN_AGE_S = 1.0        # younger temp files may be between mkstemp and their lock: leave them alone
 TEMP_MAX_AGE_S = 3600.0     # no write takes an hour: older ones go even where locks are not supported
 
 
