@@ -1,4 +1,4 @@
-"""Who may edit the open folder, shown in the window (ADR 0008).
+"""Who may edit the open folder, shown in the window (ADR 0009).
 
 A folder another instance holds opens read-only: a red label in the status bar says who holds it,
 a dialog says so once, and *Take over* appears when the holder has gone silent. The lock's heartbeat

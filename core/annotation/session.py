@@ -4,7 +4,7 @@ Qt-free, so the GUI only forwards user intent here and paints what comes back, a
 the whole annotation workflow without a window. Undo histories are kept per image for as long as
 the session lives; images and masks come through a prefetching, byte-bounded LRU cache.
 
-A session holds the folder's edit lock (``core.data.folder_lock``, ADR 0008): a second session on
+A session holds the folder's edit lock (``core.data.folder_lock``, ADR 0009): a second session on
 the same folder is read-only (``read_only``, ``read_only_reason``) until the lock is released or
 taken over. Opening with the lock removes temporary files a killed process left behind.
 """

@@ -1,4 +1,4 @@
-"""Who edits a dataset folder: lock files with their owner and a heartbeat (ADR 0008).
+"""Who edits a dataset folder: lock files with their owner and a heartbeat (ADR 0009).
 
 The first app instance on a folder writes ``lock.json`` (host, pid, user, app, instance token,
 start time, heartbeat) into the per-user project dir (so opening never writes into the dataset)

@@ -9,7 +9,7 @@ raises DiskFullError and changes nothing.
 
 A mask changed on disk since it was loaded (another program, a review accepted meanwhile) is not
 overwritten blindly: the save merges per pixel, keeping the disk's pixels wherever this edit left
-the loaded values alone (ADR 0008).
+the loaded values alone (ADR 0009).
 """
 
 from __future__ import annotations
