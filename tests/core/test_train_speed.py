@@ -15,6 +15,15 @@ from core.train.loop import run_training
 from tests.core.test_train_support import TINY_MODEL, make_subset, tiny
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """As a training job sets it (recipe threads): two threads fighting over a busy core are 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_choice_keeps_only_options_that_learn_like_fp32_and_beat_it():
     results = {"fp32": {"img_s": 4.0, "loss_ok": True},
                "channels_last": {"img_s": 4.2, "loss_ok": True},           # within noise: not taken
