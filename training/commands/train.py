@@ -28,7 +28,9 @@ OVERRIDES = ("size", "width", "labels", "epochs", "max_steps", "max_minutes", "b
              "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
              "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
              "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop",
-             "schedule", "weight_ema", "zoom")
+             "schedule", "weight_ema", "zoom", "speed")
+# flags that refine the device-aware plan of a flagless `finetune` instead of replacing it (see planned_recipe)
+PLAN_FLAGS = ("max_minutes", "device", "threads", "seed", "split_seed", "speed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
         p.add_argument("--device", help="auto (default), cpu, cuda, mps")
         p.add_argument("--threads", type=int, help="torch CPU threads")
+        p.add_argument("--speed", help="auto (default: the fastest option measured on this machine), fp32, "
+                                       "channels_last, bf16, bf16+channels_last, fp16, ...+compile")
         p.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
         p.add_argument("--save-splits", action="store_true",
                        help="store splits made for a project without any in its project file")
@@ -98,6 +102,8 @@ def build_recipe(args: argparse.Namespace):
         recipe = Recipe.from_json(stored)
     elif args.recipe:
         recipe = load_recipe(args.recipe, args.mode)
+    elif uses_plan(args):
+        recipe = planned_recipe(args)
     else:
         recipe = default_recipe(args.mode)
     changes = {k: getattr(args, k, None) for k in OVERRIDES}
@@ -114,6 +120,31 @@ def build_recipe(args: argparse.Namespace):
     changes["bilateral"] = args.bilateral
     changes["tensorboard"] = args.tensorboard
     return recipe.updated(**changes)
+
+
+def uses_plan(args: argparse.Namespace) -> bool:
+    """`finetune` without flags that shape the model or data trains what Train on my labels would on this
+    device (model, size, budget from the number of labels); any such flag means the shipped recipe."""
+    if args.mode != "finetune" or args.resume or args.recipe:
+        return False
+    shaping = [k for k in OVERRIDES if k not in PLAN_FLAGS and getattr(args, k, None) is not None]
+    return not (shaping or args.arch or args.base_channels or args.no_augment or args.bilateral)
+
+
+def planned_recipe(args: argparse.Namespace):
+    """The device-aware plan of ``core.hitl.auto_train`` (no warm start from project models: --init picks one)."""
+    from core.data.layouts import load_index
+    from core.data.project import Project
+    from core.hitl.auto_train import plan_training, split_ratios
+
+    project = Project.open(args.data)
+    index = project.apply(load_index(Path(args.data)))
+    device = args.device if args.device not in (None, "auto") else None
+    plan = plan_training(project, index, minutes=args.max_minutes, device=device, warm_start=False)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"plan: {plan.describe()} (flags such as --size or --arch train the shipped recipe instead)",
+              file=sys.stderr)
+    return plan.recipe.updated(split_ratios=list(split_ratios(plan.labeled)))
 
 
 def make_events(args: argparse.Namespace):
