@@ -12,6 +12,7 @@ taken over. Opening with the lock removes temporary files a killed process left 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from core.annotation.editor import MaskEditor
 from core.annotation.history import Box, History, StrokeRecord
 from core.data.atomic import remove_stale_temps
 from core.data.folder_lock import EditLock
+from core.data.groups import apply_groups, stored_groups
 from core.data.io import read_image
 from core.data.layouts import load_index
 from core.data.mask_store import MaskStore, SaveResult
@@ -31,12 +33,24 @@ from core.data.sample import Sample
 from core.errors import FolderLockedError
 
 
+@dataclass
+class Loaded:
+    """An image and its editor's mask decoded ahead of ``AnnotationSession.show`` (see ``load``)."""
+
+    position: int
+    sample: Sample
+    image: np.ndarray
+    labels: np.ndarray      # the editor's own copy
+    source: np.ndarray      # the cached mask it was copied from (a newer one in the cache means: reread)
+
+
 class AnnotationSession:
     def __init__(self, root: str | Path, cache_bytes: int = 384 * 1024 * 1024,
                  history_bytes: int = 512 * 1024 * 1024):
         self.root = Path(root).resolve()
         self.project = Project.open(self.root)
         self.index = self.project.apply(load_index(self.root))
+        apply_groups(self.index, stored_groups(self.project))  # acquisition groups kept by the first training
         self.project.classes = self._classes()
         self.store = MaskStore(self.project)
         self.lock = EditLock(self.root / PROJECT_DIRNAME, user_data_project_dir(self.root))
@@ -127,25 +141,47 @@ class AnnotationSession:
         image = read_image(sample.image)
         return image, self.store.load(sample, image.shape[:2])
 
-    def open(self, position: int) -> Sample:
-        """Make ``position`` current, saving the previous image first when it has unsaved edits."""
+    def load(self, position: int) -> Loaded:
+        """Decode ``position``'s image and mask (from the cache when prefetched) with a private copy of the
+        mask for its editor. Changes no session state, so a worker thread may call it while the user
+        still sees the previous image; ``show`` then makes it current in a few milliseconds."""
         if not 0 <= position < len(self.index):
             raise IndexError(f"no sample at position {position} (dataset has {len(self.index)})")
-        if self.dirty:
-            self.save()
         sample = self.index[position]
         image, labels = self.cache.get(sample.id, lambda: self._load(sample))
+        return Loaded(position, sample, image, labels.copy(), labels)
+
+    def show(self, loaded: Loaded) -> Sample:
+        """Make a loaded image current, saving the previous one first when it has unsaved edits."""
+        if self.dirty:
+            self.save()
+        sample = loaded.sample
+        if not 0 <= loaded.position < len(self.index) or self.index[loaded.position] is not sample:
+            raise IndexError(f"{sample.id} is no longer at position {loaded.position}")
+        cached = self.cache.peek(sample.id)
+        if cached is None or cached[1] is not loaded.source:   # saved, replaced or dropped meanwhile: reread
+            loaded = self.load(loaded.position)
         history = self.histories.setdefault(sample.id, History())
         self.histories.move_to_end(sample.id)
         self._trim_histories()
-        self.editor = MaskEditor(labels.copy(), image, history)
-        self.position = position
+        self.editor = MaskEditor(loaded.labels, loaded.image, history)
+        self.position = loaded.position
+        self.prefetch_around(loaded.position)
+        return sample
+
+    def open(self, position: int) -> Sample:
+        """Make ``position`` current at once (load and show on the calling thread)."""
+        if self.dirty:
+            self.save()
+        return self.show(self.load(position))
+
+    def prefetch_around(self, position: int) -> None:
+        """Decode the next, previous and second-next images in the background."""
         for step in (1, -1, 2):
             j = position + step
             if 0 <= j < len(self.index):
                 nxt = self.index[j]
                 self.cache.prefetch(nxt.id, lambda s=nxt: self._load(s))
-        return sample
 
     def _trim_histories(self) -> None:
         """Keep all images' undo stacks under ``history_bytes`` by dropping the least recently opened."""
@@ -160,7 +196,10 @@ class AnnotationSession:
         return self.open(j) if 0 <= j < len(self.index) else None
 
     def first_unlabeled(self) -> int | None:
-        return next((i for i, s in enumerate(self.index) if s.status == "unlabeled" and not s.has_mask), None)
+        """The first unlabeled image other than the current one: the image just finished counts as
+        unlabeled until its mask is saved (on the switch), and U must move on from it."""
+        return next((i for i, s in enumerate(self.index)
+                     if i != self.position and s.status == "unlabeled" and not s.has_mask), None)
 
     # ------------------------------------------------------------------ edits
     def committed(self, record: StrokeRecord | Box | None) -> None:
