@@ -40,8 +40,25 @@ def entry(project: Project, name: str) -> ModelEntry:
     return m
 
 
-def set_active(project: Project, name: str) -> ModelEntry:
+def check_model(project: Project, name: str) -> ModelEntry:
+    """Refuse (ModelFileError, one line) a registered model whose checkpoint description or ONNX
+    metadata and graph do not pass ``core.models.metadata_schema``: nothing is built or run, so the app
+    can check a model on the UI thread before it becomes active or an overlay."""
+    from core.infer.backends import read_onnx
+    from core.models.checkpoint import read_sidecar
+
     m = entry(project, name)
+    ckpt, onnx = model_path(project, m), model_path(project, m, onnx=True)
+    if ckpt is not None and (ckpt.with_suffix(".json").exists() or onnx is None):
+        read_sidecar(ckpt)
+    if onnx is not None and onnx.exists():
+        read_onnx(onnx, f"{name}/{onnx.name}")
+    return m
+
+
+def set_active(project: Project, name: str) -> ModelEntry:
+    """Make ``name`` the active model once ``check_model`` accepts it (the project is unchanged otherwise)."""
+    m = check_model(project, name)
     project.active_model = m.name
     project.save()
     return m

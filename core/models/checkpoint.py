@@ -83,7 +83,15 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else (str(exc).splitlines() or ["nested too deeply"])[0]
         raise ModelFileError(f"{sidecar_path.name}: not a readable checkpoint description ({reason})") from exc
-    return check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)
+    from core.export.metadata import inference_meta
+    from core.models.registry import model_names
+
+    check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)
+    if sidecar["model"]["name"] not in model_names():
+        raise ModelFileError(f"{sidecar_path.name}: unknown model '{sidecar['model']['name']}'; known models: "
+                             f"{', '.join(model_names())}")
+    inference_meta(sidecar)  # what inference reads (recipe-derived rules too) is checked as well
+    return sidecar
 
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
@@ -122,12 +130,13 @@ def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[s
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from its sidecar config and load its weights strictly; model is in eval mode."""
-    from core.export.metadata import inference_meta
-
     sidecar = read_sidecar(path)
-    inference_meta(sidecar)  # what inference will read (recipe-derived rules too) is checked before building
     state = read_weights(path, sidecar["weights_sha256"])
     model = build_model(sidecar["model"])
+    wrong = [k for k, v in model.state_dict().items() if k in state and state[k].dtype != v.dtype]
+    if wrong:
+        raise ModelFileError(f"{Path(path).name}: weights {wrong[0]} is {state[wrong[0]].dtype}, the model needs "
+                             f"{model.state_dict()[wrong[0]].dtype}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -140,15 +149,16 @@ def load_pretrained(model: nn.Module, path: str | Path, skip_prefixes: tuple[str
     """Load every tensor whose name and shape match (e.g. MIM encoder+decoder) and report the rest.
 
     The checkpoint's description is checked and its weights must match their checksum, as for
-    prediction. At least one learnable tensor (a parameter, not a batch-norm counter or statistic)
-    must match, else the checkpoint is for another architecture and ModelFileError says so.
+    prediction. At least one convolution or linear kernel must match (a bias, batch-norm counter or
+    statistic matching by chance does not count), else the checkpoint is for another architecture
+    and ModelFileError says so.
     Returns {"loaded": [names], "skipped": [(name, reason)]}; reasons are "shape mismatch ...",
     "missing in checkpoint", "not in model" or "excluded by prefix".
     """
     sidecar = read_sidecar(path)
     source = read_weights(path, sidecar["weights_sha256"])
     target = model.state_dict()
-    learnable = {name for name, _ in model.named_parameters()}
+    kernels = {name for name, p in model.named_parameters() if p.dim() >= 2}  # conv / linear weights
     loaded: list[str] = []
     skipped: list[tuple[str, str]] = []
     merged = dict(target)
@@ -166,8 +176,8 @@ def load_pretrained(model: nn.Module, path: str | Path, skip_prefixes: tuple[str
             merged[name] = source[name].to(tensor.dtype)
             loaded.append(name)
     skipped.extend((name, "not in model") for name in source if name not in target)
-    if not any(name in learnable for name in loaded):
-        only = f" (only {len(loaded)} batch-norm counters or statistics did)" if loaded else ""
+    if not any(name in kernels for name in loaded):
+        only = f" (only {len(loaded)} biases, batch-norm counters or statistics did)" if loaded else ""
         raise ModelFileError(f"{Path(path).name}: no weight tensor matches this model{only}; is it the right "
                              "architecture?")
     model.load_state_dict(merged, strict=True)

@@ -51,21 +51,41 @@ def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Pa
         _check_inputs(recipe, Path(run_dir), resume)
         if not isinstance(data, Dataset2D):
             data = open_dataset(data, recipe.split_seed, recipe.split_ratios)
-        objective = OBJECTIVES[recipe.mode](recipe, data, rt, cancel, events.on_log)
-        return _Loop(recipe, objective, rt, Path(run_dir), events, cancel).run(resume)
+        setup_log = HeldLog(events.on_log)
+        objective = OBJECTIVES[recipe.mode](recipe, data, rt, cancel, setup_log)
+        return _Loop(recipe, objective, rt, Path(run_dir), events, cancel, setup_log).run(resume)
     finally:
         stop_runtime(rt)
 
 
 def _check_inputs(recipe: Recipe, run_dir: Path, resume: bool) -> None:
-    """Refuse a bad --init checkpoint or a bad run to resume before any data is read or anything built."""
-    from core.models.checkpoint import read_sidecar
+    """Refuse a bad --init checkpoint or a bad run to resume before any data is read."""
+    from core.models.checkpoint import load_checkpoint, read_sidecar
 
     if recipe.init:
         read_sidecar(recipe.init)
     if resume:
         read_state(run_dir)
-        read_sidecar(run_dir / "last.json")
+        load_checkpoint(run_dir / "last.json")
+
+
+class HeldLog:
+    """The objective's log until setup (data, speed, restore) succeeded: a run refused during setup
+    shows its one error line, not the setup notes before it; afterwards lines pass straight through."""
+
+    def __init__(self, sink) -> None:
+        self.sink, self.lines = sink, []
+
+    def __call__(self, line: str) -> None:
+        if self.lines is None:
+            self.sink(line)
+        else:
+            self.lines.append(line)
+
+    def release(self) -> None:
+        lines, self.lines = self.lines or [], None
+        for line in lines:
+            self.sink(line)
 
 
 # what _restore reads from last_state.pt, with the type each value must have
@@ -112,9 +132,10 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 
 class _Loop:
     def __init__(self, recipe: Recipe, objective: Objective, rt: Runtime, run_dir: Path,
-                 events: TrainEvents, cancel: CancelToken):
+                 events: TrainEvents, cancel: CancelToken, setup_log: HeldLog | None = None):
         self.recipe, self.obj, self.rt, self.run_dir = recipe, objective, rt, run_dir
         self.events, self.cancel = events, cancel
+        self.setup_log = setup_log or HeldLog(events.on_log)
         self.rows: list[dict[str, Any]] = []
         self.tb = None
         self.progress = 0.0        # fraction of the steps or the time budget used, agreed by all ranks
@@ -129,7 +150,7 @@ class _Loop:
 
         steps = len(obj.loader) * r.epochs
         steps = min(steps, r.max_steps) if r.max_steps else steps
-        self.rt.speed = autotune(r, self.rt.device, self.rt.distributed, steps, self.events.on_log)
+        self.rt.speed = autotune(r, self.rt.device, self.rt.distributed, steps, self.setup_log)
         self.rt.amp = bool(self.rt.speed.dtype)
         self.rt.speed.prepare(obj.model.to(self.rt.device))
         opt = torch.optim.AdamW(obj.parameters(), lr=r.lr, weight_decay=r.weight_decay)
@@ -139,6 +160,7 @@ class _Loop:
         first_epoch, step, best, bad = 0, 0, None, 0
         if resume:
             first_epoch, step, best, bad = self._restore(opt, sched, scaler)
+        self.setup_log.release()
         obj.net = self.rt.speed.wrap(self.rt.wrap(obj.model))
         per_epoch = len(obj.loader)
         total = per_epoch * r.epochs
