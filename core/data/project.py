@@ -6,7 +6,7 @@ the user-data directory when the folder is read-only. A corrupt file is never ov
 loading raises ProjectFileError, and ``Project.recover`` keeps the bad file aside as a backup.
 Saving is a read-modify-write under a short file lock (``core.data.file_lock``): the file on disk
 is merged with this process's changes (``core.data.project_merge``), so the app, the CLI and a
-training run never lose each other's splits, classes or models (ADR 0008).
+training run never lose each other's splits, classes or models (ADR 0009).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from core.data.atomic import atomic_write_json
 from core.data.classes import ClassDef, binary_classes
 from core.data.file_lock import locked
 from core.data.project_merge import merge_project
+from core.data.project_schema import validate_project
 from core.data.sample import SPLITS, STATUSES, SampleIndex
 from core.errors import NotWritableError, ProjectFileError
 
@@ -113,11 +114,7 @@ class Project:
 
     @classmethod
     def _from_json(cls, root: Path, pdir: Path, data: Any, path: Path) -> Project:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ProjectFileError(f"{path} is not a ToothSeg project file")
-        version = data.get("version")
-        if not isinstance(version, int) or version > VERSION:
-            raise ProjectFileError(f"{path} was written by a newer ToothSeg Studio (version {version})")
+        validate_project(data, path, FORMAT, VERSION)
         try:
             project = cls(
                 root=root, dir=pdir,
@@ -247,9 +244,9 @@ def _read(root: Path, pdir: Path) -> Project | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProjectFileError(
-            f"Project file {path} is corrupt ({exc}). It was left untouched; "
+            f"Project file {path} is corrupt ({str(exc)[:120]}). It was left untouched; "
             "open the folder again and choose 'start a new project' to keep it aside as a backup."
         ) from exc
     return Project._from_json(root, pdir, data, path)

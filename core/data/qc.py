@@ -96,6 +96,9 @@ def check_dataset(index: SampleIndex, project: Project | None = None, progress: 
     problems: list[Problem] = []
     for orphan in index.meta.get("orphan_masks", []):
         problems.append(Problem(orphan, "mask_without_image", "no image with the same name", "warning"))
+    for dup in index.meta.get("duplicate_ids", []):
+        problems.append(Problem(dup["image"], "duplicate_name", f"another image is also named {dup['same_as']!r}; "
+                                f"this one is listed as {dup['id']!r} (rename one of them)", "warning"))
     for s in index:
         if s.mask is None and _expects_mask(s, index.layout):
             problems.append(Problem(str(s.image), "image_without_mask",

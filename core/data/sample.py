@@ -48,11 +48,29 @@ class SampleIndex:
         self.layout = layout
         self.samples: list[Sample] = list(samples)
         self.meta: dict[str, Any] = dict(meta or {})
-        self._by_id = {s.id: s for s in self.samples}
-        if len(self._by_id) != len(self.samples):
-            seen: set[str] = set()
-            dup = next(s.id for s in self.samples if s.id in seen or seen.add(s.id))
-            raise ValueError(f"duplicate sample id {dup!r} in layout {layout}")
+        self._by_id: dict[str, Sample] = {}
+        for s in self.samples:
+            if s.id in self._by_id:
+                self._rename_duplicate(s)
+            self._by_id[s.id] = s
+
+    def _rename_duplicate(self, sample: Sample) -> None:
+        """Two images with one stem (``a.jpg`` and ``a.png``) are both kept: the first (natural order)
+        keeps the id, its mask and the project's splits/status; a later one becomes ``a.png`` (its
+        file name), unlabeled unless a mask of its own came with it, in the same split group.
+        ``meta["duplicate_ids"]`` lists them so ``check`` can say so."""
+        original = sample.id
+        candidate = f"{original}{sample.image.suffix}"
+        n = 2
+        while candidate in self._by_id:
+            candidate = f"{original}{sample.image.suffix}#{n}"
+            n += 1
+        sample.id = candidate
+        sample.group = sample.group or original
+        if sample.mask is not None and any(s.mask == sample.mask for s in self._by_id.values()):
+            sample.mask, sample.status = None, "unlabeled"  # one mask file must not back two images
+        self.meta.setdefault("duplicate_ids", []).append(
+            {"id": candidate, "same_as": original, "image": str(sample.image)})
 
     def __len__(self) -> int:
         return len(self.samples)

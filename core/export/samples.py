@@ -25,7 +25,8 @@ def collect_samples(source: str | Path | Sequence[str | Path], limit: int,
             from core.data.layouts import load_index
 
             index = load_index(root)
-            pairs = [(s.image, s.mask) for s in index if "coco_image_id" not in s.meta]
+            # a COCO sample's mask is the JSON itself: its image serves, without a mask file
+            pairs = [(s.image, None if "coco_image_id" in s.meta else s.mask) for s in index]
             val = [p for p, s in zip(pairs, index, strict=True) if s.split == "val"]
             pairs = val or pairs
         except ToothSegError:

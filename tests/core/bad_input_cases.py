@@ -45,7 +45,7 @@ import pytest
 FAIL, REPORT, OK = "fail", "report", "ok"
 # lines a command prints besides its one message (which provider runs, notes about defaults)
 INFO_PREFIXES = ("running on ", "note: ", "warning: nothing was verified")
-NOISE = ("libpng", "[ WARN", "[WARN", "Corrupt JPEG", "Premature end of JPEG", "TIFFRead", "Traceback")
+NOISE = ("libpng", "[ WARN", "[WARN", "[ERROR", "Corrupt JPEG", "Premature end of JPEG", "TIFFRead", "Traceback")
 
 
 @dataclass
@@ -105,6 +105,9 @@ class CorpusEnv:
 
     def jpg(self, arr: np.ndarray | None = None) -> bytes:
         return cv2.imencode(".jpg", self.image if arr is None else arr)[1].tobytes()
+
+    def bmp(self, arr: np.ndarray | None = None) -> bytes:
+        return cv2.imencode(".bmp", self.image if arr is None else arr)[1].tobytes()
 
     def mask_png(self, arr: np.ndarray | None = None) -> bytes:
         return cv2.imencode(".png", self.mask if arr is None else arr)[1].tobytes()
@@ -167,7 +170,7 @@ def corpus_env(shared_data, tmp_path_factory) -> CorpusEnv:
     from tests.core.tiny_trained import cached_tiny
 
     torch.set_num_threads(1)
-    ckpt = cached_tiny(shared_data, tmp_path_factory.getbasetemp())
+    ckpt = cached_tiny(shared_data, tmp_path_factory.getbasetemp(), size=64, steps=2, images=8)  # quality is moot
     onnx = tmp_path_factory.getbasetemp() / "corpus_model" / "tiny.onnx"
     if not onnx.is_file():
         onnx.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.infer.folder import predict_folder
+from core.data.io import IMAGE_EXTENSIONS
+from core.errors import ImageReadError
+from core.infer.folder import list_inputs, predict_folder
 from core.infer.predictor import load_predictor
 from training.output import emit
 
@@ -46,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if not list_inputs(args.input, exclude=args.out):
+        raise ImageReadError(f"{args.input}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     predictor = load_predictor(args.model, args.backend, tta=args.tta)
     print(f"running on {predictor.provider}" + (" with flip test-time augmentation" if args.tta else ""),
           file=sys.stderr)

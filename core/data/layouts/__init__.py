@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.data.layouts.base import Layout, register_layout, registered_layouts
+from core.data.layouts.base import Layout, broken_links, register_layout, registered_layouts
 from core.data.sample import SampleIndex
 from core.errors import LayoutError
 
@@ -32,7 +32,10 @@ def detect_layout(root: str | Path) -> Layout:
         if layout.detect(root):
             return layout
     tried = ", ".join(f"{lay.name} ({lay.description})" for lay in registered_layouts())
-    raise LayoutError(f"{root}: no known dataset layout found. Tried: {tried}")
+    broken = broken_links(root)
+    note = f" Note: {', '.join(broken[:3])} cannot be followed (a symbolic link loop or a dangling link)." \
+        if broken else ""
+    raise LayoutError(f"{root}: no known dataset layout found.{note} Tried: {tried}")
 
 
 def load_index(root: str | Path, layout: str | None = None) -> SampleIndex:

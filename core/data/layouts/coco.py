@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from core.data.layouts.base import Layout, find_child, register_layout
+from core.data.layouts.coco_schema import validate_coco
 from core.data.sample import Sample, SampleIndex
 from core.errors import LayoutError, MaskError
 
@@ -34,11 +35,11 @@ def find_coco_json(root: Path) -> Path | None:
 
 def _looks_like_coco(path: Path) -> bool:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, "rb") as fh:  # bytes: a file that is not UTF-8 is still named as a bad COCO file
             head = fh.read(4096)
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return False
-    return '"images"' in head or '"annotations"' in head or '"categories"' in head
+    return b'"images"' in head or b'"annotations"' in head or b'"categories"' in head
 
 
 def detect(root: Path) -> bool:
@@ -50,10 +51,9 @@ def _load_json(path: str, mtime: float) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise LayoutError(f"{Path(path).name}: unreadable COCO JSON ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise LayoutError(f"{Path(path).name}: not a COCO file (no 'images' list)")
+    except (OSError, ValueError, RecursionError) as exc:
+        raise LayoutError(f"{Path(path).name}: unreadable COCO JSON ({str(exc)[:120]})") from exc
+    validate_coco(data, Path(path).name)
     return data
 
 
@@ -109,16 +109,19 @@ def rasterize(json_path: Path, image_id: Any, size: tuple[int, int] | None = Non
         seg = ann.get("segmentation")
         if not seg:
             continue
-        if isinstance(seg, list):
-            rles = mask_utils.frPyObjects([p for p in seg if len(p) >= 6], h, w)
-            rle = mask_utils.merge(rles) if rles else None
-        elif isinstance(seg.get("counts"), list):
-            rle = mask_utils.frPyObjects(seg, h, w)
-        else:
-            rle = dict(seg, counts=seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"])
-        if rle is None:
-            continue
-        m = mask_utils.decode(rle).astype(bool)
+        try:
+            if isinstance(seg, list):
+                rles = mask_utils.frPyObjects([p for p in seg if len(p) >= 6], h, w)
+                rle = mask_utils.merge(rles) if rles else None
+            elif isinstance(seg.get("counts"), list):
+                rle = mask_utils.frPyObjects(seg, h, w)
+            else:
+                rle = dict(seg, counts=seg["counts"].encode() if isinstance(seg["counts"], str) else seg["counts"])
+            if rle is None:
+                continue
+            m = mask_utils.decode(rle).astype(bool)
+        except (ValueError, TypeError, OverflowError) as exc:  # pycocotools on a malformed RLE
+            raise MaskError(f"{json_path.name}: annotation {ann.get('id')} cannot be decoded ({exc})") from exc
         if m.shape != labels.shape:
             raise MaskError(f"{json_path.name}: annotation {ann.get('id')} is {m.shape[::-1]}, image is {(w, h)}")
         labels[m] = cat

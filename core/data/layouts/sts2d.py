@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.data.layouts.base import Layout, list_images, register_layout, subdirs
 from core.data.sample import Sample, SampleIndex
+from core.errors import LayoutError
 
 AGE_NAMES = {"adult": "adult", "adults": "adult", "a-pxi": "adult", "a_pxi": "adult", "a": "adult",
              "children": "children", "child": "children", "kids": "children", "c-pxi": "children",
@@ -93,21 +94,48 @@ def _sample(age: str, label_status: str, pid: str, img: Path, mask: Path | None)
 
 def _is_index_csv(path: Path) -> bool:
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError):
+        with open(path, "rb") as fh:  # the header only: a body that is not UTF-8 is reported by _from_csv
+            first = fh.readline(65536).decode("utf-8", errors="replace")
+    except OSError:
         return False
+    header = next(csv.reader([first]), [])
     return all(col in header for col in INDEX_COLUMNS)
 
 
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
+
+
 def _from_csv(tree: Path, csv_path: Path) -> list[Sample]:
+    """Samples listed by the index CSV; a row that is incomplete, names a file outside the tree or a
+    missing file makes the whole CSV refused with its line number (LayoutError), nothing is guessed."""
     images: dict[tuple[str, str, str], Path] = {}
     masks: dict[tuple[str, str, str], Path] = {}
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            key = (row["age_group"], row["label_status"], row["pair_id"])
-            target = masks if str(row["is_mask"]).strip().lower() in ("1", "true", "yes") else images
-            target[key] = tree / row["rel_path"]
+    name = csv_path.name
+    inside = tree.resolve()
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                values = {col: (row.get(col) or "").strip() for col in INDEX_COLUMNS}
+                missing = [col for col in ("rel_path", "age_group", "label_status", "pair_id") if not values[col]]
+                if missing or None in row:
+                    what = f"no {', '.join(missing)}" if missing else "more fields than columns"
+                    raise LayoutError(f"{name} line {line}: {what}")
+                flag = values["is_mask"].lower()
+                if flag not in _TRUE + _FALSE:
+                    raise LayoutError(f"{name} line {line}: is_mask must be 0 or 1, found {values['is_mask']!r}")
+                path = tree / values["rel_path"]
+                if inside not in path.resolve().parents:
+                    raise LayoutError(f"{name} line {line}: {values['rel_path']!r} lies outside the dataset tree")
+                if not path.is_file():
+                    raise LayoutError(f"{name} line {line}: {values['rel_path']!r} not found")
+                key = (values["age_group"], values["label_status"], values["pair_id"])
+                (masks if flag in _TRUE else images)[key] = path
+    except UnicodeDecodeError as exc:
+        raise LayoutError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except (OSError, csv.Error) as exc:
+        raise LayoutError(f"{name}: unreadable index CSV ({exc})") from exc
+    if not images:
+        raise LayoutError(f"{name} lists no images; remove it to index the folders instead")
     return [_sample(age, status, pid, img, masks.get((age, status, pid)))
             for (age, status, pid), img in images.items()]
 

@@ -1,0 +1,555 @@
+"""The bad-input corpus (issue 18): every case through every command that takes it.
+
+Each case is one bad input built from a real tg3k frame in a tmp folder (``bad_input_cases`` says
+how the runs are checked). Image and mask cases hold one sample, so a command that needs the bad
+part has nothing else to fall back on; commands that never decode it (``index``, ``split``) must
+still succeed. Layout cases break the folder itself: every dataset command refuses it in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from tests.core.bad_input_cases import (  # noqa: F401  (corpus_env is a fixture)
+    FAIL,
+    OK,
+    REPORT,
+    Case,
+    Inputs,
+    case_ids,
+    corpus_env,
+    run_case,
+    write_json,
+)
+
+# ----------------------------------------------------------------------------------------- images
+
+IMAGE_RUNS = {"check": REPORT, "check-json": REPORT, "stats": OK, "index": OK, "predict": FAIL, "evaluate": FAIL,
+              "export": FAIL, "split": OK}
+READABLE_RUNS = {"check": OK, "stats": OK, "index": OK, "predict": OK, "evaluate": OK, "split": OK}
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IEND", b"")
+
+
+def _flip(data: bytes, at: float, n: int = 16) -> bytes:
+    b = bytearray(data)
+    start = int(len(b) * at)
+    for k in range(start, min(start + n, len(b))):
+        b[k] ^= 0x5A
+    return bytes(b)
+
+
+def _jpeg_sof(data: bytes, w: int, h: int) -> bytes:
+    """The JPEG with its frame header declaring ``w`` x ``h``."""
+    b = bytearray(data)
+    i = 2
+    while b[i + 1] not in (0xC0, 0xC1, 0xC2):
+        i += 2 + struct.unpack(">H", b[i + 2:i + 4])[0]
+    b[i + 5:i + 9] = struct.pack(">HH", h, w)
+    return bytes(b)
+
+
+def _bmp_dims(data: bytes, w: int, h: int) -> bytes:
+    b = bytearray(data)
+    b[18:26] = struct.pack("<ii", w, h)
+    return bytes(b)
+
+
+def _tiff(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, arr)
+    return buf.getvalue()
+
+
+def _tiff_header_only(w: int, h: int) -> bytes:
+    """A little-endian TIFF whose one strip is 16 bytes but whose tags declare ``w`` x ``h`` pixels."""
+    tags = [(256, 4, w), (257, 4, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8 + 2 + 8 * 12 + 4),
+            (277, 3, 1), (278, 4, h), (279, 4, 16)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", v, 0) if kind == 3 else struct.pack("<I", v))
+        for tag, kind, v in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00" * 16
+
+
+def _float_img(env, fill=None, dtype=np.float32) -> np.ndarray:
+    arr = env.image.astype(dtype) / 255.0
+    if fill is not None:
+        arr[100:140, 100:140] = fill
+    return arr
+
+
+def _dicom(env, rows: int | None = None, cols: int | None = None, pixels: bytes | None = None,
+           with_pixels: bool = True) -> bytes:
+    import io
+
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("x.dcm", {}, file_meta=meta, preamble=b"\0" * 128)
+    img = env.image
+    ds.Rows, ds.Columns = rows or img.shape[0], cols or img.shape[1]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if with_pixels:
+        ds.PixelData = img.tobytes() if pixels is None else pixels
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def image_case(cid: str, name: str, make, says: str = "", runs: dict | None = None, **kw) -> Case:
+    """One sample: a bad image ``name`` (bytes from ``make(env)``) with a good mask."""
+
+    def build(root: Path, env) -> Inputs:
+        env.paired(root, name, make(env))
+        return Inputs(data=root, image=root / "images")
+
+    return Case(f"image-{cid}", build, runs or IMAGE_RUNS, says=says or name, **kw)
+
+
+IMAGE_CASES = [
+    image_case("png-truncated-half", "a.png", lambda e: e.png()[: len(e.png()) // 2]),
+    image_case("png-truncated-header", "a.png", lambda e: e.png()[:33]),
+    image_case("png-signature-only", "a.png", lambda e: e.png()[:8]),
+    image_case("png-zero-bytes", "a.png", lambda e: b""),
+    image_case("png-bitflip-idat", "a.png", lambda e: _flip(e.png(), 0.5)),
+    image_case("png-no-iend", "a.png", lambda e: e.png()[:-12]),
+    image_case("png-huge-dims", "a.png", lambda e: _png_header_only(40000, 40000)),
+    image_case("png-zero-dims", "a.png", lambda e: _png_header_only(0, 0)),
+    image_case("png-garbage-after-signature", "a.png", lambda e: e.png()[:8] + os.urandom(500)),
+    image_case("text-named-png", "a.png", lambda e: b"this is not an image\n" * 20),
+    image_case("html-named-jpg", "a.jpg", lambda e: b"<html><body>404 not found</body></html>\n"),
+    image_case("zip-named-tif", "a.tif", lambda e: b"PK\x03\x04" + os.urandom(300)),
+    image_case("jpg-truncated-half", "a.jpg", lambda e: e.jpg()[: len(e.jpg()) // 2]),
+    image_case("jpg-zero-bytes", "a.jpg", lambda e: b""),
+    image_case("jpg-soi-only", "a.jpg", lambda e: b"\xff\xd8"),
+    image_case("jpg-header-only", "a.jpg", lambda e: e.jpg()[:400]),
+    image_case("jpg-huge-dims", "a.jpg", lambda e: _jpeg_sof(e.jpg(), 65000, 65000)),
+    image_case("jpg-zero-dims", "a.jpg", lambda e: _jpeg_sof(e.jpg(), 0, 0)),
+    image_case("jpg-garbage-after-soi", "a.jpg", lambda e: b"\xff\xd8" + os.urandom(800) + b"\xff\xd9"),
+    image_case("bmp-truncated", "a.bmp", lambda e: e.bmp()[:300]),
+    image_case("bmp-huge-dims", "a.bmp", lambda e: _bmp_dims(e.bmp(), 50000, 50000)),
+    image_case("bmp-zero-dims", "a.bmp", lambda e: _bmp_dims(e.bmp(), 0, 0)),
+    image_case("bmp-text", "a.bmp", lambda e: b"BM not really a bitmap"),
+    image_case("tif-zero-bytes", "a.tif", lambda e: b""),
+    image_case("tif-truncated", "a.tif", lambda e: _tiff(e.image)[:200]),
+    image_case("tif-garbage-after-header", "a.tif", lambda e: b"II*\x00" + os.urandom(400)),
+    image_case("tif-float-nan", "a.tif", lambda e: _tiff(_float_img(e, np.nan)), says="nan"),
+    image_case("tif-float-inf", "a.tif", lambda e: _tiff(_float_img(e, np.inf)), says="inf"),
+    image_case("tif-float64-nan", "a.tiff", lambda e: _tiff(_float_img(e, np.nan, np.float64)), says="nan"),
+    image_case("tif-all-nan", "a.tif", lambda e: _tiff(np.full((64, 64), np.nan, np.float32)), says="nan"),
+    image_case("tif-int32-negative", "a.tif", lambda e: _tiff(e.image.astype(np.int32) - 1000)),
+    image_case("tif-complex", "a.tif", lambda e: _tiff(e.image.astype(np.complex64))),
+    image_case("tif-huge-dims", "a.tif", lambda e: _tiff_header_only(60000, 60000)),
+    image_case("dcm-garbage", "a.dcm", lambda e: os.urandom(700)),
+    image_case("dcm-zero-bytes", "a.dcm", lambda e: b""),
+    image_case("dcm-preamble-only", "a.dcm", lambda e: b"\0" * 128 + b"DICM"),
+    image_case("dcm-no-pixel-data", "a.dcm", lambda e: _dicom(e, with_pixels=False)),
+    image_case("dcm-huge-dims", "a.dcm", lambda e: _dicom(e, 60000, 60000, pixels=b"\0" * 64)),
+    image_case("dcm-truncated-pixels", "a.dcm", lambda e: _dicom(e, pixels=e.image.tobytes()[:1000])),
+    image_case("dicm-magic-in-png", "a.png", lambda e: b"\0" * 128 + b"DICM" + os.urandom(200)),
+    # readable despite the surprise: content decides, not the extension
+    image_case("jpeg-named-png", "a.png", lambda e: e.jpg(), runs=READABLE_RUNS),
+    image_case("png-named-jpg", "a.jpg", lambda e: e.png(), runs=READABLE_RUNS),
+    image_case("png-16bit", "a.png", lambda e: e.png(e.image.astype(np.uint16) * 257), runs=READABLE_RUNS),
+    image_case("tif-float-unit", "a.tif", lambda e: _tiff(_float_img(e)), runs=READABLE_RUNS),
+    image_case("dcm-valid", "a.dcm", lambda e: _dicom(e), runs=READABLE_RUNS),
+]
+
+# ----------------------------------------------------------------------------------------- masks
+
+MASK_RUNS = {"check": REPORT, "check-json": REPORT, "stats": OK, "index": OK, "evaluate": FAIL, "split": OK}
+
+
+def mask_case(cid: str, name: str, make, says: str = "", runs: dict | None = None, **kw) -> Case:
+    """One sample: a good image ``a.png`` with the bad mask ``name`` (bytes from ``make(env)``)."""
+
+    def build(root: Path, env) -> Inputs:
+        env.paired(root, "a.png", None, name, make(env))
+        return Inputs(data=root, image=root / "images")
+
+    return Case(f"mask-{cid}", build, runs or MASK_RUNS, says=says or name, **kw)
+
+
+def _stray(root: Path, env) -> Inputs:
+    """Two clean 0/255 masks and one with a stray 128 square (a leftover of anti-aliased painting)."""
+    env.good_dataset(root)
+    m = env.mask.copy()
+    m[:10, :10] = 128
+    env.paired(root, "a.png", None, "a.png", env.mask_png(m))
+    return Inputs(data=root, image=root / "images")
+
+
+MASK_CASES = [
+    mask_case("wrong-size", "a.png", lambda e: e.mask_png(e.mask[:100, :120]), says="120x100"),
+    mask_case("truncated", "a.png", lambda e: e.mask_png()[:60]),
+    mask_case("zero-bytes", "a.png", lambda e: b""),
+    mask_case("text", "a.png", lambda e: b"not a mask"),
+    mask_case("16bit-values", "a.png", lambda e: e.png(e.mask.astype(np.uint16) * 4), says="exceed 255"),
+    mask_case("float-nan", "a.tif", lambda e: _tiff(_float_img(e, np.nan)), says="nan"),
+    mask_case("huge-dims", "a.png", lambda e: _png_header_only(40000, 40000)),
+    mask_case("bitflip", "a.png", lambda e: _flip(e.mask_png(), 0.6)),
+    Case("mask-stray-value", _stray, {"check": REPORT, "stats": OK, "index": OK, "evaluate": OK, "split": OK},
+         says="unexpected_values"),
+    mask_case("empty", "a.png", lambda e: e.mask_png(np.zeros_like(e.mask)), says="empty_mask",
+              runs={"check": OK, "stats": OK, "index": OK, "split": OK}),
+]
+
+# ----------------------------------------------------------------------------------------- layouts
+
+NO_IMAGES = {"predict": "no images found", "export": "no images found"}
+LAYOUT_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
+               "finetune": FAIL}
+
+
+def layout_case(cid: str, build, says: str = "", runs: dict | None = None, **kw) -> Case:
+    return Case(f"layout-{cid}", build, runs or LAYOUT_RUNS, says=says, **kw)
+
+
+def _empty(root, env):
+    return Inputs(data=root)
+
+
+def _missing(root, env):
+    return Inputs(data=root / "not-here")
+
+
+def _a_file(root, env):
+    (root / "data.png").write_bytes(env.png())
+    return Inputs(data=root / "data.png")
+
+
+def _only_text(root, env):
+    (root / "notes.txt").write_text("x")
+    (root / "README").write_text("y")
+    return Inputs(data=root)
+
+
+def _hidden_only(root, env):
+    (root / ".a.png").write_bytes(env.png())
+    return Inputs(data=root)
+
+
+def _images_dir_empty(root, env):
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    (root / "masks" / "a.png").write_bytes(env.mask_png())
+    return Inputs(data=root)
+
+
+def _images_is_file(root, env):
+    (root / "images").write_bytes(env.png())
+    (root / "masks").mkdir()
+    (root / "masks" / "a.png").write_bytes(env.mask_png())
+    return Inputs(data=root)
+
+
+def _dir_loop(root, env):
+    """images/ is a symbolic link to itself (ELOOP on every access)."""
+    (root / "masks").mkdir()
+    (root / "masks" / "a.png").write_bytes(env.mask_png())
+    os.symlink("images", root / "images")
+    return Inputs(data=root)
+
+
+def _self_loop_file(root, env):
+    """A lone image that is a symbolic link to itself."""
+    os.symlink("a.png", root / "a.png")
+    return Inputs(data=root)
+
+
+def _loop_in_images(root, env):
+    """A good pair plus images/b.png -> b.png (a link loop) and images/sub -> .. (a folder cycle)."""
+    env.good_pair(root, "a")
+    os.symlink("b.png", root / "images" / "b.png")
+    os.symlink("..", root / "images" / "sub")
+    return Inputs(data=root, image=root / "images")
+
+
+def _mutual_links(root, env):
+    env.good_pair(root, "a")
+    os.symlink("d.png", root / "images" / "c.png")
+    os.symlink("c.png", root / "images" / "d.png")
+    return Inputs(data=root, image=root / "images")
+
+
+def _dangling(root, env):
+    env.good_pair(root, "a")
+    os.symlink("/nonexistent/x.png", root / "images" / "b.png")
+    return Inputs(data=root, image=root / "images")
+
+
+def _image_is_dir(root, env):
+    env.good_pair(root, "a")
+    (root / "images" / "b.png").mkdir()
+    return Inputs(data=root, image=root / "images")
+
+
+LOOP_RUNS = {"check": OK, "stats": OK, "index": OK, "predict": OK, "evaluate": OK, "split": OK}
+
+
+def _dup_paired(root, env):
+    env.good_pair(root, "a")
+    (root / "images" / "a.jpg").write_bytes(env.jpg())
+    return Inputs(data=root, image=root / "images")
+
+
+def _dup_unlabeled(root, env):
+    (root / "a.png").write_bytes(env.png())
+    (root / "a.jpg").write_bytes(env.jpg())
+    (root / "a.tif").write_bytes(_tiff(env.image))
+    return Inputs(data=root)
+
+
+def _dup_suffix(root, env):
+    (root / "a.png").write_bytes(env.png())
+    (root / "a.jpg").write_bytes(env.jpg())
+    (root / "a_mask.png").write_bytes(env.mask_png())
+    return Inputs(data=root)
+
+
+def _dup_unlabeled_dir(root, env):
+    env.good_pair(root, "a")
+    (root / "unlabeled").mkdir()
+    (root / "unlabeled" / "a.png").write_bytes(env.png())
+    (root / "unlabeled" / "a.jpg").write_bytes(env.jpg())
+    return Inputs(data=root, image=root / "images")
+
+
+def _dup_sts(root, env):
+    d = root / "STS" / "A-PXI" / "Labeled"
+    (d / "Image").mkdir(parents=True)
+    (d / "Mask").mkdir()
+    (d / "Image" / "1.png").write_bytes(env.png())
+    (d / "Image" / "1.jpg").write_bytes(env.jpg())
+    (d / "Mask" / "1_Mask.png").write_bytes(env.mask_png())
+    return Inputs(data=root, image=d / "Image")
+
+
+DUP_RUNS = {"check": OK, "check-json": OK, "stats": OK, "index": OK, "predict": OK, "evaluate": OK, "split": OK}
+
+
+def _sts_tree(root, env) -> Path:
+    d = root / "STS" / "A-PXI" / "Labeled"
+    (d / "Image").mkdir(parents=True)
+    (d / "Mask").mkdir()
+    (d / "Image" / "1.png").write_bytes(env.png())
+    (d / "Mask" / "1_Mask.png").write_bytes(env.mask_png())
+    return root / "STS"
+
+
+def _sts_csv(text: str):
+    def build(root, env):
+        tree = _sts_tree(root, env)
+        (tree / "index.csv").write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+        return Inputs(data=root)
+    return build
+
+
+CSV_HEAD = "rel_path,age_group,label_status,is_mask,pair_id\n"
+
+LAYOUT_CASES = [
+    layout_case("empty-folder", _empty, says="no known dataset layout",
+                runs={**LAYOUT_RUNS, "predict": FAIL, "export": FAIL}, says_by=NO_IMAGES),
+    layout_case("missing-folder", _missing, says="not found", runs={**LAYOUT_RUNS, "predict": FAIL, "export": FAIL},
+                says_by={"predict": "no such file"}),
+    layout_case("path-is-a-file", _a_file, says="not a folder"),
+    layout_case("only-text-files", _only_text, says="no known dataset layout", runs={**LAYOUT_RUNS, "predict": FAIL},
+                says_by=NO_IMAGES),
+    layout_case("hidden-images-only", _hidden_only, says="no known dataset layout"),
+    layout_case("images-dir-empty", _images_dir_empty, says="no known dataset layout"),
+    layout_case("images-is-a-file", _images_is_file, says="no known dataset layout"),
+    layout_case("images-dir-symlink-loop", _dir_loop, says="images cannot be followed"),
+    layout_case("image-file-self-loop", _self_loop_file, says="a.png cannot be followed",
+                runs={**LAYOUT_RUNS, "predict": FAIL}, says_by=NO_IMAGES),
+    layout_case("loops-beside-good-pair", _loop_in_images, runs=LOOP_RUNS),
+    layout_case("mutual-links-beside-good-pair", _mutual_links, runs=LOOP_RUNS),
+    layout_case("dangling-link-beside-good-pair", _dangling, runs=LOOP_RUNS),
+    layout_case("image-named-folder", _image_is_dir, runs=LOOP_RUNS),
+    layout_case("duplicate-stems-paired", _dup_paired, runs=DUP_RUNS),
+    layout_case("duplicate-stems-unlabeled", _dup_unlabeled, runs={**DUP_RUNS, "evaluate": FAIL}, says="no labeled"),
+    layout_case("duplicate-stems-suffix", _dup_suffix, runs=DUP_RUNS),
+    layout_case("duplicate-stems-unlabeled-dir", _dup_unlabeled_dir, runs=DUP_RUNS),
+    layout_case("duplicate-stems-sts", _dup_sts, runs=DUP_RUNS),
+    layout_case("sts-csv-missing-rows", _sts_csv(CSV_HEAD), says="index.csv"),
+    layout_case("sts-csv-bad-columns", _sts_csv(CSV_HEAD + "Image/1.png,adult\n"), says="index.csv"),
+    layout_case("sts-csv-path-outside", _sts_csv(CSV_HEAD + "../../../../etc/passwd,adult,labeled,0,1\n"),
+                says="index.csv"),
+    layout_case("sts-csv-missing-file", _sts_csv(CSV_HEAD + "A-PXI/Labeled/Image/9.png,adult,labeled,0,9\n"),
+                says="index.csv"),
+    layout_case("sts-csv-not-utf8", _sts_csv(CSV_HEAD.encode() + b"\xff\xfe\xfa,adult,labeled,0,1\n"),
+                says="index.csv"),
+    layout_case("sts-csv-is-mask-garbage",
+                _sts_csv(CSV_HEAD + "A-PXI/Labeled/Mask/1_Mask.png,adult,labeled,maybe,1\n"), says="index.csv"),
+    layout_case("sts-csv-duplicate-rows", _sts_csv(CSV_HEAD + "A-PXI/Labeled/Image/1.png,adult,labeled,0,1\n" * 2
+                                                   + "A-PXI/Labeled/Mask/1_Mask.png,adult,labeled,1,1\n"),
+                runs={"check": OK, "index": OK, "stats": OK, "split": OK}),
+]
+
+# ----------------------------------------------------------------------------------------- project.json
+
+PROJECT_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
+                "finetune": FAIL}
+
+
+def project_case(cid: str, content, says: str = "project") -> Case:
+    def build(root: Path, env) -> Inputs:
+        env.good_dataset(root)
+        path = root / ".toothseg" / "project.json"
+        if isinstance(content, bytes):
+            path.parent.mkdir(parents=True)
+            path.write_bytes(content)
+        elif content == "DIR":
+            path.mkdir(parents=True)
+        else:
+            base = {"format": "toothseg-project", "version": 1}
+            write_json(path, content if isinstance(content, str) else {**base, **content})
+        return Inputs(data=root)
+
+    return Case(f"project-{cid}", build, PROJECT_RUNS, says=says)
+
+
+PROJECT_CASES = [
+    project_case("broken-json", "{broken"),
+    project_case("zero-bytes", b""),
+    project_case("not-utf8", b"\xff\xfe{\x00"),
+    project_case("top-level-list", "[1, 2, 3]"),
+    project_case("wrong-format", {"format": "something-else"}),
+    project_case("version-string", {"version": "abc"}),
+    project_case("version-newer", {"version": 99}, says="newer"),
+    project_case("splits-list", {"splits": [1, 2]}, says="splits"),
+    project_case("splits-bad-value", {"splits": {"good0": "holdout"}}, says="splits"),
+    project_case("splits-value-object", {"splits": {"good0": {"x": 1}}}, says="splits"),
+    project_case("status-list", {"status": ["labeled"]}, says="status"),
+    project_case("status-bad-value", {"status": {"good0": 5}}, says="status"),
+    project_case("classes-string", {"classes": "teeth"}, says="classes"),
+    project_case("classes-ints", {"classes": [1, 2]}, says="classes"),
+    project_case("classes-bad-value", {"classes": [{"value": 300, "name": "x", "color": "#ff0000"}]}, says="classes"),
+    project_case("classes-bad-colour", {"classes": [{"value": 1, "name": "x", "color": 12}]}, says="classes"),
+    project_case("models-dict", {"models": {"a": 1}}, says="models"),
+    project_case("models-unknown-key", {"models": [{"name": "m", "path": "p", "mode": "f", "created": "",
+                                                    "evil": 1}]}, says="models"),
+    project_case("active-model-object", {"active_model": {"x": 1}}, says="active_model"),
+    project_case("split-seed-string", {"split_seed": "seven"}, says="split_seed"),
+    project_case("extra-list", {"extra": [1]}, says="extra"),
+    project_case("deep-nesting", '{"format": "toothseg-project", "version": 1, "extra": ' + "[" * 100000
+                 + "]" * 100000 + "}"),
+    project_case("is-a-folder", "DIR"),
+]
+
+# ----------------------------------------------------------------------------------------- COCO
+
+COCO_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
+             "coco-import": FAIL}
+WITH_EXPORT = {**COCO_RUNS, "export": OK}  # export --images only needs the pictures: they are fine
+
+
+def _coco_base(env) -> dict:
+    h, w = env.mask.shape
+    return {"images": [{"id": 1, "file_name": "a.png", "width": w, "height": h}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "area": 400.0, "iscrowd": 0,
+                             "bbox": [10, 10, 20, 20], "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]]}],
+            "categories": [{"id": 1, "name": "thyroid"}]}
+
+
+def coco_case(cid: str, change, says: str = "annotations.json", runs: dict | None = None) -> Case:
+    """A COCO folder (``images/a.png`` + ``annotations.json``) after ``change(data, env)``."""
+
+    def build(root: Path, env) -> Inputs:
+        (root / "images").mkdir()
+        (root / "images" / "a.png").write_bytes(env.png())
+        data = _coco_base(env)
+        out = change(data, env)
+        path = root / "annotations.json"
+        if isinstance(out, (str, bytes)):
+            path.write_bytes(out.encode() if isinstance(out, str) else out)
+        else:
+            write_json(path, data)
+        return Inputs(data=root, coco=path, image=root)
+
+    return Case(f"coco-{cid}", build, runs or COCO_RUNS, says=says)
+
+
+def _set(path: str, value):
+    def change(data, env):
+        keys = path.split(".")
+        obj = data
+        for k in keys[:-1]:
+            obj = obj[int(k)] if k.isdigit() else obj[k]
+        last = keys[-1]
+        if last.isdigit():
+            obj[int(last)] = value
+        else:
+            obj[last] = value
+    return change
+
+
+def _delete(path: str):
+    def change(data, env):
+        head, _, last = path.rpartition(".")
+        obj = data
+        for k in head.split("."):
+            obj = obj[int(k)] if k.isdigit() else obj[k]
+        del obj[last]
+    return change
+
+
+COCO_CASES = [
+    coco_case("width-string", _set("images.0.width", "a"), runs=WITH_EXPORT),
+    coco_case("height-negative", _set("images.0.height", -5)),
+    coco_case("width-zero", _set("images.0.width", 0)),
+    coco_case("width-huge", _set("images.0.width", 10 ** 9)),
+    coco_case("width-float", _set("images.0.width", 256.5)),
+    coco_case("images-not-list", _set("images", {"a": 1})),
+    coco_case("image-entry-string", _set("images.0", "a.png")),
+    coco_case("file-name-missing", _delete("images.0.file_name")),
+    coco_case("file-name-int", _set("images.0.file_name", 7)),
+    coco_case("file-name-traversal", _set("images.0.file_name", "../../../../etc/passwd")),
+    coco_case("file-name-absolute", _set("images.0.file_name", "/etc/passwd")),
+    coco_case("id-missing", _delete("images.0.id")),
+    coco_case("id-list", _set("images.0.id", [1])),
+    coco_case("duplicate-image-ids", lambda d, e: d["images"].append(dict(d["images"][0], file_name="b.png"))),
+    coco_case("annotations-not-list", _set("annotations", "none")),
+    coco_case("annotation-entry-int", _set("annotations.0", 3)),
+    coco_case("category-id-string", _set("annotations.0.category_id", "x")),
+    coco_case("category-id-300", _set("annotations.0.category_id", 300), runs=WITH_EXPORT),
+    coco_case("segmentation-string", _set("annotations.0.segmentation", "abc")),
+    coco_case("segmentation-polygon-strings", _set("annotations.0.segmentation", [["a", "b", "c", "d", "e", "f"]])),
+    coco_case("segmentation-rle-bad-counts", _set("annotations.0.segmentation", {"size": [256, 256], "counts": 5})),
+    coco_case("segmentation-rle-wrong-size", _set("annotations.0.segmentation",
+                                                  {"size": [10, 10], "counts": [0, 100]})),
+    coco_case("area-string", _set("annotations.0.area", "big")),
+    coco_case("categories-not-list", _set("categories", 5)),
+    coco_case("category-id-letters", _set("categories.0.id", "a")),
+    coco_case("truncated-json", lambda d, e: json.dumps(d)[:60]),
+    coco_case("not-utf8-json", lambda d, e: b'{"images": [\xff\xfe]}'),
+]
+
+
+ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=case_ids(ALL_CASES))
+def test_bad_input(case, corpus_env, tmp_path, capfd):  # noqa: F811
+    run_case(case, corpus_env, tmp_path, capfd)
