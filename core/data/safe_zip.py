@@ -100,18 +100,46 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+# Size-bomb limits. Deflate cannot pack more than ~1032:1, so a 1 GiB entry from 1 MB is zeros made
+# to fill a disk; real X-ray archives (PNG/JPEG inside) are close to 1:1 and even uncompressed TIFF
+# or BMP masks stay far below 100:1 overall. Small entries may compress as they like.
+MAX_RATIO = 100                   # uncompressed / compressed, over the whole archive
+RATIO_FLOOR = 64 << 20            # ... checked once the archive unpacks to more than this
+MAX_ENTRY_RATIO = 500             # one entry's ratio, checked for entries above ENTRY_FLOOR
+ENTRY_FLOOR = 16 << 20
+DEFAULT_MAX_BYTES = 200 << 30     # STS-2D-Tooth unpacks to a few GB; TOOTHSEG_MAX_UNZIP_BYTES overrides
+
+
+def max_unzip_bytes() -> int:
+    return int(os.environ.get("TOOTHSEG_MAX_UNZIP_BYTES", DEFAULT_MAX_BYTES))
+
+
 def check_archive(zf: zipfile.ZipFile) -> int:
-    """Reject the whole archive if any entry is unsafe; returns the total uncompressed size."""
+    """Reject the whole archive if any entry is unsafe or it is a size bomb; returns the total
+    uncompressed size. Only the directory is read: nothing is decompressed to decide."""
     seen: set[str] = set()
     for info in zf.infolist():
         reason = unsafe_reason(info)
         key = info.filename.replace("\\", "/").rstrip("/")
         if reason is None and key in seen:
             reason = "appears twice"
+        if reason is None and info.file_size > ENTRY_FLOOR and \
+                info.file_size > MAX_ENTRY_RATIO * max(info.compress_size, 1):
+            reason = (f"unpacks {_human(info.compress_size)} into {_human(info.file_size)} "
+                      f"(more than {MAX_ENTRY_RATIO}:1, a decompression bomb)")
         if reason:
             raise ImportArchiveError(f"archive refused, nothing was extracted: entry {info.filename!r} {reason}")
         seen.add(key)
-    return sum(info.file_size for info in zf.infolist())
+    total = sum(info.file_size for info in zf.infolist())
+    packed = sum(info.compress_size for info in zf.infolist())
+    if total > max_unzip_bytes():
+        raise ImportArchiveError(f"archive refused, nothing was extracted: it unpacks to {_human(total)}, more "
+                                 f"than the limit of {_human(max_unzip_bytes())} (set TOOTHSEG_MAX_UNZIP_BYTES "
+                                 "to allow more)")
+    if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
+        raise ImportArchiveError(f"archive refused, nothing was extracted: {_human(packed)} unpack into "
+                                 f"{_human(total)} (more than {MAX_RATIO}:1, a decompression bomb)")
+    return total
 
 
 def extract_safely(source: Path | Sequence[Path], dest: Path, progress: Progress | None = None,
