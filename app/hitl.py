@@ -71,6 +71,9 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         window.canvas.vb.addItem(self.saliency, ignoreBounds=True)
         self.actions = self._build_actions()
         self._wire()
+        from app.pretrain import BackgroundPretrainer
+
+        self.pretrainer = BackgroundPretrainer(window, enabled=self.torch)  # MIM while the user annotates
         window.installEventFilter(self)
         self._show(False)
         self.session_changed()
@@ -139,6 +142,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         """Closing the window cancels a running training (its last checkpoint stays resumable)."""
         if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:
             self.cancel()
+            self.pretrainer.cancel()
         return False
 
     def _full_tab_titles(self) -> None:
@@ -163,6 +167,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
             return
         self.session, self.queue, self.last, self.editing = s, None, None, ""
         self._predictors.clear()
+        self.pretrainer.session_changed(s)
         self._show(s is not None)
         if s is None:
             return
@@ -209,6 +214,9 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         if not self.torch:
             show_error(self.w, "Train on my labels", TRAINING_NEEDS_FULL_BUILD)
             return
+        if self.pretrainer.stop_then(lambda: self.train_on_labels(minutes)):  # its checkpoint is the warm start
+            self.status("Stopping the background pretraining; training starts from it")
+            return
         if self.session.dirty:  # an unchanged mask is never rewritten
             self.w.save_now(quiet=True)
         s = self.session
@@ -236,6 +244,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         """Run one of the five modes with the recipe from the Advanced fields."""
         project = self._project()
         if project is None or self.job is not None or not self.torch:
+            return
+        if self.pretrainer.stop_then(lambda: self.start_mode(mode, changes)):  # one training at a time
             return
         from core.train.recipe import default_recipe
 

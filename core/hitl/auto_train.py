@@ -195,7 +195,8 @@ def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]) -> N
         changes["size"], changes["width"] = int(size[0]), int(size[1]) if int(size[1]) != int(size[0]) else 0
         plan.warm_start, plan.warm_from = str(path), entry.name
         changes["init"] = str(path)
-        changes["lr"] = 3e-3  # gentler on weights that already work
+        if not entry.mode.startswith("pretrain"):  # a pretrained encoder's head is fresh: full rate
+            changes["lr"] = 3e-3  # gentler on weights that already work
         return
 
 

@@ -1,0 +1,189 @@
+"""Background MIM pretraining while the user annotates: a status-bar item with its progress and one
+button (Pretrain / Resume / Cancel), and the job in its own one-thread pool at idle priority
+(``core.hitl.background_pretrain``). Train on my labels asks it to stop first, then warm-starts from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from app import preferences
+from app.workers import Job, show_error
+from core.hitl import background_pretrain as bp
+from core.train.events import TrainEvents
+
+log = logging.getLogger("toothseg.app.pretrain")
+PREFERENCE = "background_pretraining"   # start by itself when a folder opens (bool)
+AUTO_DEFAULT = False                    # see docs/adr: off until it wins on unseen videos
+START_DELAY_MS = 3000                   # let the folder open and the first image draw first
+
+
+class _Signals(QtCore.QObject):
+    epoch = QtCore.Signal(int, float)    # epoch, minutes of the budget used
+
+
+class _Events(TrainEvents):
+    def __init__(self, signals: _Signals):
+        self.signals = signals
+
+    def on_epoch(self, epoch, metrics):
+        self.signals.epoch.emit(int(epoch), float(metrics.get("time_s", 0.0)) / 60)
+
+
+class BackgroundPretrainer(QtCore.QObject):
+    """Owns the job, the status-bar widget, and the hand-over to Train on my labels."""
+
+    def __init__(self, window: QtWidgets.QMainWindow, enabled: bool = True):
+        super().__init__(window)
+        self.w, self.enabled = window, enabled
+        self.session = None
+        self.job: Job | None = None
+        self.job_session = None  # the session the running job belongs to (the user may open another)
+        self.then: list[Callable[[], None]] = []
+        self.pool = QtCore.QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.signals = _Signals()
+        self.signals.epoch.connect(self._epoch)
+        self.widget = QtWidgets.QWidget()
+        self.widget.setObjectName("pretrainStatus")
+        lay = QtWidgets.QHBoxLayout(self.widget)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QtWidgets.QLabel("")
+        self.label.setObjectName("pretrainLabel")
+        self.button = QtWidgets.QToolButton()
+        self.button.setObjectName("pretrainButton")
+        self.button.clicked.connect(self.toggle)
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Pretraining: 10.0/10 min (epoch 999)"))
+        self.button.setMinimumWidth(self.button.fontMetrics().horizontalAdvance("Resume") + 16)
+        lay.addWidget(self.label)
+        lay.addWidget(self.button)
+        window.statusBar().addPermanentWidget(self.widget)
+        self.widget.setVisible(False)
+        self.timer = QtCore.QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self._auto_start)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def auto(self) -> bool:
+        return bool(preferences.get(PREFERENCE, AUTO_DEFAULT))
+
+    def session_changed(self, session) -> None:
+        self.cancel()
+        self.session = session
+        self.refresh()
+        if session is not None and self.enabled and self.auto():
+            self.timer.start(START_DELAY_MS)
+
+    def _state(self) -> dict:
+        s = self.session
+        return bp.status(s.project, len(s.index))
+
+    def refresh(self) -> None:
+        s = self.session
+        if s is None or not self.enabled:
+            self.widget.setVisible(False)
+            return
+        st = self._state()
+        self.widget.setVisible(st["enough_images"] or st["registered"])
+        if self.running:
+            return
+        if st["finished"]:
+            self.label.setText(f"Pretrained on this folder ({st['minutes_done'] or bp.MINUTES:g} min)")
+            self.button.setVisible(False)
+            return
+        self.button.setVisible(True)
+        if st["minutes_done"]:
+            self.label.setText(f"Pretraining paused: {st['minutes_done']:.1f}/{bp.MINUTES:g} min")
+            self.button.setText("Resume")
+        else:
+            self.label.setText(f"{st['images']} images")
+            self.button.setText("Pretrain")
+        self.button.setToolTip("Learn from this folder's images (no labels needed) in the background, at idle "
+                               "priority, so the first Train on my labels starts from it")
+
+    def _auto_start(self) -> None:
+        s = self.session
+        if s is None or self.running or s.project.active_model:
+            return
+        st = self._state()
+        if st["enough_images"] and not st["finished"] and not self._training_busy():
+            self.start()
+
+    def _training_busy(self) -> bool:
+        hitl = getattr(self.w, "hitl", None)
+        return getattr(hitl, "job", None) is not None
+
+    # ------------------------------------------------------------------ actions
+    def toggle(self) -> None:
+        self.cancel() if self.running else self.start()
+
+    def start(self) -> None:
+        s = self.session
+        if s is None or self.running:
+            return
+        job = Job(bp.run, s.root, minutes=bp.MINUTES, events=_Events(self.signals))
+        job.signals.done.connect(self._done)
+        job.signals.failed.connect(self._failed)
+        job.signals.cancelled.connect(lambda _m: self._finished(None))
+        self.job, self.job_session = job, s
+        self.label.setText(f"Pretraining on {len(s.index)} images…")
+        self.button.setText("Cancel")
+        self.button.setVisible(True)
+        self.widget.setVisible(True)
+        self.pool.start(job)
+        log.info("background pretraining started on %s", s.root)
+
+    def cancel(self) -> None:
+        self.timer.stop()
+        if self.job is not None:
+            self.job.cancel_token.cancel()
+            self.label.setText("Stopping pretraining…")
+
+    def stop_then(self, action: Callable[[], None]) -> bool:
+        """Stop a running pretraining and call ``action`` once its checkpoint is registered; False (and
+        ``action`` not called) when nothing runs."""
+        self.timer.stop()
+        if self.job is None:
+            return False
+        self.then.append(action)
+        self.cancel()
+        return True
+
+    # ------------------------------------------------------------------ job results (UI thread)
+    def _epoch(self, epoch: int, minutes: float) -> None:
+        self.label.setText(f"Pretraining: {minutes:.1f}/{bp.MINUTES:g} min (epoch {epoch})")
+
+    def _done(self, result: dict) -> None:
+        self._finished(result)
+
+    def _failed(self, message: str, details: str) -> None:
+        self.job = self.job_session = None
+        self.then.clear()
+        show_error(self.w, "Background pretraining", message, details)
+        self.refresh()
+
+    def _finished(self, result: dict | None) -> None:
+        session, self.job, self.job_session = self.job_session, None, None
+        if session is not None:
+            try:
+                entry = bp.register(session.project, result)
+            except Exception as exc:  # a damaged checkpoint: say so, the editor carries on
+                show_error(self.w, "Background pretraining", f"could not keep the pretraining: {exc}")
+                entry = None
+            if entry is not None:
+                self.w.status.message(f"Pretraining kept: Train on my labels starts from {entry.name}")
+                hitl = getattr(self.w, "hitl", None)
+                if session is self.session and hitl is not None and hasattr(hitl, "refresh_models"):
+                    hitl.refresh_models()
+                    hitl.show_plan()
+        self.refresh()
+        actions, self.then = self.then, []
+        for action in actions:
+            action()
