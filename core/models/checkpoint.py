@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from core import __version__
-from core.data.atomic import atomic_write_bytes, atomic_write_json
+from core.data.atomic import atomic_write_files
 from core.errors import ModelFileError
 from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
 from core.models.metadata_schema import MAX_SIDECAR_BYTES, check_sidecar
@@ -37,7 +37,7 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write weights then sidecar atomically; returns the sidecar path."""
+    """Write weights and sidecar atomically as a pair (a full disk changes neither); returns the sidecar path."""
     from safetensors.torch import save as st_save
 
     weights_path, sidecar_path = checkpoint_paths(path)
@@ -64,8 +64,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"checkpoint metadata must be JSON-able: {exc}") from exc
     check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)  # never write what read_sidecar would refuse
-    atomic_write_bytes(weights_path, blob)
-    atomic_write_json(sidecar_path, sidecar)
+    atomic_write_files([(weights_path, blob),
+                        (sidecar_path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))])
     return sidecar_path
 
 

@@ -242,3 +242,35 @@ def test_opening_removes_temp_files_a_kill_left(shared_data, tmp_path):
     s.close()
     write_mask(tmp_path / "m.png", np.zeros((4, 4), np.uint8))  # atomic writes leave nothing behind
     assert sorted(os.listdir(tmp_path)) == ["m.png", "teeth"]
+
+
+def test_checkpoint_pair_on_a_full_disk_keeps_the_old_pair_and_its_mode(tmp_path, monkeypatch):
+    from core.models import build_model
+    from core.models.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+
+    cfg = {"name": "unet", "in_channels": 1, "out_channels": 1, "base_channels": 4}
+    meta = {"input_size": [64, 64], "fingerprint": "abc"}
+    save_checkpoint(tmp_path / "ckpt", build_model(cfg), cfg, meta)
+    weights, sidecar = checkpoint_paths(tmp_path / "ckpt")
+    os.chmod(weights, 0o644)
+    os.chmod(sidecar, 0o644)
+    before = weights.read_bytes(), sidecar.read_bytes()
+    with _file_size_limit(len(before[0]) // 2), pytest.raises(DiskFullError, match="disk is full"):
+        save_checkpoint(tmp_path / "ckpt", build_model(cfg), cfg, dict(meta, fingerprint="new"))
+    real_fsync, calls = os.fsync, []
+
+    def sidecar_fails(fd):                                        # the weights fit, the sidecar does not
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", sidecar_fails)
+    with pytest.raises(DiskFullError):
+        save_checkpoint(tmp_path / "ckpt", build_model(cfg), cfg, dict(meta, fingerprint="new"))
+    monkeypatch.undo()
+    assert (weights.read_bytes(), sidecar.read_bytes()) == before     # neither half of the pair changed
+    assert not list(tmp_path.glob(".*.tmp"))
+    save_checkpoint(tmp_path / "ckpt", build_model(cfg), cfg, dict(meta, fingerprint="new"))
+    assert _mode(weights) == 0o644 and _mode(sidecar) == 0o644
+    assert load_checkpoint(sidecar) is not None
