@@ -23,7 +23,7 @@ class ActionSpec:
     module: str = "editor"  # who builds the QAction: "editor" (main window) or "model" (app/hitl.py)
 
 
-TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso")
+TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso", "ruler")
 
 SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("brush", "Brush", ("B",), "Paint the active class", "Tools", True, "brush"),
@@ -37,6 +37,9 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
                "polygon"),
     ActionSpec("accept_lasso", "Accept prediction in lasso", ("K",),
                "Drag a lasso: the prediction inside it replaces the mask", "Tools", True, "accept"),
+    ActionSpec("ruler", "Ruler", ("L",),
+               "Drag to measure a distance: millimetres when the image carries its pixel spacing (DICOM)",
+               "Tools", True, "ruler"),
     ActionSpec("size_down", "Smaller brush", ("[",), "Brush radius -20 %", "Tools"),
     ActionSpec("size_up", "Larger brush", ("]",), "Brush radius +25 %", "Tools"),
     ActionSpec("close_polygon", "Close polygon", ("Return",), "Fill the polygon being drawn", "Tools"),

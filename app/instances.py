@@ -93,7 +93,7 @@ class InstanceController(QtCore.QObject):
     def _classes(self) -> None:
         s = self.w.session
         self.panel.set_classes(s.project.classes if s else [])
-        self.panel.set_items(self.items, self.source, self._flags(self.items))
+        self.panel.set_items(self.items, self.source, self.flags_of(self.items))
         self._recolour()
 
     def _recolour(self) -> None:
@@ -155,12 +155,12 @@ class InstanceController(QtCore.QObject):
         if generation != self._generation:
             return                                  # a newer map is being listed
         self.items = items
-        self.panel.set_items(items, self.source, self._flags(items))
+        self.panel.set_items(items, self.source, self.flags_of(items))
         selected = self.panel.selected_item()
         self.w.canvas.set_highlight(selected.outline() if selected else [])
         self._apply_colours()
 
-    def _flags(self, items: list[InstanceItem]) -> list[str]:
+    def flags_of(self, items: list[InstanceItem]) -> list[str]:
         """Review flags; duplicated numbers only count where classes are numbers (FDI teeth)."""
         s = self.w.session
         numbered = s is not None and any(is_fdi_tooth(c.value) for c in s.project.classes)

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from app.canvas.view import CanvasView
 from core.annotation.paint_guard import FILL_LIMIT, FillTooLarge, PaintGuard, ProtectedClass
 from core.annotation.session import AnnotationSession
+from core.data.spacing import describe_length, length
 from core.errors import ToothSegError
 
 BRUSHES = ("brush", "eraser", "threshold")
@@ -34,6 +35,8 @@ class ToolController(QtCore.QObject):
         self.paint_mode = "all"
         self.protected = lambda: set()     # locked and hidden class values, supplied by the window
         self.confirm = _ask                 # (question) -> bool; tests replace it
+        self.spacing = lambda: None         # (row mm, col mm) of the image in the editor, when known
+        self.ruler: tuple[tuple[float, float], tuple[float, float]] | None = None
         self._last: tuple[float, float] | None = None
         self._range: tuple[float, float] | None = None
         self.points: list[tuple[float, float]] = []
@@ -46,12 +49,14 @@ class ToolController(QtCore.QObject):
 
     @property
     def editor(self):
+        """The current image's editor; None while another image loads (nothing may be edited then)."""
         s = self.session
-        return s.editor if s is not None else None
+        return s.editor if s is not None and not self.canvas.loading else None
 
     # ------------------------------------------------------------------ settings
     def set_tool(self, name: str) -> None:
         self.cancel_polygon()
+        self.ruler = None
         self.tool = name
         self.canvas.cursor_item.setVisible(False)
 
@@ -110,6 +115,8 @@ class ToolController(QtCore.QObject):
         elif self.tool in LASSOS:
             self.points = [(x, y)]
             self._dragging_lasso = True
+        elif self.tool == "ruler":
+            self.ruler = ((x, y), (x, y))
 
     def move(self, x: float, y: float) -> None:
         """One mouse-move segment while the button is down (the benchmarked fast path)."""
@@ -119,6 +126,8 @@ class ToolController(QtCore.QObject):
         elif self.tool in LASSOS and self._dragging_lasso:
             self.points.append((x, y))
             self.canvas.set_outline(self.points)
+        elif self.tool == "ruler" and self.ruler is not None:
+            self._measure(x, y)
 
     def release(self, x: float, y: float) -> None:
         ed = self.editor
@@ -129,6 +138,8 @@ class ToolController(QtCore.QObject):
         elif self.tool in LASSOS and self._dragging_lasso:
             self._dragging_lasso = False
             self.close_polygon()
+        elif self.tool == "ruler" and self.ruler is not None:
+            self._measure(x, y)
 
     def click(self, x: float, y: float) -> None:
         ed = self.editor
@@ -142,6 +153,14 @@ class ToolController(QtCore.QObject):
         elif self.tool in LASSOS:
             self.points.append((x, y))
             self.canvas.set_outline(self.points, closed=False)
+
+    def _measure(self, x: float, y: float) -> None:
+        """Ruler: the line from the press to (x, y) and its length, in mm when the file gives the
+        pixel spacing (DICOM), else in pixels."""
+        start = self.ruler[0]
+        self.ruler = (start, (x, y))
+        self.canvas.set_outline([start, (x, y)])
+        self.message.emit("Length " + describe_length(*length(start, (x, y), self.spacing())))
 
     def fill(self, x: float, y: float) -> None:
         """Flood fill; a region over FILL_LIMIT of the image is filled only when the user confirms."""
@@ -215,12 +234,12 @@ class ToolController(QtCore.QObject):
 
     def undo(self) -> None:
         s = self.session
-        if s is not None and s.editor is not None:
+        if s is not None and self.editor is not None:
             self._after_history(s.undo(), "Nothing to undo")
 
     def redo(self) -> None:
         s = self.session
-        if s is not None and s.editor is not None:
+        if s is not None and self.editor is not None:
             self._after_history(s.redo(), "Nothing to redo")
 
     def _after_history(self, box, empty: str) -> None:

@@ -14,6 +14,7 @@ from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from core.annotation.instance_list import InstanceItem
 from core.data.classes import ClassDef, neighbour_tooth
+from core.data.spacing import area_mm2
 
 COLUMNS = ("Class", "Score", "Review", "Area (px)", "BBox (x, y, w, h)")
 FLAG_COLOUR = "#D55E00"
@@ -74,6 +75,7 @@ class InstancesPanel(PanelDock):
         lay.addWidget(self.summary)
         self.items: list[InstanceItem] = []
         self.classes: dict[int, ClassDef] = {}
+        self.spacing: tuple[float, float] | None = None     # mm per pixel (rows, cols) when the file says
         self._enable()
 
     # ------------------------------------------------------------------ content
@@ -105,7 +107,7 @@ class InstancesPanel(PanelDock):
             name = QtWidgets.QTableWidgetItem(f"{it.value}  {c.name}" if c else f"{it.value}  (no class)")
             name.setIcon(_swatch(c.color if c else "#FF00FF"))
             cells = (name, _right("-" if it.score is None else f"{it.score:.3f}"), QtWidgets.QTableWidgetItem(flags[r]),
-                     _right(f"{it.area:,}"), QtWidgets.QTableWidgetItem("{}, {}, {}, {}".format(*it.bbox)))
+                     _right(_area(it.area, self.spacing)), QtWidgets.QTableWidgetItem("{}, {}, {}, {}".format(*it.bbox)))
             for col, cell in enumerate(cells):
                 if flags[r]:
                     cell.setForeground(QtGui.QColor(FLAG_COLOUR))
@@ -164,6 +166,11 @@ class InstancesPanel(PanelDock):
         self.rename_button.setToolTip("Give the selected instance another class (one undoable edit, Ctrl+Z)"
                                       if editable else "Only mask instances can be renamed (accept the "
                                       "prediction into the mask first)")
+
+
+def _area(pixels: int, spacing: tuple[float, float] | None) -> str:
+    mm2 = area_mm2(pixels, spacing)
+    return f"{pixels:,}" if mm2 is None else f"{pixels:,} ({mm2:.1f} mm²)"
 
 
 def _right(text: str) -> QtWidgets.QTableWidgetItem:

@@ -106,6 +106,7 @@ def check_step(delta):
     def check(qtbot, w, key):
         w.select(1)
         press(qtbot, w, key)
+        w.loader.wait()                    # keys switch without blocking: the image loads in a worker
         assert w.session.position == 1 + delta
     return check
 
@@ -113,6 +114,7 @@ def check_step(delta):
 def check_first_unlabeled(qtbot, w, key):
     w.select(0)
     press(qtbot, w, key)
+    w.loader.wait()
     assert w.session.position == 3 and w.session.sample.mask is None
 
 
@@ -193,7 +195,8 @@ def check_class_step(delta):
     return check
 
 
-CHECKS = {name: check_tool(name) for name in ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso")}
+CHECKS = {name: check_tool(name) for name in ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso",
+                                               "ruler")}
 CHECKS.update({
     "size_down": check_size(0.8), "size_up": check_size(1.25), "close_polygon": check_close_polygon,
     "cancel_polygon": check_cancel_polygon, "accept_all": check_accept_all, "remove_islands": check_islands,
