@@ -77,15 +77,17 @@ def lower_priority() -> str:
 
 
 def run(root: str | Path, project_dir: str | Path | None = None, minutes: float = MINUTES,
-        cancel: CancelToken | None = None, progress: Progress | None = None, events=None) -> dict[str, Any]:
+        cancel: CancelToken | None = None, progress: Progress | None = None, events=None,
+        idle: bool = True) -> dict[str, Any]:
     """Pretrain (or resume pretraining) on the folder's images; returns the loop's result plus what to
-    register. Writes only inside the project's models folder; raises CancelledError on cancel."""
+    register. Writes only inside the project's models folder; raises CancelledError on cancel.
+    ``idle`` lowers the calling thread's priority for good (call it on a worker thread)."""
     from core.train.data import open_dataset
     from core.train.loop import run_training
 
     project = Project.open(root)
     d = run_dir(project) if project_dir is None else Path(project_dir) / RUN_NAME
-    how = lower_priority()
+    how = lower_priority() if idle else "normal priority (one thread)"
     r = recipe(minutes)
     data = open_dataset(root, r.split_seed, r.split_ratios)
     images = sum(1 for s in data.index if s.split in ("train", ""))
