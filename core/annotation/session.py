@@ -30,7 +30,7 @@ from core.data.masks import infer_classes
 from core.data.project import PROJECT_DIRNAME, Project, user_data_project_dir
 from core.data.recovery import RecoveryJournal
 from core.data.sample import Sample
-from core.errors import FolderLockedError
+from core.errors import FolderLockedError, ToothSegError
 
 
 @dataclass
@@ -244,12 +244,19 @@ class AnnotationSession:
         return [sid for sid in self.journal.pending() if sid in self.index]
 
     def restore(self, sample_ids: list[str]) -> int:
-        """Replay journals from an earlier run into the masks and save them; returns strokes restored."""
+        """Replay journals from an earlier run into the masks and save them; returns strokes restored.
+
+        Damaged entries and images that can no longer be read are skipped, never fatal: each is
+        one line in ``journal.problems`` for the user, and every other stroke is restored."""
         self._check_lock()
         total = 0
         for sid in sample_ids:
             sample = self.index[sid]
-            image, labels = self._load(sample)
+            try:
+                image, labels = self._load(sample)
+            except ToothSegError as exc:
+                self.journal.problems.append(f"{sid}: not restored ({exc}); its journal is kept")
+                continue
             labels = labels.copy()
             n = self.journal.replay(sid, labels)
             if n:

@@ -45,6 +45,7 @@ class RecoveryJournal:
     def __init__(self, root: str | os.PathLike, instance: str = ""):
         self.root = Path(root)
         self.folder = self.root / instance if instance else self.root
+        self.problems: list[str] = []  # damaged entries skipped by replay, one readable line each
 
     def path_for(self, sample_id: str) -> Path:
         return self.folder / f"{_safe(sample_id)}.journal"
@@ -107,14 +108,31 @@ class RecoveryJournal:
         return shape, [JournalEntry(h["y0"], h["x0"], v) for h, v in raw]  # type: ignore[return-value]
 
     def replay(self, sample_id: str, labels: np.ndarray) -> int:
-        """Apply the journal to ``labels`` in place; returns the number of strokes restored."""
-        shape, entries = self.entries(sample_id)
-        if shape is not None and tuple(shape) != labels.shape:
-            return 0
-        for e in entries:
-            h, w = e.values.shape
-            labels[e.y0:e.y0 + h, e.x0:e.x0 + w] = e.values
-        return len(entries)
+        """Apply the journal to ``labels`` in place; returns the number of strokes restored.
+
+        An entry that does not fit the mask (a rectangle outside it, a journal written for another
+        size, a damaged header) is skipped and named in ``self.problems``; the others are restored.
+        """
+        raw, damaged = [], 0
+        for path in self._files(sample_id):
+            entries, bad = _read_checked(path)
+            raw += entries
+            damaged += bad
+        if damaged:
+            self.problems.append(f"{sample_id}: {damaged} damaged journal entr{'y' if damaged == 1 else 'ies'} skipped")
+        restored = skipped = 0
+        for header, values in raw:
+            h, w = values.shape
+            y0, x0 = header["y0"], header["x0"]
+            if tuple(header["shape"]) != labels.shape or y0 + h > labels.shape[0] or x0 + w > labels.shape[1]:
+                skipped += 1
+                continue
+            labels[y0:y0 + h, x0:x0 + w] = values
+            restored += 1
+        if skipped:
+            self.problems.append(f"{sample_id}: {skipped} stroke(s) skipped: they lie outside the "
+                                 f"{labels.shape[1]}x{labels.shape[0]} mask")
+        return restored
 
     def discard_all(self) -> None:
         for path in self._files():
@@ -165,25 +183,53 @@ def _mtime(path: Path) -> float:
 
 
 def _read(path: Path) -> list[tuple[dict, np.ndarray]]:
+    return _read_checked(path)[0]
+
+
+def _read_checked(path: Path) -> tuple[list[tuple[dict, np.ndarray]], int]:
+    """(valid entries, number of damaged ones) of one journal file.
+
+    A torn last entry (killed mid-write) is not damage. An entry whose header holds wrong types or
+    negative numbers is skipped; when its length cannot be trusted, reading stops there.
+    """
     try:
         data = path.read_bytes()
     except OSError:
-        return []
-    out, pos = [], 0
+        return [], 0
+    out, pos, damaged = [], 0, 0
     while pos + _HEAD.size <= len(data):
         magic, hlen = _HEAD.unpack_from(data, pos)
-        if magic != MAGIC:
-            break
         start = pos + _HEAD.size
+        if magic != MAGIC or start + hlen > len(data):
+            damaged += magic != MAGIC
+            break
         try:
             header = json.loads(data[start:start + hlen].decode("utf-8"))
-            n = int(header["h"]) * int(header["w"])
-        except (ValueError, KeyError, UnicodeDecodeError):
+            h, w = header["h"], header["w"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
+            damaged += 1
             break
+        if not (_is_count(h) and _is_count(w)):
+            damaged += 1
+            break  # the size of the values block is unknown: nothing after it can be trusted
         body = start + hlen
-        if body + n > len(data):
+        if body + h * w > len(data):
             break  # torn write at kill time: drop the incomplete last entry
-        values = np.frombuffer(data, np.uint8, n, body).reshape(header["h"], header["w"]).copy()
-        out.append((header, values))
-        pos = body + n
-    return out
+        if _valid_header(header):
+            out.append((header, np.frombuffer(data, np.uint8, h * w, body).reshape(h, w).copy()))
+        else:
+            damaged += 1
+        pos = body + h * w
+    return out, damaged
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _valid_header(header: dict) -> bool:
+    shape = header.get("shape")
+    return (isinstance(header.get("id"), str) and isinstance(shape, list) and len(shape) == 2
+            and all(_is_count(v) for v in shape)
+            and all(isinstance(header.get(k), int) and not isinstance(header.get(k), bool) and header[k] >= 0
+                    for k in ("y0", "x0")))

@@ -676,6 +676,81 @@ ZIP_CASES.append(_sums(zip_case("md5-file-garbage", lambda e: _zip(_sts_members(
 
 ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES + ZIP_CASES
 
+# ----------------------------------------------------------------------------------------- recovery journals
+
+def journal_entry(header: dict | bytes, values: bytes | None = None, magic: bytes = b"TSJ1") -> bytes:
+    """One raw journal entry (``core.data.recovery``'s format) with whatever header a test wants."""
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    if values is None and isinstance(header, dict) and isinstance(header.get("h"), int) \
+            and isinstance(header.get("w"), int) and header["h"] > 0 and header["w"] > 0:
+        values = bytes([1]) * (header["h"] * header["w"])
+    return struct.pack("<4sI", magic, len(raw)) + raw + (values or b"")
+
+
+def _entry(**change) -> dict:
+    return {"id": "good0", "shape": [256, 256], "y0": 30, "x0": 40, "h": 4, "w": 5, **change}
+
+
+# (case id, the bad entry's bytes, is the good entry written after it still restored?)
+JOURNAL_CASES = [
+    ("y0-out-of-range", journal_entry(_entry(y0=10000)), True),
+    ("x0-out-of-range", journal_entry(_entry(x0=10000)), True),
+    ("rectangle-past-the-edge", journal_entry(_entry(y0=254, h=10)), True),
+    ("negative-y0", journal_entry(_entry(y0=-3)), True),
+    ("float-x0", journal_entry(_entry(x0=1.5)), True),
+    ("shape-of-another-image", journal_entry(_entry(shape=[100, 80])), True),
+    ("shape-string", journal_entry(_entry(shape="256x256")), True),
+    ("id-list", journal_entry(_entry(id=["good0"])), True),
+    ("negative-height", journal_entry(_entry(h=-4), bytes(20)), False),
+    ("height-string", journal_entry(_entry(h="4"), bytes(20)), False),
+    ("header-not-json", journal_entry(b"{this is not json", bytes(20)), False),
+    ("header-not-utf8", journal_entry(b"\xff\xfe\xfd", bytes(20)), False),
+    ("wrong-magic", journal_entry(_entry(), magic=b"XXXX"), False),
+]
+
+
+@pytest.mark.parametrize("name, bad, later_restored", JOURNAL_CASES, ids=[c[0] for c in JOURNAL_CASES])
+def test_damaged_journal_entry_is_skipped_and_the_rest_restored(corpus_env, tmp_path, name, bad,  # noqa: F811
+                                                                later_restored):
+    from core.annotation.session import AnnotationSession
+    from core.data.io import read_mask
+    from tests.core.bad_input_cases import tree_digest
+
+    root = corpus_env.good_dataset(tmp_path / "data")
+    session = AnnotationSession(root)
+    journal = session.journal
+    assert not read_mask(root / "masks" / "good0.png")[[10, 200], 10].any()  # both strokes land on background
+    journal.append("good0", (256, 256), 10, 10, np.ones((3, 3), np.uint8))   # a good stroke before
+    with open(journal.path_for("good0"), "ab") as fh:
+        fh.write(bad)
+    journal.append("good0", (256, 256), 200, 10, np.ones((2, 2), np.uint8))  # and one after
+    images = tree_digest(root / "images")
+    other = tree_digest(root / "masks" / "good1.png")
+    assert session.pending_recovery() == ["good0"]
+    restored = session.restore(["good0"])
+    session.close()
+    labels = read_mask(root / "masks" / "good0.png")
+    assert (labels[10:13, 10:13] == 1).all()
+    assert restored == (2 if later_restored else 1)
+    assert (labels[200:202, 10:12] == 1).all() == later_restored
+    assert len(journal.problems) == 1 and journal.problems[0].startswith("good0: "), journal.problems
+    assert tree_digest(root / "images") == images and tree_digest(root / "masks" / "good1.png") == other
+    assert AnnotationSession(root).pending_recovery() == []  # handled once, not offered again
+
+
+def test_journal_of_an_unreadable_image_is_kept_and_others_restored(corpus_env, tmp_path):  # noqa: F811
+    from core.annotation.session import AnnotationSession
+
+    root = corpus_env.good_dataset(tmp_path / "data")
+    session = AnnotationSession(root)
+    for sid in ("good0", "good1"):
+        session.journal.append(sid, (256, 256), 10, 10, np.full((3, 3), 7, np.uint8))
+    data = (root / "images" / "good1.png").read_bytes()
+    (root / "images" / "good1.png").write_bytes(data[: len(data) // 2])
+    assert session.restore(["good0", "good1"]) == 1
+    assert len(session.journal.problems) == 1 and "good1: not restored" in session.journal.problems[0]
+    assert session.journal.path_for("good1").exists()
+
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=case_ids(ALL_CASES))
 def test_bad_input(case, corpus_env, tmp_path, capfd):  # noqa: F811
