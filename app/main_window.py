@@ -17,6 +17,7 @@ from app.canvas.tools import ToolController
 from app.canvas.view import LAYERS, OVERLAY, CanvasView
 from app.help import HelpDialog
 from app.icons import icon
+from app.loading import Loader
 from app.panels.classes import ClassesPanel
 from app.panels.dataset import DatasetPanel
 from app.panels.layers import DEFAULT_OPACITY, LayersPanel
@@ -24,7 +25,7 @@ from app.recent import remember
 from app.start_page import ImportDialog, StartPage
 from app.status import StatusLine
 from app.workers import describe, run_job, show_error
-from core.annotation import render
+from core.annotation import display, render
 from core.annotation.session import AnnotationSession
 from core.data.phantom import ensure_sample_project
 
@@ -43,6 +44,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session: AnnotationSession | None = None
         self._told_redirect = False
         self._cycle = 0
+        self._target: int | None = None       # the image being loaded (keys step on from it)
+        self._opened: AnnotationSession | None = None
         self.start = StartPage()
         self.canvas = CanvasView()
         self.stack = QtWidgets.QStackedWidget()
@@ -58,6 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions = build_actions(self, self._handlers())
         self._build_toolbars()
         self.status = StatusLine(self)
+        self.loader = Loader(self, self._busy)
         self.autosave = Autosave(lambda: self.session, lambda: self.save_now(quiet=True), self)
         self._wire()
         self._show_docks(False)
@@ -137,10 +141,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _wire(self) -> None:
         self.stack.currentChanged.connect(self._fit_stack)
         self.start.browse_requested.connect(self.browse_folder)
-        self.start.open_requested.connect(self.open_folder)
+        self.start.open_requested.connect(lambda folder: self.open_folder(folder, wait=False))
         self.start.sample_requested.connect(self.open_sample_project)
         self.start.import_requested.connect(self.import_sts)
-        self.dataset.activated.connect(self.select)
+        self.dataset.activated.connect(lambda position: self.select(position, wait=False))
         self.classes.active_changed.connect(self._active_class)
         self.classes.classes_changed.connect(self._classes_edited)
         self.classes.display_changed.connect(self._recolor)
@@ -167,21 +171,42 @@ class MainWindow(QtWidgets.QMainWindow):
     def browse_folder(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open dataset folder")
         if folder:
-            self.open_folder(folder)
+            self.open_folder(folder, wait=False)
 
     def open_sample_project(self) -> bool:
-        return self.open_folder(ensure_sample_project())
+        return self.open_folder(ensure_sample_project(), wait=False)
 
-    def open_folder(self, folder: str | Path, select: int | None = 0, offer_recovery: bool = True) -> bool:
+    def open_folder(self, folder: str | Path, select: int | None = 0, offer_recovery: bool = True,
+                    wait: bool = True) -> bool:
+        """Open a dataset folder: the index and class guess are built in a worker while the canvas says
+        "Opening ...". ``wait=False`` (menus, start page) returns at once; ``wait=True`` (scripts, tests)
+        returns once the folder and its first image are shown, True when the folder opened."""
         try:
             if self.session is not None:
                 self.session.close()
-            self.session = None
-            session = AnnotationSession(folder)
         except Exception as exc:
             show_error(self, "Open folder", *describe(exc))
             return False
-        self.session = session
+        self.session = None
+        self._opened = None
+        self.dataset.set_index(None)
+        self.canvas.clear()
+        self.stack.setCurrentWidget(self.canvas)
+        self.loader.request("Open folder", f"Opening {Path(folder).name} ...", AnnotationSession, folder,
+                            on_done=lambda s: self._folder_ready(s, select, offer_recovery),
+                            on_failed=self._folder_failed, on_stale=lambda s: s.close())
+        if not wait:
+            return True
+        self.loader.wait()
+        return self._opened is not None and self._opened is self.session
+
+    def _folder_failed(self) -> None:
+        if self.session is None:
+            self._show_docks(False)
+            self.stack.setCurrentWidget(self.start)
+
+    def _folder_ready(self, session: AnnotationSession, select: int | None, offer_recovery: bool) -> None:
+        self.session = self._opened = session
         remember(session.root)
         self.dataset.set_index(session.index)
         self.classes.set_project(session.project)
@@ -198,8 +223,7 @@ class MainWindow(QtWidgets.QMainWindow):
         elif pending:
             session.discard_recovery()
         if select is not None and len(session.index):
-            self.select(select)
-        return True
+            self.select(select, wait=False)
 
     def ask(self, question: str) -> bool:
         """Yes/no question (tests replace this to answer without a modal dialog)."""
@@ -217,16 +241,31 @@ class MainWindow(QtWidgets.QMainWindow):
         from core.data.sts_import import import_sts
 
         return run_job(self, "Import STS-2D-Tooth", import_sts, dest, parts_dir=parts,
-                       on_done=lambda _summary: self.open_folder(dest), **options)
+                       on_done=lambda _summary: self.open_folder(dest, wait=False), **options)
 
     # ------------------------------------------------------------------ navigation
-    def select(self, position: int) -> bool:
+    @property
+    def loading(self) -> bool:
+        """A folder or an image is being loaded (the canvas shows it and refuses edits)."""
+        return self.loader.busy
+
+    def _busy(self, notice: str | None) -> None:
+        self.canvas.set_loading(notice)
+
+    def select(self, position: int, wait: bool = True) -> bool:
+        """Show image ``position``: the previous mask is saved here, the image is decoded and coloured in
+        a worker (prefetched neighbours come from the cache). ``wait=False`` (keys, clicks) returns at
+        once; ``wait=True`` returns once it is shown, True when it is."""
         s = self.session
         if s is None:
             return False
+        if not 0 <= position < len(s.index):
+            show_error(self, "Open image", f"No image at position {position} (the dataset has {len(s.index)}).")
+            return False
         previous = s.sample
         try:
-            sample = s.open(position)
+            if s.dirty:
+                s.save()
         except Exception as exc:
             show_error(self, "Open image", *describe(exc))
             return False
@@ -234,11 +273,38 @@ class MainWindow(QtWidgets.QMainWindow):
             self._report_save(s.last_save)
             self.dataset.model.refresh_sample(s.index.samples.index(previous))
             s.last_save = None
+        self._target = position
+        sample = s.index[position]
+        lut, contour, prediction = self.canvas.lut, self.canvas.contour, s.predictions.get(sample.id)
+
+        def load(position=position):
+            loaded = s.load(position)
+            return loaded, display.prepare(loaded.image, loaded.labels, lut, contour, prediction)
+
+        self.loader.request("Open image", f"Loading {sample.id} ...", load,
+                            on_done=lambda result: self._image_ready(s, *result))
+        if not wait:
+            return True
+        self.loader.wait()
+        return self.session is s and s.position == position and s.editor is not None
+
+    def _image_ready(self, s: AnnotationSession, loaded, frame: display.Frame) -> None:
+        if s is not self.session:
+            return
+        try:
+            sample = s.show(loaded)
+        except Exception as exc:
+            show_error(self, "Open image", *describe(exc))
+            return
         ed = s.editor
+        position = s.position
         first = not self.canvas.has_image or self.canvas._raw.shape != ed.image.shape
-        self.canvas.set_image(ed.image)
-        self.canvas.set_labels(ed.labels)
-        self.canvas.set_prediction(s.predictions.get(sample.id))
+        if ed.labels is not frame.labels:               # the mask changed meanwhile: colour the current one
+            frame = display.prepare(ed.image, ed.labels, self.canvas.lut, self.canvas.contour,
+                                    s.predictions.get(sample.id), frame.window)
+        self.canvas.set_frame(frame)
+        if s.predictions.get(sample.id) is not frame.prediction_source:   # a prediction arrived meanwhile
+            self.canvas.set_prediction(s.predictions.get(sample.id))
         self.layers.show_window(*self.canvas.window)
         if first:
             self.canvas.fit()
@@ -246,22 +312,22 @@ class MainWindow(QtWidgets.QMainWindow):
         h, w = ed.shape
         self.status.show_sample(f"{position + 1}/{len(s.index)}  {sample.id}  {w}x{h}  {sample.status}")
         self.image_shown.emit(position)
-        return True
 
     def step(self, delta: int) -> None:
         if self.session is not None:
-            j = self.session.position + delta
+            base = self._target if self.loading and self._target is not None else self.session.position
+            j = base + delta
             if 0 <= j < len(self.session.index):
-                self.select(j)
+                self.select(j, wait=False)
 
     def first_unlabeled(self) -> None:
         if self.session is None:
             return
         j = self.session.first_unlabeled()
         if j is None:
-            self.status.message("Every image has a mask")
+            self.status.message("Every other image has a mask")
         else:
-            self.select(j)
+            self.select(j, wait=False)
 
     # ------------------------------------------------------------------ saving
     def save_now(self, quiet: bool = False) -> None:
@@ -366,5 +432,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 ev.ignore()
                 return
         self.autosave.timer.stop()
+        self.loader.stop()
         self.dataset.model.thumbs.stop()
         super().closeEvent(ev)

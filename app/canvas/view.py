@@ -11,9 +11,10 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.canvas.layers import ArrayLayer
-from core.annotation import render
+from core.annotation import display, render
 
 LAYERS = ("image", "mask", "prediction", "errors")
+DEFAULT_ERROR_COLORS = (render.FP_COLOR, render.FN_COLOR)   # what core.annotation.display colours errors with
 OVERLAY = "overlay"   # a second model's label map (e.g. caries over FDI teeth), drawn above every layer
 # Every mouse move becomes a stroke segment (painting is fast); pyqtgraph's 100/s limit would make
 # quick strokes angular.
@@ -31,7 +32,7 @@ class EditViewBox(pg.ViewBox):
 
     def _tool_wants(self, ev) -> bool:
         return ev.button() == QtCore.Qt.MouseButton.LeftButton and not self.space_down and \
-            self.canvas.tools is not None and self.canvas.has_image
+            self.canvas.tools is not None and self.canvas.has_image and not self.canvas.loading
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
         if not self._tool_wants(ev):
@@ -125,11 +126,66 @@ class CanvasView(pg.GraphicsView):
         self._mask_rgba: np.ndarray | None = None
         self.vb.sigRangeChanged.connect(lambda *_: self.zoom_changed.emit(self.zoom_percent()))
         self.setMouseTracking(True)
+        self.loading = False
+        self.loading_label = QtWidgets.QLabel(self)
+        self.loading_label.setObjectName("loadingLabel")
+        self.loading_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.loading_label.setStyleSheet("QLabel#loadingLabel { background: rgba(14, 18, 22, 210); color: #e8eef2;"
+                                         " border: 1px solid #56b4e9; border-radius: 6px; padding: 10px 18px;"
+                                         " font-size: 15px; }")
+        self.loading_label.setVisible(False)
 
     # ------------------------------------------------------------------ content
     @property
     def has_image(self) -> bool:
         return self._raw is not None
+
+    def set_loading(self, text: str | None) -> None:
+        """Show (text) or hide (None) the loading state: a centred notice, the image dimmed, no editing."""
+        self.loading = text is not None
+        self.layers["image"].setOpacity(0.45 if self.loading else 1.0)
+        if self.loading:
+            self.loading_label.setText(text)
+            self.loading_label.adjustSize()
+            self._place_loading_label()
+            self.loading_label.raise_()
+            self.cursor_item.setVisible(False)
+        self.loading_label.setVisible(self.loading)
+
+    def _place_loading_label(self) -> None:
+        label = getattr(self, "loading_label", None)    # pyqtgraph resizes during its own __init__
+        if label is None:
+            return
+        label.move(max((self.width() - label.width()) // 2, 0), max((self.height() - label.height()) // 2, 0))
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(ev)
+        self._place_loading_label()
+
+    def clear(self) -> None:
+        """Show nothing (a folder is being opened)."""
+        self._raw, self.labels, self.prediction, self._mask_rgba, self.instance_rgba = None, None, None, None, None
+        for layer in self.layers.values():
+            layer.set_array(None)
+        self.set_highlight([])
+
+    def set_frame(self, frame: display.Frame) -> None:
+        """Show an image prepared off the UI thread (``core.annotation.display.prepare``): no colouring here."""
+        self._raw, self.window = frame.image, frame.window
+        self.layers["image"].set_array(frame.display)
+        if not frame.matches(self.lut, self.contour):   # colours changed while it was prepared
+            self.set_labels(frame.labels)
+            self.set_prediction(frame.prediction)
+            return
+        self.labels, self.instance_rgba, self._mask_rgba = frame.labels, None, frame.mask_rgba
+        self.layers["mask"].set_array(frame.mask_rgba)
+        self.prediction = frame.prediction
+        self.layers["prediction"].set_array(frame.prediction_rgba)
+        if getattr(self, "error_colors", DEFAULT_ERROR_COLORS) == DEFAULT_ERROR_COLORS:
+            self.layers["errors"].set_array(frame.errors_rgba)
+        else:
+            self.refresh_errors()                        # the user's own error colours (Preferences)
+        self.prediction_changed.emit()
 
     def set_image(self, image: np.ndarray, window: tuple[float, float] | None = None) -> None:
         self._raw = image
@@ -171,8 +227,7 @@ class CanvasView(pg.GraphicsView):
 
     def set_prediction(self, prediction: np.ndarray | None) -> None:
         """A label map, or probabilities in [0, 1] (thresholded at 0.5 onto the first class)."""
-        if prediction is not None and np.issubdtype(prediction.dtype, np.floating):
-            prediction = (prediction >= 0.5).astype(np.uint8) * np.uint8(self._first_class())
+        prediction = display.prediction_labels(prediction, self.lut)
         self.prediction = prediction
         rgba = None if prediction is None else render.colorize(prediction.astype(np.uint8), self.lut, True)
         self.layers["prediction"].set_array(rgba)

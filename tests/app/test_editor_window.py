@@ -88,10 +88,12 @@ def test_mouse_editing_undo_redo_autosave_and_reopen(qtbot, window, thyroid_copy
     edited = labels.copy()
     assert (edited != start).sum() > 500
     window.actions["next"].trigger()                                 # switching autosaves
+    window.loader.wait()                                             # the image loads in a worker
     assert window.session.position == 1
     saved = read_mask(thyroid_copy / "masks" / "0000.jpg")
     assert np.array_equal(saved, edited)
     window.actions["previous"].trigger()                             # undo history kept per image
+    window.loader.wait()
     assert window.session.editor.history.undo_steps == steps
     window.close()
 
@@ -105,6 +107,7 @@ def test_mouse_editing_undo_redo_autosave_and_reopen(qtbot, window, thyroid_copy
 def test_autosave_timer_saves_while_dirty_and_new_masks_get_a_png(qtbot, window, thyroid_copy):
     assert window.open_folder(thyroid_copy)
     window.actions["first_unlabeled"].trigger()
+    window.loader.wait()
     sample = window.session.sample
     assert sample.mask is None and window.session.position == 3
     window.tools.set_radius(10)
