@@ -23,6 +23,7 @@ from app.panels.review import ReviewActions, ReviewPanel
 from app.panels.training import QtTrainEvents, TrainingPanel
 from app.workers import describe, run_job, show_error
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD, torch_available
+from core.errors import ToothSegError
 from core.hitl import auto_train, library
 from core.hitl.logs import log_path, setup_logging, tail
 from core.hitl.review import ReviewQueue
@@ -37,6 +38,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.log_file = setup_logging()
         self.torch = torch_available()
         self.auto_overrides: dict[str, Any] = {}   # recipe keys forced on Train on my labels (tests, power users)
+        self.default_minutes: float | None = None   # Preferences: budget shown in the plan (None: the plan's)
         self.job = None
         self.last: dict[str, Any] | None = None    # what Resume continues
         self.queue: ReviewQueue | None = None
@@ -190,7 +192,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         if s is None or not self.torch:
             return
         try:
-            plan = auto_train.plan_training(s.project, s.index, **self.auto_overrides)
+            plan = auto_train.plan_training(s.project, s.index, minutes=self.default_minutes, **self.auto_overrides)
         except Exception as exc:
             self.training.plan_label.setText(str(exc))
             return
@@ -345,7 +347,11 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
     def set_active(self, name: str) -> None:
         project = self._project()
         if project is not None:
-            library.set_active(project, name)
+            try:
+                library.set_active(project, name)  # refuses a model whose metadata fails the schema
+            except ToothSegError as exc:
+                show_error(self.w, "Set active model", *describe(exc))
+                return
             self._predictors.clear()
             self.refresh_models()
             self.status(f"{name} is the active model")

@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6 import QtWidgets
 
     from app.file_open import install_file_open
-    from app.icons import style_sheet
     from app.main_window import MainWindow
+    from app.preferences_dialog import current, theme_style
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("ToothSeg Studio")
-    app.setStyleSheet(style_sheet())
+    app.setStyleSheet(theme_style(current()))
     window = MainWindow()
     install_excepthook(window)
     install_file_open(app, window)  # macOS Finder opens .toothseg files with an event, not an argument

@@ -116,6 +116,7 @@ class CanvasView(pg.GraphicsView):
         self.highlight_item.setZValue(19)
         self.vb.addItem(self.highlight_item, ignoreBounds=True)
         self.tools = None
+        self.error_colors = (render.FP_COLOR, render.FN_COLOR)   # false positive / negative (Preferences)
         self.instance_rgba: np.ndarray | None = None   # "colour by instance" replaces the class colours
         self.labels: np.ndarray | None = None
         self.prediction: np.ndarray | None = None
@@ -238,11 +239,7 @@ class CanvasView(pg.GraphicsView):
         if self.prediction is None or self.labels is None or self.prediction.shape != self.labels.shape:
             self.layers["errors"].set_array(None)
             return
-        self.layers["errors"].set_array(render.error_rgba(self.labels, self.prediction))
-
-    def _first_class(self) -> int:
-        nonzero = np.flatnonzero(self.lut[1:, 3]) + 1
-        return int(nonzero[0]) if nonzero.size else 1
+        self.layers["errors"].set_array(render.error_rgba(self.labels, self.prediction, *self.error_colors))
 
     def set_overlay(self, rgba: np.ndarray | None) -> None:
         """The overlay layer's RGBA (a second model's colourised label map), or None to clear it."""

@@ -21,6 +21,10 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)
 
 
+def rgb_hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02X}{:02X}{:02X}".format(*rgb)
+
+
 def class_lut(classes: Iterable[ClassDef], hidden: Iterable[int] = (), unknown: str = "#FF00FF") -> np.ndarray:
     """256x4 RGBA table: class colours opaque, background and hidden classes transparent.
 
@@ -75,13 +79,14 @@ def colorize_region(labels: np.ndarray, lut: np.ndarray, rgba: np.ndarray, box: 
         rgba[y0:y1, x0:x1] = np.take(_packed(lut), labels[y0:y1, x0:x1]).view(np.uint8).reshape(y1 - y0, x1 - x0, 4)
 
 
-def error_rgba(mask: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+def error_rgba(mask: np.ndarray, prediction: np.ndarray, fp_color: tuple[int, int, int] = FP_COLOR,
+               fn_color: tuple[int, int, int] = FN_COLOR) -> np.ndarray:
     """False positives (prediction says foreground, mask disagrees) and false negatives in two colours."""
     rgba = np.zeros((*mask.shape, 4), np.uint8)
     fp = (prediction > 0) & (prediction != mask)
     fn = (mask > 0) & (prediction != mask) & ~fp
-    rgba[fp] = (*FP_COLOR, 255)
-    rgba[fn] = (*FN_COLOR, 255)
+    rgba[fp] = (*fp_color, 255)
+    rgba[fn] = (*fn_color, 255)
     return rgba
 
 

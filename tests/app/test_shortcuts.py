@@ -172,6 +172,21 @@ def check_help(qtbot, w, key):
     dialogs[-1].close()
 
 
+def check_preferences(qtbot, w, key):
+    from app.preferences_dialog import PreferencesDialog
+
+    shown = []
+    w._test_monkeypatch.setattr(PreferencesDialog, "exec", lambda self: shown.append(self) or 0)
+    press(qtbot, w, key)
+    assert shown and shown[0].objectName() == "preferencesDialog"
+
+
+def check_quit(qtbot, w, key):
+    _stroke(w, 200, 20)
+    press(qtbot, w, key)
+    assert not w.isVisible() and not w.session.dirty          # saved on the way out
+
+
 def check_class(i):
     def check(qtbot, w, key):
         w.classes.apply_preset("fdi")
@@ -205,6 +220,7 @@ CHECKS.update({
     "actual_size": check_actual_size, "toggle_mask": check_toggle("mask"),
     "toggle_prediction": check_toggle("prediction"), "toggle_errors": check_toggle("errors"),
     "cycle_layers": check_cycle, "contour": check_contour, "open_folder": check_open, "help": check_help,
+    "preferences": check_preferences, "quit": check_quit,
 })
 CHECKS.update({f"class_{i}": check_class(i) for i in range(1, 11)})
 CHECKS.update({"next_class": check_class_step(1), "previous_class": check_class_step(-1)})
