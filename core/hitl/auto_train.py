@@ -163,20 +163,23 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
                                "threads": 0 if gpu else _cpu_threads()}
     plan = TrainPlan(recipe=recipe, labeled=n, device=device)
     if warm_start:
-        _warm_start(project, plan, changes)
+        _warm_start(project, plan, changes, index)
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
 
 
-def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]) -> None:
-    """Prefer the active model, then the newest pretrained one; adopt its architecture and size."""
+def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], index: SampleIndex | None = None) -> None:
+    """Prefer the active model, then the newest pretrained one, then the newest model of an earlier
+    project of the same modality (``core.hitl.model_store``); adopt its architecture and size."""
+    from core.hitl import model_store
     from core.models.checkpoint import read_sidecar
 
     active = project.model(project.active_model) if project.active_model else None
     plan.previous = active.name if active else ""
     pretrained = [m for m in reversed(project.models) if m.mode.startswith("pretrain")]
-    for entry in [e for e in (active, *pretrained) if e is not None]:
+    library = model_store.entries(model_store.modality(project, index), project.root) if index is not None else []
+    for entry in [e for e in (active, *pretrained, *library[:1]) if e is not None]:
         path = model_path(project, entry)
         if path is None or not Path(path).with_suffix(".json").exists():
             plan.notes.append(f"{entry.name}: checkpoint missing, not used for warm start")
@@ -306,7 +309,22 @@ def register(project: Project, outcome: dict[str, Any], make_active: bool = True
     )
     project.add_model(entry, make_active=make_active)
     project.save()
+    _publish(project, entry)
     return entry
+
+
+def _publish(project: Project, entry: ModelEntry) -> None:
+    """Keep the model in the library across projects; a failure there never fails the training."""
+    import logging
+
+    from core.hitl import model_store
+
+    key = model_store.stored_modality(project)
+    try:
+        if key:
+            model_store.publish(project, entry, key)
+    except OSError as exc:
+        logging.getLogger("toothseg.hitl").warning("model library: could not keep %s: %s", entry.name, exc)
 
 
 def train_on_labels(root: str | Path, minutes: float | None = None, events=None, cancel: CancelToken | None = None,
