@@ -41,8 +41,9 @@ def holdout_is_useful(samples: list[Sample]) -> tuple[bool, str]:
     if shared:
         return False, f"{len(shared)} validation group(s) also hold training images"
     if len(val) < MIN_IMAGES or len(val_groups) < MIN_GROUPS:
-        return False, (f"validation holds {len(val)} images from {len(val_groups)} groups, too few for a useful "
-                       "interval")
+        g = len(val_groups)
+        return False, (f"validation holds {len(val)} image{'s' if len(val) != 1 else ''} from {g} "
+                       f"group{'s' if g != 1 else ''}, too few for a useful interval")
     return True, ""
 
 

@@ -128,3 +128,39 @@ def test_every_image_alone_gets_a_message(shared_data, tmp_path):
     grouping = find_groups(load_index(folder))
     assert grouping.sources == {"content": 5} and grouping.count == 5
     assert "no two images share" in grouping.message
+
+
+def test_cli_groups_and_split_say_when_grouping_finds_one_group(shared_data, tmp_path, capsys):
+    import json
+
+    from training.cli import main
+
+    root = thyroid_folder(shared_data, tmp_path / "f", list(range(0, 120)))
+    assert main(["groups", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["groups"] == 5 and "one group only" in out["message"] and len(out["of"]) == 26
+    assert main(["split", str(root), "--ratios", "0.8", "0.2", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["val"] > 0 and out["train"] > 0 and "one group only" in out["groups_note"]
+    assert stored_groups(Project.open(root)).count == 5
+
+
+def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shared_data, tmp_path, capsys):
+    """The button, headless, on a folder that is one clip: a message, a fallback, an interval, no crash."""
+    import json
+
+    from training.cli import main
+
+    root = thyroid_folder(shared_data, tmp_path / "f", list(range(0, 32)))  # 8 frames of clip 0000-0240
+    assert main(["train-on-labels", str(tmp_path / "missing"), "--json"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["train-on-labels", str(root), "--minutes", "0.03", "--seed", "1", "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert {"model", "onnx", "val_dice", "val_ci", "val_n", "val_groups", "seconds"} <= set(out)
+    assert Path(out["model"]).exists() and Path(out["onnx"]).exists()
+    assert "one group only" in out["groups_note"] and out["groups"] == 5
+    assert out["val_ci"][0] <= out["val_dice"] <= out["val_ci"][1] and out["val_n"] == 8 and out["val_groups"] == 5
+    assert out["val_method"] == "4-fold cross-validation over groups" and "too few" in out["val_note"]
+    entry = Project.open(root).model(Project.open(root).active_model)
+    assert entry.metrics["val_ci"] == out["val_ci"] and entry.metrics["val_groups"] == 5

@@ -1,4 +1,4 @@
-"""Dataset subcommands: check, stats, index, split."""
+"""Dataset subcommands: check, stats, index, split (by acquisition group, core.data.groups)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
+    from core.data.groups import find_groups, store_groups
+
     index, project = _index_and_project(args)
+    grouping = find_groups(index)  # acquisition groups: no val/test image shares a clip or patient with train
+    store_groups(project, grouping)
+    for s in index:
+        s.group = grouping.groups.get(s.id, s.group)
     splits = make_splits(index, args.ratios, args.seed, dedupe=not args.no_dedupe)
     project.splits = splits
     project.split_seed = args.seed
@@ -96,7 +102,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     counts = Counter(splits[s.id] for s in index if s.has_mask)
     result = {"train": counts.get("train", 0), "val": counts.get("val", 0), "test": counts.get("test", 0),
               "unlabeled_train": sum(1 for s in index if not s.has_mask), "seed": args.seed,
-              "project": str(saved)}
+              "project": str(saved), "groups": grouping.count, "groups_method": grouping.method,
+              "groups_note": grouping.message}
+    note = f"\nnote: {grouping.message}" if grouping.message else ""
     emit(result, args.json, f"labeled: train {result['train']}, val {result['val']}, test {result['test']}; "
-                            f"saved to {saved}")
+                            f"{grouping.count} acquisition groups ({grouping.method}); saved to {saved}{note}")
     return 0
