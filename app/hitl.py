@@ -25,6 +25,7 @@ from app.workers import describe, run_job, show_error
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD, torch_available
 from core.errors import ToothSegError
 from core.hitl import auto_train, library
+from core.hitl.cross_validation import quality_text
 from core.hitl.logs import log_path, setup_logging, tail
 from core.hitl.review import ReviewQueue
 
@@ -317,8 +318,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.training.set_running(False, can_resume=False)
         if segmentation:
             prev = outcome.get("previous_dice")
-            text = f"Validation Dice {outcome['val_dice']:.3f}"
-            text += f" (previous model {prev:.3f})" if prev is not None else " (first model)"
+            text = quality_text(outcome)
+            text += f" (previous model {prev:.3f} on the same validation images)" if prev is not None else " (first model)"
             text += f" - {entry.name} is now the active model"
         else:
             text = f"{entry.name} saved; Train on my labels will warm-start from it"

@@ -124,3 +124,18 @@ def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float
            "per_image": [{"id": r["id"], "dice": r["dice"], "fold": r["fold"], "group": r["group"]} for r in rows]}
     atomic_write_json(Path(run_dir) / "cross_validation.json", out)  # the per-image evidence, kept with the model
     return out
+
+
+def quality_text(outcome: dict[str, Any]) -> str:
+    """The training result in words: Dice, its interval, n images and groups, how it was measured."""
+    from core.train.confidence import describe, from_metrics
+
+    summary = from_metrics(outcome)
+    if summary is None:
+        return "no validation Dice"
+    if summary.get("ci") is None:
+        return f"Validation Dice {summary['dice']:.3f}"
+    text = describe(summary, "Validation Dice")
+    if outcome.get("val_method") and outcome["val_method"] != "validation split" and outcome.get("holdout_n"):
+        text += f"; on the {outcome['holdout_n']} validation images alone {outcome['holdout_dice']:.3f}"
+    return text

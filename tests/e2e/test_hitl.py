@@ -86,6 +86,8 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     qtbot.waitUntil(lambda: ctl.job is None and "Validation Dice" in ctl.training.result_label.text(),
                     timeout=90000)
     assert not error_boxes(window)
+    result = ctl.training.result_label.text()  # 16 labels: too few val images, so folds over groups measure
+    assert "95 % CI" in result and "groups" in result and "cross-validation over groups" in result
     assert "resuming" in ctl.training.log_view.toPlainText()
     assert ctl.training.curves.points("loss") >= 12 and ctl.training.progress.value() == 1000
     project = window.session.project
