@@ -1,0 +1,80 @@
+"""Finding the LiteMedSAM ONNX pair: bundled with the app, or converted once into the user-data folder.
+
+Order: ``TOOTHSEG_PROMPT_MODEL_DIR``; the bundle's ``litemedsam/`` folder (frozen builds, converted by
+packaging/build.py); ``<user data>/litemedsam/<checkpoint sha>/``. If none holds a valid pair and PyTorch
+and the packaged checkpoint are present, the pair is converted there on first use. Every file is checked
+against the manifest's SHA-256, so a corrupt file disables the box tool with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from core.errors import ModelFileError
+from core.prompt import weights
+
+FORMAT = "toothseg-litemedsam-onnx/1"
+ENCODER_FILE, DECODER_FILE, MANIFEST_FILE = "encoder.onnx", "decoder.onnx", "manifest.json"
+BUNDLE_FOLDER = "litemedsam"
+
+
+def cache_dir() -> Path:
+    from core.data.project import user_data_dir
+
+    return user_data_dir() / BUNDLE_FOLDER / weights.CHECKPOINT_SHA256[:16]
+
+
+def candidates() -> list[Path]:
+    found = []
+    if os.environ.get("TOOTHSEG_PROMPT_MODEL_DIR"):
+        found.append(Path(os.environ["TOOTHSEG_PROMPT_MODEL_DIR"]))
+    if getattr(sys, "frozen", False):
+        found.append(Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / BUNDLE_FOLDER)
+    found.append(cache_dir())
+    return found
+
+
+def check_dir(folder: Path) -> dict:
+    """The manifest of a complete, intact model folder, else ModelFileError naming what is wrong."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"LiteMedSAM model folder {folder} has no readable manifest ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise ModelFileError(f"LiteMedSAM model folder {folder}: unknown format {manifest.get('format')!r}")
+    for name, key in ((ENCODER_FILE, "encoder_sha256"), (DECODER_FILE, "decoder_sha256")):
+        path = folder / name
+        if not path.is_file():
+            raise ModelFileError(f"LiteMedSAM {name} missing from {folder} (box tool off)")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != manifest.get(key):
+            raise ModelFileError(f"LiteMedSAM {path} fails its SHA-256 check (corrupt; box tool off)")
+    return manifest
+
+
+def locate(convert_if_missing: bool = True) -> tuple[Path, dict]:
+    """(folder, manifest) of a usable ONNX pair; converts into the user-data folder when it can."""
+    problems = []
+    for folder in candidates():
+        if not (folder / MANIFEST_FILE).exists():
+            continue
+        try:
+            return folder, check_dir(folder)
+        except ModelFileError as exc:
+            problems.append(str(exc))
+    if convert_if_missing:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            problems.append("this build has no PyTorch to convert the LiteMedSAM checkpoint")
+        else:
+            from core.prompt.convert import convert
+
+            folder = convert(cache_dir())
+            return folder, check_dir(folder)
+    raise ModelFileError(problems[0] if problems else "LiteMedSAM ONNX models not found (box tool off); "
+                         f"install the weights ({weights.INSTALL_HINT}) in a build with PyTorch")
