@@ -15,6 +15,7 @@ from app.workers import describe, show_error
 from core.data.folder_lock import HEARTBEAT_S
 
 LOCKED_STYLE = "QLabel { background: #b3261e; color: white; padding: 1px 8px; border-radius: 3px; }"
+ASIDE_STYLE = "QLabel { background: #f2c94c; color: #222; padding: 1px 8px; border-radius: 3px; }"
 
 
 class FolderAccess(QtCore.QObject):
@@ -61,14 +62,22 @@ class FolderAccess(QtCore.QObject):
 
     def show_state(self, session) -> None:
         read_only = session is not None and session.read_only
+        aside = session is not None and not read_only and session.project.in_user_data
+        self.take.setVisible(read_only and session.can_take_over())
+        self.label.setVisible(read_only or aside)
+        if aside:   # a read-only dataset folder: editable, but the edits live elsewhere
+            self.label.setStyleSheet(ASIDE_STYLE)
+            self.label.setText("Read-only folder: edits are saved in your user-data folder")
+            self.label.setToolTip(f"{session.root} cannot be written; edited masks and the project are kept "
+                                  f"in {session.project.dir}")
+            return
         holder = session.lock.holder if read_only else None
         short = f"Read-only: in use by {holder.short()}" if holder is not None else "Read-only"
         if holder is not None and session.can_take_over():
             short += f", silent for {holder.silent()}"
+        self.label.setStyleSheet(LOCKED_STYLE)
         self.label.setText(short if read_only else "")
         self.label.setToolTip(session.read_only_reason if read_only else "")
-        self.label.setVisible(read_only)
-        self.take.setVisible(read_only and session.can_take_over())
 
     def take_over(self) -> bool:
         """Make this instance the folder's editor, then offer back what the old holder left unsaved."""

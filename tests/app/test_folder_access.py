@@ -11,6 +11,7 @@ from app.main_window import MainWindow
 from core.data.io import read_mask
 from core.errors import DiskFullError
 from tests.app.conftest import copy_subset
+from tests.core.test_annotation_session import read_only
 
 
 def _window(qtbot) -> MainWindow:
@@ -105,3 +106,16 @@ def test_stroke_on_a_full_disk_is_a_clear_message_not_an_unexpected_error(qtbot,
     monkeypatch.undo()
     w.save_now()
     assert read_mask(w.session.sample.mask)[220, 220] == w.tools.value
+
+
+def test_read_only_dataset_folder_is_named_in_the_status_bar(qtbot, shared_data, tmp_path):
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "ro", n=2)
+    with read_only(root, root / "images", root / "masks"):
+        w = _window(qtbot)
+        assert w.open_folder(root)
+        assert not w.session.read_only and w.session.project.in_user_data
+        label = w.folder_access.label
+        assert label.isVisible() and "Read-only folder" in label.text() and str(w.session.project.dir) in label.toolTip()
+        assert not w.folder_access.take.isVisible()
+        w.grab().save("/tmp/folder_read_only_dataset.png")
+        w.close()
