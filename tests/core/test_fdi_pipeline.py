@@ -46,3 +46,7 @@ def test_fdi_model_round_trip_and_instance_map(shared_data, tmp_path, capsys):
     assert report["n"] == 8 and not report["binary"] and len(report["per_class"]) == 32
     assert 0.0 <= inst["map"] <= inst["map50"] <= 1.0 and inst["gt_instances"] >= 8 * 20
     assert inst["n"] == 8 and set(inst["per_class"]) <= {str(v) for v in FDI_NUMBERS}
+    assert inst["true_teeth"] == inst["gt_instances"] and inst["matched_teeth"] <= inst["true_teeth"]
+    assert inst["identification_accuracy"] is not None and 0.0 <= inst["identification_accuracy"] <= 1.0
+    assert main(["evaluate", "--model", str(ckpt), "--data", str(root), "--split", "all", "--instances"]) == 0
+    assert "identification accuracy" in capsys.readouterr().out

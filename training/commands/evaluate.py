@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed for splits when the project has none")
     p.add_argument("--worst", type=int, default=3, help="how many best and worst cases to list")
     p.add_argument("--instances", action="store_true",
-                   help="also COCO mAP of predicted instances (connected components per class)")
+                   help="also COCO mAP of predicted instances (connected components per class), instance Dice "
+                        "of matched teeth and identification accuracy (STS-2024)")
     p.add_argument("--min-area", type=int, default=20, help="smallest predicted instance kept (pixels)")
     p.add_argument("--tta", action="store_true", help="score predictions averaged with the mirror image's")
     p.add_argument("--out", help="also write the JSON report to this file")
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if inst:
         lines.append(f"instances: mAP@[.5:.95] {inst['map']:.4f}  mAP@.5 {inst['map50']:.4f}  "
                      f"mAR@100 {inst['mar100']:.4f}  ({inst['pred_instances']} predicted, {inst['gt_instances']} true)")
+        lines.append(f"teeth (STS-2024): instance Dice {_num(inst['instance_dice'])}  identification accuracy "
+                     f"{_num(inst['identification_accuracy'])}  found {inst['matched_teeth']}/{inst['true_teeth']}")
         lines += [f"  AP {name}: {ap:.4f}" for name, ap in inst["per_class_named"].items()]
     emit(report, args.json, "\n".join(lines))
     return 0
@@ -67,3 +70,7 @@ def _instances(args: argparse.Namespace) -> dict:
     classes = [ClassDef(int(c.get("value", c["id"])), str(c.get("name", c["id"])), str(c.get("color", "#E69F00")))
                for c in predictor.meta["classes"] if int(c.get("value", c["id"])) != 0]
     return evaluate_instances(predictor, samples, classes, min_area=args.min_area)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
