@@ -129,7 +129,12 @@ class MaskStore:
         if sample.status == "unlabeled":
             sample.status = "labeled"
             self.project.set_status(sample.id, "labeled")
-            self.project.save()
+            try:
+                self.project.save()
+            except Exception:   # e.g. a full disk: the status stays as it is on disk, the save is retried
+                sample.status = "unlabeled"
+                self.project.status.pop(sample.id, None)
+                raise
         return result
 
     def _save_drawn(self, sample: Sample, labels: np.ndarray, reason: str) -> SaveResult:
