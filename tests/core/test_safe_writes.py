@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
-import resource
 import signal
 import stat
 import subprocess
@@ -73,6 +71,7 @@ def test_an_edited_dataset_mask_keeps_its_mode(shared_data, tmp_path):
 @contextlib.contextmanager
 def _file_size_limit(limit: int):
     """RLIMIT_FSIZE for this process (writes past ``limit`` fail with EFBIG, like a full disk)."""
+    resource = pytest.importorskip("resource")                 # POSIX only
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
@@ -210,6 +209,7 @@ def test_a_new_mask_on_a_full_disk_is_not_moved_to_user_data(shared_data, tiny_d
 # ------------------------------------------------------------------------------ stale temp files
 
 def test_only_our_unlocked_old_temp_files_are_removed(tmp_path):
+    fcntl = pytest.importorskip("fcntl")                       # Windows refuses to delete open files instead
     old = time.time() - 60
     stale = tmp_path / ".0422.jpg.uvtb6mon.tmp"
     busy = tmp_path / ".0423.png.abcdefgh.tmp"
