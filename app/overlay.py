@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from app.workers import run_job, show_error
+from app.workers import describe, run_job, show_error
 from core.annotation.instance_list import overlay_rgba
 
 log = logging.getLogger("toothseg.app.overlay")
@@ -60,8 +60,10 @@ class OverlayController(QtCore.QObject):
             return
         try:
             onnx = auto_train.model_path(s.project, library.entry(s.project, name), onnx=True)
+            if onnx is not None and onnx.is_file():
+                library.check_model(s.project, name)  # metadata and graph checked before anything runs
         except Exception as exc:
-            show_error(self.w, "Overlay model", str(exc))
+            show_error(self.w, "Overlay model", *describe(exc))
             return
         if onnx is None or not onnx.is_file():
             show_error(self.w, "Overlay model", f"Model {name} has no ONNX file yet: press Export ONNX first.")
@@ -100,7 +102,14 @@ class OverlayController(QtCore.QObject):
         key = self._model_key
         self.w.status.message(f"Overlay: running {self.name} on {sample.id} ...")
         self.job = run_job(self.w, "Overlay model", predict_overlay, self.model, sample.image, self._predictor,
-                           progress_dialog=False, on_done=lambda r: self._predicted(key, sample.id, r))
+                           progress_dialog=False, on_done=lambda r: self._predicted(key, sample.id, r),
+                           on_failed=lambda: self._failed(key))
+
+    def _failed(self, key: int) -> None:
+        """A model that fails (its message is already shown) stops being the overlay, so the next image
+        does not show the same error again."""
+        if key == self._model_key and self._predictor is None:
+            self.clear()
 
     def _predicted(self, key: int, sample_id: str, result: dict) -> None:
         if key != self._model_key:

@@ -84,8 +84,10 @@ _running: set[Job] = set()
 
 
 def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any], *args: Any,
-            on_done: Callable[[Any], None] | None = None, progress_dialog: bool = True, **kwargs: Any) -> Job:
-    """Start ``fn`` in the global thread pool; optional progress dialog whose Cancel sets the token."""
+            on_done: Callable[[Any], None] | None = None, progress_dialog: bool = True,
+            on_failed: Callable[[], None] | None = None, **kwargs: Any) -> Job:
+    """Start ``fn`` in the global thread pool; optional progress dialog whose Cancel sets the token.
+    A failure is always shown to the user; ``on_failed`` then lets the caller reset its own state."""
     job = Job(fn, *args, **kwargs)
     dialog = None
     if progress_dialog:
@@ -121,6 +123,8 @@ def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any]
     def failed(message: str, details: str) -> None:
         finish()
         show_error(parent, title, message, details)
+        if on_failed is not None:
+            on_failed()
 
     def cancelled(message: str) -> None:
         finish()

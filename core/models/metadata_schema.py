@@ -293,6 +293,10 @@ def check_graph_io(inputs: list[tuple[str, str, list[Any]]], outputs: list[tuple
                                "the graph does not match its ToothSeg metadata")
         if isinstance(dims[1], int) and dims[1] != want:
             raise _fail(where, f"graph {kind} {name!r} has {dims[1]} channels, its metadata says {want}")
+    hw_in, hw_out = inputs[0][2][2:], outputs[0][2][2:]
+    if any(a is not None and b is not None and a != b for a, b in zip(hw_in, hw_out, strict=True)):
+        raise _fail(where, f"the graph's output height/width {hw_out} are not its input's {hw_in}; logits must "
+                           "come at the input's size, so the graph does not match its metadata")
     batch = inputs[0][2][0]
     if isinstance(batch, int) and (batch != 1 or policy["mode"] == "sliding"):
         raise _fail(where, f"the graph takes a fixed batch of {batch}; ToothSeg models need a dynamic batch "
