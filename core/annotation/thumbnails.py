@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 
 from core.annotation.render import auto_window, window_uint8
-from core.data.io import read_image
+from core.data.io import checked_bytes, read_image
 
 
 def thumbnail(path: str | Path, size: int = 72) -> np.ndarray:
     """A uint8 grayscale preview whose longer side is ``size`` pixels."""
     path = Path(path)
     img = None
-    if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
-        img = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    if path.suffix.lower() in (".jpg", ".jpeg", ".png"):  # header and chunks checked: no bomb, no libpng noise
+        img = cv2.imdecode(checked_bytes(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
     if img is None:
         raw = read_image(path)
         img = window_uint8(raw, auto_window(raw))

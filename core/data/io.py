@@ -235,7 +235,17 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
         )
 
 
-def _decode(path: Path, flags: int) -> np.ndarray:
+def checked_bytes(path: str | os.PathLike) -> np.ndarray:
+    """The file's bytes for ``cv2.imdecode`` once the header's size is within the pixel limit and a
+    PNG or JPEG is whole: what every OpenCV decode of a user's file (thumbnails too) goes through."""
+    path = Path(path)
+    size = header_size(path, _read_head(path))
+    if size is not None:
+        _check_pixels(path, *size)
+    return _bytes(path)
+
+
+def _bytes(path: Path) -> np.ndarray:
     try:
         data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths on Windows
     except OSError as exc:
@@ -244,6 +254,11 @@ def _decode(path: Path, flags: int) -> np.ndarray:
         raise ImageReadError(f"{path.name}: truncated JPEG (the end-of-image marker is missing)")
     if data[:8].tobytes() == PNG_SIGNATURE:
         _check_png_chunks(path, data)
+    return data
+
+
+def _decode(path: Path, flags: int) -> np.ndarray:
+    data = _bytes(path)
     img = cv2.imdecode(data, flags)
     if img is None:
         raise ImageReadError(f"{path.name}: not a readable image (corrupt, truncated or unsupported format)")

@@ -89,8 +89,8 @@ class CorpusEnv:
     """Real source pixels and the tiny good models every case may use (built once per session)."""
 
     shared_data: Path
-    checkpoint: Path   # sidecar .json of a tiny U-Net trained on real tg3k frames
-    onnx: Path         # its ONNX export
+    checkpoint: Path | None = None   # sidecar .json of a tiny U-Net trained on real tg3k frames
+    onnx: Path | None = None         # its ONNX export (both None in ``corpus_pixels``)
 
     @property
     def image(self) -> np.ndarray:
@@ -159,6 +159,12 @@ def _real_image(shared: str) -> np.ndarray:
 def _real_mask(shared: str) -> np.ndarray:
     raw = cv2.imread(str(Path(shared) / "tg3k_thyroid" / "masks" / "0000.jpg"), cv2.IMREAD_GRAYSCALE)
     return np.where(raw > 127, 255, 0).astype(np.uint8)  # the JPEG mask as a clean 0/255 PNG mask
+
+
+@pytest.fixture(scope="session")
+def corpus_pixels(shared_data) -> CorpusEnv:
+    """Only the real source pixels, for harnesses that run no model (the GUI open path)."""
+    return CorpusEnv(shared_data)
 
 
 @pytest.fixture(scope="session")
