@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -84,15 +87,16 @@ class SampleListModel(QtCore.QAbstractListModel):
         self.rows = list(range(len(index))) if index is not None else []
         self.endResetModel()
 
-    def apply_filter(self, text: str, status: str, split: str, flagged: set[str] | None = None) -> None:
+    def apply_filter(self, text: str, status: str, split: str, flagged: set[str] | None = None,
+                     group: str = "") -> None:
         """Rows whose name contains ``text`` with that status and split (and, with ``flagged``, only
-        those sample ids)."""
+        those sample ids; with ``group``, only that acquisition group)."""
         self.beginResetModel()
         text = text.strip().lower()
         self.rows = [i for i, s in enumerate(self.index_ or []) if (not text or text in s.id.lower())
                      and (status == "all" or s.status == status)
                      and (split == "all" or (s.split or "none") == split)
-                     and (flagged is None or s.id in flagged)]
+                     and (flagged is None or s.id in flagged) and (not group or s.group == group)]
         self.endResetModel()
 
     def rowCount(self, parent=None) -> int:  # noqa: N802 (Qt API)
@@ -104,12 +108,15 @@ class SampleListModel(QtCore.QAbstractListModel):
         sample = self.index_[self.rows[index.row()]]
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             note = self.note_text(sample.id)
-            return f"{sample.id}\n{sample.status} · {sample.split or 'no split'}" + (f"  ⚑ {note}" if note else "")
+            group = group_label(sample)
+            return (f"{sample.id}\n{sample.status} · {sample.split or 'no split'}" + (f" · {group}" if group else "")
+                    + (f"  ⚑ {note}" if note else ""))
         if role == QtCore.Qt.ItemDataRole.DecorationRole:
             return self.thumbs.request(sample.id, str(sample.image)) or self._blank_thumb
         if role == QtCore.Qt.ItemDataRole.ToolTipRole:
             mask = self.index_.rel(sample.mask) or "no mask"
-            return f"{self.index_.rel(sample.image)}\nmask: {mask}"
+            group = group_label(sample)
+            return f"{self.index_.rel(sample.image)}\nmask: {mask}" + (f"\nacquisition group: {group}" if group else "")
         if role == QtCore.Qt.ItemDataRole.UserRole:
             return self.rows[index.row()]
         return None
@@ -124,6 +131,16 @@ class SampleListModel(QtCore.QAbstractListModel):
             return
         position = next(i for i, s in enumerate(self.index_) if s.id == sample_id)
         self.refresh_sample(position)
+
+
+def group_label(sample) -> str:
+    """The sample's acquisition group in words (core.data.groups), "" when it is only the image itself."""
+    group = sample.group or ""
+    if not group or group in (sample.id, Path(sample.id).name):
+        return ""
+    kind, _, name = group.partition(":")
+    return {"seq": f"clip {name}", "look": f"looks like {name}", "block": f"block {name}",
+            "name": name, "layout": name}.get(kind, group)
 
 
 class _StatusDelegate(QtWidgets.QStyledItemDelegate):
@@ -165,6 +182,11 @@ class DatasetPanel(PanelDock):
         row.addWidget(self.split, 1)
         row.addWidget(QtWidgets.QLabel("Flag"))
         row.addWidget(self.flag, 1)
+        self.group = QtWidgets.QComboBox()  # acquisition groups: frames of one clip, images of one patient
+        self.group.setObjectName("groupFilter")
+        self.group.setToolTip("Acquisition groups (patient, series, clip): validation never shares one with "
+                              "training. Found when you first train, or with `toothseg groups DIR`.")
+        self._groups: list[str] | None = None
         self.model = SampleListModel(self)
         self.list = QtWidgets.QListView()
         self.list.setModel(self.model)
@@ -175,7 +197,12 @@ class DatasetPanel(PanelDock):
         for w in (self.summary, self.search):
             lay.addWidget(w)
         lay.addLayout(row)
+        grow = QtWidgets.QHBoxLayout()
+        grow.addWidget(QtWidgets.QLabel("Group"))
+        grow.addWidget(self.group, 1)
+        lay.addLayout(grow)
         lay.addWidget(self.list, 1)
+        self.group.currentIndexChanged.connect(self._filter)
         self.search.textChanged.connect(self._filter)
         self.status.currentTextChanged.connect(self._filter)
         self.split.currentTextChanged.connect(self._filter)
@@ -195,12 +222,32 @@ class DatasetPanel(PanelDock):
             self.summary.setText("No folder open")
             return
         c = index.counts()
-        self.summary.setText(f"{c['images']} images · {c['labeled']} with mask · layout {index.layout}")
+        self._update_groups(index)
+        groups = f" · {len(self._groups)} acquisition groups" if self._groups else ""
+        self.summary.setText(f"{c['images']} images · {c['labeled']} with mask · layout {index.layout}{groups}")
+
+    def _update_groups(self, index: SampleIndex) -> None:
+        """Refill the group filter when the index's groups changed (e.g. found by the first training)."""
+        counts = Counter(s.group for s in index if group_label(s))
+        groups = sorted(counts)
+        if groups == self._groups:
+            return
+        current = self.group.currentData()
+        self._groups = groups
+        self.group.blockSignals(True)
+        self.group.clear()
+        self.group.addItem("all groups" if groups else "no groups found yet", "")
+        by_group = {s.group: s for s in index if s.group in counts}
+        for g in groups:
+            self.group.addItem(f"{group_label(by_group[g])} ({counts[g]})", g)
+        self.group.setCurrentIndex(max(0, self.group.findData(current)))
+        self.group.setEnabled(bool(groups))
+        self.group.blockSignals(False)
 
     def _filter(self, *_):
         flag = self.flag.currentText()
         self.model.apply_filter(self.search.text(), self.status.currentText(), self.split.currentText(),
-                                None if flag == "all" else self.flag_filter(flag))
+                                None if flag == "all" else self.flag_filter(flag), self.group.currentData() or "")
 
     def _clicked(self, qindex: QtCore.QModelIndex) -> None:
         self.activated.emit(self.model.data(qindex, QtCore.Qt.ItemDataRole.UserRole))
