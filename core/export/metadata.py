@@ -24,7 +24,8 @@ FORMAT = "toothseg-onnx"
 VERSION = 1
 REQUIRED = ("format", "version", "architecture", "classes", "input_policy", "normalization", "threshold",
             "postprocess")
-KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization", "preprocess")
+KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization", "preprocess",
+                   "quality")  # quality: the calibrated Dice estimate (core.infer.quality), read leniently
 
 
 def input_policy(sidecar: dict[str, Any], mode: str | None = None, overlap: float | None = None,
@@ -65,6 +66,8 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
     check_inference_meta(meta, str(sidecar.get("weights_file") or "checkpoint"), FORMAT, VERSION)
     meta["classes"] = normalize_classes(meta["classes"])
     meta["threshold"] = float(meta["threshold"])
+    if isinstance(sidecar.get("quality"), dict):
+        meta["quality"] = sidecar["quality"]
     return meta
 
 

@@ -240,6 +240,9 @@ def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None
 
     meta = read_sidecar(best)
     quality = _quality(new, recipe, data, run_dir, result if cv else None, why, events, cancel)
+    from core.infer.quality_fit import calibrate_after_training  # estimated Dice per mask (issue 16 item 4)
+
+    calibrate_after_training(best, export["out"], data, new["per_image"], run_dir)
     return {"run_dir": str(run_dir), "checkpoint": str(best), "onnx": export["out"], "export": export,
             "training": result, **quality, "val_iou": new["iou"], "holdout_dice": new["dice"], "holdout_n": new["n"],
             "previous_dice": old, "previous": plan.previous, "fingerprint": meta.get("fingerprint", ""),

@@ -25,6 +25,7 @@ from typing import Any
 
 from core.data.atomic import atomic_write_json
 from core.data.sample import Sample, SampleIndex
+from core.infer.quality import ROW_SIGNALS
 from core.jobs import CancelToken
 from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
 
@@ -121,7 +122,8 @@ def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float
         shutil.rmtree(base, ignore_errors=True)  # fold models are a means, not models to keep
     summary = dice_summary([r["dice"] for r in rows], [r["group"] for r in rows], seed=seed)
     out = {**summary, "method": f"{k}-fold cross-validation over groups", "folds": k,
-           "per_image": [{"id": r["id"], "dice": r["dice"], "fold": r["fold"], "group": r["group"]} for r in rows]}
+           "per_image": [{"id": r["id"], "dice": r["dice"], "fold": r["fold"], "group": r["group"],
+                          **{k: r[k] for k in ROW_SIGNALS if k in r}} for r in rows]}  # quality calibration
     atomic_write_json(Path(run_dir) / "cross_validation.json", out)  # the per-image evidence, kept with the model
     return out
 

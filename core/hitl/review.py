@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ from core.jobs import CancelToken, Progress
 
 QUEUE_FILE = "review.json"
 PSEUDO_DIRNAME = "pseudo"
-ORDERS = ("confident", "uncertain")
+ORDERS = ("right", "wrong")  # most likely right first / most likely wrong first (by estimated Dice)
+LEGACY_ORDERS = {"confident": "right", "uncertain": "wrong"}
+BULK_MIN_QUALITY = 0.8  # bulk accept takes unflagged masks estimated at least this good
 
 
 @dataclass
@@ -35,10 +37,12 @@ class ReviewItem:
     id: str
     mask: str                 # pseudo mask path, relative to the project dir
     uncertainty: float        # mean binary entropy of the foreground probability, 0 (sure) .. 1
-    plausible: bool           # post-processing found one sensible component
+    plausible: bool           # no quality flag (size, position, mirror disagreement, low estimate)
     area_frac: float
     model: str = ""
     created: str = ""
+    quality: float = -1.0     # estimated Dice 0..1 (core.infer.quality); -1 = not estimated (older queue)
+    flags: list[str] = field(default_factory=list)  # why the mask looks wrong, in words
 
 
 def pseudo_mask_path(project: Project, sample_id: str) -> Path:
@@ -60,12 +64,14 @@ def review_candidates(index: SampleIndex) -> list[Sample]:
 
 def predict_for_review(project: Project, samples: list[Sample], model: str | Path, progress: Progress | None = None,
                        cancel: CancelToken | None = None, tta: bool = False) -> dict[str, Any]:
-    """Predict ``samples`` with an exported model (ONNX Runtime, no torch needed); write pseudo masks.
+    """Predict ``samples`` with an exported model (ONNX Runtime, no torch needed); write pseudo masks, each
+    with its estimated Dice and flags (``core.infer.quality``, calibrated when the model was trained).
     ``tta``: average each image with its mirror image (``core.infer.predictor``).
 
     Returns {"items": [ReviewItem, ...], "provider", "failed": [{"id", "error"}], "seconds"}.
     """
     from core.infer.predictor import load_predictor
+    from core.infer.quality import assess
 
     t0 = time.monotonic()
     predictor = load_predictor(model, tta=tta)
@@ -76,13 +82,14 @@ def predict_for_review(project: Project, samples: list[Sample], model: str | Pat
         if cancel is not None:
             cancel.raise_if_cancelled("prediction")
         try:
-            pred = predictor.predict(read_image(s.image))
+            pred, info = assess(predictor, read_image(s.image))
             path = pseudo_mask_path(project, s.id)
             write_mask(path, pred.mask)
             items.append(ReviewItem(
                 id=s.id, mask=path.relative_to(project.dir).as_posix(), uncertainty=uncertainty(pred.probabilities),
                 plausible=bool(pred.stats.get("plausible", False)),
-                area_frac=float(pred.stats.get("area_frac", 0.0)), model=Path(model).name, created=stamp))
+                area_frac=float(pred.stats.get("area_frac", 0.0)), model=Path(model).name, created=stamp,
+                quality=round(float(info["quality"]), 4), flags=list(info["flags"])))
         except (ToothSegError, ValueError, OSError) as exc:
             failed.append({"id": s.id, "error": str(exc)})
         if progress is not None:
@@ -129,12 +136,35 @@ class ReviewQueue:
         self.project.save()
         return len(items)
 
-    def pending(self, order: str = "confident") -> list[ReviewItem]:
-        """Plausible masks first; within each group the most certain ('confident') or least certain first."""
+    def pending(self, order: str = "right") -> list[ReviewItem]:
+        """By estimated Dice: 'right' = most likely right first (flagged masks last), 'wrong' = most likely
+        wrong first (flagged masks first). Items of an older queue without an estimate rank by certainty."""
+        order = LEGACY_ORDERS.get(order, order)
         if order not in ORDERS:
             raise ToothSegError(f"unknown review order {order!r}; expected one of {', '.join(ORDERS)}")
-        sign = 1 if order == "confident" else -1
-        return sorted(self.items.values(), key=lambda x: (not x.plausible, sign * x.uncertainty, x.id))
+
+        def score(x: ReviewItem) -> float:
+            return x.quality if x.quality >= 0 else 1.0 - x.uncertainty
+
+        if order == "right":
+            return sorted(self.items.values(), key=lambda x: (not x.plausible, -score(x), x.id))
+        return sorted(self.items.values(), key=lambda x: (x.plausible, score(x), x.id))
+
+    def bulk_candidates(self, min_quality: float = BULK_MIN_QUALITY) -> list[ReviewItem]:
+        """What a bulk accept may take: unflagged masks with an estimate of at least ``min_quality``,
+        most likely right first. Flagged or unestimated masks always need a person's look."""
+        return [x for x in self.pending("right") if x.plausible and not x.flags and x.quality >= min_quality]
+
+    def accept_many(self, sample_ids: list[str]) -> int:
+        """Accept several pseudo masks as they are; refuses any flagged one (nothing is accepted then)."""
+        items = [self._item(sid) for sid in sample_ids]
+        flagged = [x.id for x in items if x.flags or not x.plausible]
+        if flagged:
+            raise ToothSegError(f"{len(flagged)} flagged mask(s) cannot be accepted in bulk ({flagged[0]}, ...): "
+                                "open them one by one")
+        for x in items:
+            self.accept(x.id)
+        return len(items)
 
     def mask(self, sample_id: str) -> np.ndarray:
         item = self._item(sample_id)

@@ -25,9 +25,10 @@ from core.data.atomic import atomic_write_bytes, atomic_write_text
 from core.data.io import MaskEncoding, is_image_file, read_image, to_uint8, write_mask
 from core.errors import ImageReadError, ModelFileError, ToothSegError
 from core.infer.predictor import SegmentationPredictor, load_predictor
+from core.infer.quality import assess
 from core.jobs import CancelToken, Progress, no_progress
 
-STATS_COLUMNS = ("filename", "area_frac", "cy_rel", "cx_rel", "plausible")
+STATS_COLUMNS = ("filename", "area_frac", "cy_rel", "cx_rel", "plausible", "quality")
 
 
 def list_inputs(inputs: str | Path | Sequence[str | Path], exclude: Path | None = None) -> list[tuple[Path, str]]:
@@ -98,6 +99,7 @@ def predict_folder(
     cancel: CancelToken | None = None,
     overlays: bool = True,
     backend: str = "auto",
+    quality: bool = True,
 ) -> dict[str, Any]:
     """Predict every image; returns {"images", "written", "failed": [{"file", "error"}], "provider", ...}."""
     progress = progress or no_progress
@@ -119,7 +121,8 @@ def predict_folder(
             try:
                 if error is not None:
                     raise error
-                pred = predictor.predict(image)
+                # quality: the estimated Dice (core.infer.quality), at the cost of one mirrored pass
+                pred = assess(predictor, image)[0] if quality else predictor.predict(image)
                 write_mask(out_dir / "masks" / f"{name}.png", pred.mask, encoding)
                 if overlays:
                     ok, buf = cv2.imencode(".png", overlay(image, pred.mask, predictor.meta["classes"]))

@@ -49,6 +49,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
     row carries its ``origin`` (train / val / test / accepted) and ``by_origin`` scores each apart, so
     "all" never hides that it mixes in images the model was trained on."""
     from core.infer.predictor import load_predictor
+    from core.infer.quality import assess
 
     if split not in SPLIT_CHOICES:
         raise ToothSegError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
@@ -71,8 +72,11 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
             cancel.raise_if_cancelled("evaluation")
         image = load_image(s)
         mask = load_mask(s, (image.shape[1], image.shape[0]))
-        pred = predictor.predict(image)
+        pred, info = assess(predictor, image)
         row = _score(s.id, pred.mask, mask, values, names, contract.binary)
+        # the estimated Dice next to the true one, and the signals a later calibration refits from
+        row.update(quality=info["quality"], soft=info["soft"], flip=info["flip"],
+                   area_frac=float(pred.stats["area_frac"]))
         row["dice_raw"] = _score(s.id, pred.labels, mask, values, names, contract.binary)["dice"]
         row["origin"] = origin(s)
         row["group"] = s.group or s.id  # acquisition group (core.data.groups): the unit of the interval

@@ -45,9 +45,10 @@ def test_predict_queue_accept_edit_reject_persist(shared_data, tmp_path, tiny_mo
     queue = ReviewQueue(project, index)
     queue.add(items)
     order = queue.pending()
-    keys = [(not x.plausible, x.uncertainty) for x in order]
-    assert keys == sorted(keys)                                        # plausible and certain first
-    assert [x.id for x in queue.pending("uncertain")] != [x.id for x in order] or len(set(keys)) == 1
+    assert all(0.0 <= x.quality <= 1.0 for x in items)
+    keys = [(not x.plausible, -x.quality) for x in order]
+    assert keys == sorted(keys)                                        # unflagged, most likely right first
+    assert [x.id for x in queue.pending("wrong")] != [x.id for x in order] or len(set(keys)) == 1
     # statuses and the queue survive a restart
     project, index = open_project(root)
     queue = ReviewQueue(project, index)

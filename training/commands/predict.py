@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-overlays", action="store_true", help="write masks and stats only")
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--tta", action="store_true", help="also predict the mirror image and average (twice the time)")
+    p.add_argument("--no-quality", action="store_true",
+                   help="skip the estimated Dice (stats.csv quality column left empty; saves a mirrored pass)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_predict)
 
@@ -55,7 +57,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
           file=sys.stderr)
     bar = _Bar(not args.json)
     try:
-        summary = predict_folder(predictor, args.input, args.out, progress=bar, overlays=not args.no_overlays)
+        summary = predict_folder(predictor, args.input, args.out, progress=bar, overlays=not args.no_overlays,
+                                 quality=not args.no_quality)
     finally:
         bar.close()
     for bad in summary["failed"]:
