@@ -50,6 +50,8 @@ def test_status_bar_pretraining_cancel_resume_and_hand_over_to_training(qtbot, w
     assert pre.button.text() == "Resume" and "paused" in pre.label.text()
     window.statusBar().grab().save("/tmp/h17_pretrain_paused.png")
     assert "warm start from background-mim" in ctl.training.plan_label.text()
+    assert "measured on the first run on this CPU" in ctl.training.plan_label.text()  # the speed line
+    ctl.training.grab().save("/tmp/h17_plan.png")
 
     pre.button.click()  # resume; Train on my labels then stops it and starts from it
     qtbot.waitUntil(lambda: "epoch" in pre.label.text(), timeout=180_000)

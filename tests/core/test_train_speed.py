@@ -104,3 +104,14 @@ def test_training_with_the_fastest_cpu_option_saves_loadable_checkpoints(shared_
     assert meta["recipe"]["speed"] == name
     assert all(t.is_contiguous() for t in model.state_dict().values())
     assert 0 <= result["metrics"]["val_dice"] <= 1
+
+
+def test_the_plan_says_which_option_and_how_much_faster():
+    recipe = tiny("finetune", size=32, batch_size=2)
+    record = {"choice": "bf16+channels_last", "speedup": 2.4, "measured": "now", "compile_tried": False,
+              "options": {"fp32": {"img_s": 4.0, "loss_ok": True},
+                          "bf16+channels_last": {"img_s": 9.6, "loss_ok": True},
+                          "bf16+channels_last+compile": {"img_s": 20.0, "loss_ok": True}}}
+    speed.store(torch.device("cpu"), speed.workload_key(recipe.model, recipe.input_hw, recipe.batch_size), record)
+    assert speed.describe_for(recipe, "cpu") == "bf16 + channels_last on CPU, 2.4× faster"  # short job: no compile
+    assert speed.describe_for(recipe.updated(speed="fp32"), "cpu") == "fp32 (set in the recipe)"
