@@ -134,6 +134,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         r.reject_requested.connect(self.reject)
         r.edit_requested.connect(self.edit)
         r.order_changed.connect(lambda _o: self.refresh_review())
+        r.bulk_accept_requested.connect(self.accept_likely)
         self.label_next.refresh_requested.connect(self.rank_unlabeled)
         self.label_next.open_requested.connect(self.open_sample)
         self.evaluation.run_requested.connect(self.evaluate)
@@ -343,7 +344,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
             self.evaluation.set_split_counts(auto_train.split_counts(self.session.index))
         active = next((r for r in rows if r["active"]), None)
         if active:
-            self.models.show_info(f"Active: {active['name']} - Dice {active['metrics'].get('val_dice', 0):.3f}")
+            self.models.show_info(f"Active: {active['name']} - {quality_text(active['metrics'])}")
 
     def set_active(self, name: str) -> None:
         project = self._project()

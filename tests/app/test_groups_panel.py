@@ -37,6 +37,7 @@ def test_dataset_panel_shows_and_filters_stored_groups(main_window, shared_data,
     assert "validation split alone: 0.850 (3 images)" in tip
     w.resize(1400, 800)
     w.grab().save("/tmp/toothseg_groups_panel.png")
+    assert "Validation Dice 0.712 (95 % CI 0.610–0.800; 20 images, 11 groups)" in models.info.text()
     models.raise_()
     models.grab().save("/tmp/toothseg_models_ci.png")
     panel.group.setCurrentIndex(0)
