@@ -10,7 +10,7 @@ shipped model's number of optimiser steps (not of its minutes: on a loaded CPU a
 a fraction of the training and a useless, far too low figure), so Train on my labels takes about
 ``k + 1`` times its training budget; the figure describes models trained on (k-1)/k of the labels:
 if anything it is pessimistic. Accepted pseudo-labels train but are not scored
-(the model that made them would be graded on its own output). See ADR 0008.
+(the model that made them would be graded on its own output). See ADR 0012.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Each run is ``toothseg train-on-labels DIR --seed S --json`` with its default bu
 with one torch thread. Per run it prints the reported val Dice, its 95 % interval and width, n images
 and groups, and the active ONNX model's Dice on the unseen frames (predicted as the app predicts).
 Goal: at least 5 of the 6 intervals contain the unseen Dice, every interval narrower than 0.3.
-TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset.
+TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset; TOOTHSEG_BENCH_MINUTES=M passes
+``--minutes M``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from core.export.samples import dice
 REPO = Path(__file__).resolve().parents[2]
 LABELS = [int(x) for x in os.environ.get("TOOTHSEG_BENCH_LABELS", "20,50").split(",")]
 SEEDS = [int(x) for x in os.environ.get("TOOTHSEG_BENCH_SEEDS", "0,1,2").split(",")]
+MINUTES = os.environ.get("TOOTHSEG_BENCH_MINUTES", "")  # budget instead of the planner's default (e.g. a loaded CPU)
 
 
 def cut_by_id(src: Path) -> tuple[list[str], list[str]]:
@@ -90,7 +92,8 @@ def test_honest_numbers(shared_data, tmp_path):
     for n in LABELS:
         for seed in SEEDS:
             root = make_folder(src, tmp_path / f"l{n}s{seed}", pool, spread(pool, n, seed))
-            cmd = [sys.executable, "-m", "training.cli", "train-on-labels", str(root), "--seed", str(seed), "--json"]
+            cmd = [sys.executable, "-m", "training.cli", "train-on-labels", str(root), "--seed", str(seed), "--json",
+                   *(["--minutes", MINUTES] if MINUTES else [])]
             run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
             assert run.returncode == 0, run.stderr[-2000:]
             out = json.loads(run.stdout)
