@@ -23,6 +23,7 @@ from app.panels.review import ReviewActions, ReviewPanel
 from app.panels.training import QtTrainEvents, TrainingPanel
 from app.workers import describe, run_job, show_error
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD, torch_available
+from core.data.origins import origin_counts
 from core.errors import ToothSegError
 from core.hitl import auto_train, library
 from core.hitl.cross_validation import quality_text
@@ -341,7 +342,8 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         names = [r["name"] for r in rows if r["mode"] in ("finetune", "mean-teacher", "pseudo-label")]
         self.evaluation.set_models(names, project.active_model if project else "")
         if self.session is not None:
-            self.evaluation.set_split_counts(auto_train.split_counts(self.session.index))
+            self.evaluation.set_split_counts(auto_train.split_counts(self.session.index),
+                                             origin_counts(self.session.index))
         active = next((r for r in rows if r["active"]), None)
         if active:
             self.models.show_info(f"Active: {active['name']} - {quality_text(active['metrics'])}")

@@ -1,15 +1,19 @@
 """Evaluation dock: per-image Dice / IoU of one model (or two side by side) on a split, sortable.
 
-Clicking a row asks the controller to open that image with the model's prediction and the error
-overlay (false positives / negatives). Numbers come from ``core.train.evaluate``.
+Every row says where its label came from (train / val / test / accepted pseudo-label) and shows the
+model's estimated Dice next to the true one; each split choice says what it holds, and a split that
+mixes in training images says so (its summary scores every origin apart). Clicking a row asks the
+controller to open that image with the model's prediction and the error overlay (false positives /
+negatives). Numbers come from ``core.train.evaluate``.
 """
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.dock import PanelDock
 from app.panels.review import read_image_file
+from core.data.origins import ORIGIN_TEXT, ORIGINS
 from core.hitl import auto_train, library
 
 NONE = "(none)"
@@ -36,7 +40,23 @@ class _Num(QtWidgets.QTableWidgetItem):
         return a < b
 
 
-SPLITS = ("test", "val", "train", "all")
+SPLITS = ("test", "val", "heldout", "train", "all")
+OPTIMISTIC = ("train", "accepted")  # origins whose scores flatter the model
+
+
+def split_text(split: str, counts: dict[str, int], origins: dict[str, int]) -> str:
+    """What a split choice holds, in words, with its number of labeled images."""
+    n = {"heldout": counts.get("test", 0) + counts.get("val", 0)}.get(split, counts.get(split, 0))
+    if split == "test":
+        return f"test: {n} held out, never used in training"
+    if split == "val":
+        return f"val: {n} that chose the checkpoint and its rules"
+    if split == "heldout":
+        return f"held out (val + test): {n}"
+    if split == "train":
+        return f"train: {n} the model learned from (optimistic)"
+    parts = [f"{origins[o]} {ORIGIN_TEXT[o]}" for o in ORIGINS if origins.get(o)]
+    return f"all: {n} = {' + '.join(parts) or '0'} (includes training images)"
 
 
 class EvaluationPanel(PanelDock):
@@ -84,12 +104,14 @@ class EvaluationPanel(PanelDock):
             combo.setCurrentText(keep if keep in names else (active if combo is self.model_a else NONE))
         self.run_button.setEnabled(bool(names) and getattr(self, "torch_available", True))
 
-    def set_split_counts(self, counts: dict[str, int]) -> None:
-        """Show how many labeled images each split holds; leave an empty split for the next one that has
-        labels (small projects hold out no test split, see core.hitl.auto_train.split_ratios)."""
+    def set_split_counts(self, counts: dict[str, int], origins: dict[str, int] | None = None) -> None:
+        """Say what each split holds and how many labeled images; leave an empty split for the next one
+        that has labels (small projects hold out no test split, see core.hitl.auto_train.split_ratios)."""
+        origins = origins or {"train": counts.get("train", 0), "val": counts.get("val", 0),
+                              "test": counts.get("test", 0)}
+        counts = {**counts, "heldout": counts.get("test", 0) + counts.get("val", 0)}
         for i in range(self.split.count()):
-            split = self.split.itemData(i)
-            self.split.setItemText(i, f"{split} ({counts.get(split, 0)} labeled)")
+            self.split.setItemText(i, split_text(self.split.itemData(i), counts, origins))
         if counts.get(self.split.currentData(), 0) == 0:
             first = next((s for s in SPLITS if counts.get(s, 0)), None)
             if first is not None:
@@ -108,6 +130,8 @@ class EvaluationPanel(PanelDock):
         headers = ["Image", f"Dice {names[0]}", f"IoU {names[0]}"]
         if b is not None:
             headers += [f"Dice {names[1]}", "Δ Dice"]
+        extra = len(headers)
+        headers += ["Origin", f"Est. Dice {names[0]}"]
         self.table.setSortingEnabled(False)
         self.table.clear()
         self.table.setColumnCount(len(headers))
@@ -121,10 +145,25 @@ class EvaluationPanel(PanelDock):
                 other = rows_b.get(row["id"], {}).get("dice")
                 self.table.setItem(r, 3, _Num(other))
                 self.table.setItem(r, 4, _Num(None if other is None else other - row["dice"]))
+            where = row.get("origin", "")
+            item = QtWidgets.QTableWidgetItem(ORIGIN_TEXT.get(where, where))
+            if where in OPTIMISTIC:
+                item.setForeground(QtGui.QColor("#D55E00"))
+                item.setToolTip("The model learned from this mask (or made it): its score flatters the model")
+            self.table.setItem(r, extra, item)
+            self.table.setItem(r, extra + 1, _Num(row.get("quality")))
         self.table.setSortingEnabled(True)
         self.table.sortItems(1, QtCore.Qt.SortOrder.AscendingOrder)
         self.table.resizeColumnsToContents()
         text = f"<b>{names[0]}</b>: {_dice(a)}, IoU {a['iou']:.3f} on the {a['split']} split"
+        origins = a.get("by_origin", {})
+        if len(origins) > 1:
+            text += "<br>by origin: " + ", ".join(f"{ORIGIN_TEXT[o]} {v['dice']:.3f} (n={v['n']})"
+                                                  for o, v in origins.items())
+        mixed = [ORIGIN_TEXT[o] for o in OPTIMISTIC if o in origins]
+        if mixed:
+            text += (f"<br><span style='color:#D55E00'>includes {' and '.join(mixed)} images: this score "
+                     "flatters the model; the held-out split measures the next patient</span>")
         if b is not None:
             text += f"<br><b>{names[1]}</b>: {_dice(b)}, IoU {b['iou']:.3f}"
         if a.get("tta"):

@@ -1,24 +1,29 @@
-"""Review queue dock: pseudo-labels of unlabeled images, plausible and certain ones first.
+"""Review queue dock: pseudo-labels of unlabeled images ranked by their estimated Dice.
 
-Accept (Y), reject (N) or edit (R: open in the editor with the pseudo mask applied, then Y saves the
-edited mask). The controller owns the ``core.hitl.review.ReviewQueue``; this panel lists it.
+Each mask carries an estimated Dice (``core.infer.quality``, calibrated when the model was trained) and
+its flags (size or position unlike the labels, disagreement with the mirror image, a low estimate);
+flagged rows are coloured, Y on one asks first, and "Accept likely right" never takes them. Accept (Y),
+reject (N) or edit (R: open in the editor with the pseudo mask applied, then Y saves the edited mask).
+The controller owns the ``core.hitl.review.ReviewQueue``; this panel lists it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.actions import key_of
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from app.workers import describe, show_error
 from core.hitl import library
-from core.hitl.review import predict_for_review, review_candidates
+from core.hitl.review import BULK_MIN_QUALITY, predict_for_review, review_candidates
 
 KEYS = {k: key_of(f"review_{k}") for k in ("accept", "reject", "edit")}
-COLUMNS = ("Image", "Uncertainty", "Plausible", "Area")
+COLUMNS = ("Image", "Est. Dice", "Check", "Area")
+FLAGGED_BG = QtGui.QColor(213, 94, 0, 70)      # Okabe-Ito vermillion, translucent: a mask to look at
+LOW, HIGH = QtGui.QColor("#D55E00"), QtGui.QColor("#009E73")
 
 
 class ReviewPanel(PanelDock):
@@ -28,6 +33,7 @@ class ReviewPanel(PanelDock):
     reject_requested = QtCore.Signal(str)
     edit_requested = QtCore.Signal(str)
     order_changed = QtCore.Signal(str)
+    bulk_accept_requested = QtCore.Signal()
 
     def __init__(self, parent=None):
         super().__init__("Review", "reviewDock", parent)
@@ -38,8 +44,9 @@ class ReviewPanel(PanelDock):
         self.predict_button.clicked.connect(self.predict_requested)
         self.order = QtWidgets.QComboBox()
         self.order.setObjectName("reviewOrder")
-        self.order.addItem("Confident first", "confident")
-        self.order.addItem("Uncertain first", "uncertain")
+        self.order.addItem("Most likely right first", "right")
+        self.order.addItem("Most likely wrong first", "wrong")
+        self.order.setToolTip("Ranked by each mask's estimated Dice; flagged masks come last (or first)")
         self.order.currentIndexChanged.connect(lambda _i: self.order_changed.emit(self.order.currentData()))
         top.addWidget(self.predict_button, 1)
         top.addWidget(self.order)
@@ -60,28 +67,44 @@ class ReviewPanel(PanelDock):
             row.addWidget(b)
             self.buttons[key] = b
         lay.addLayout(row)
+        self.bulk_button = QtWidgets.QPushButton("Accept likely right")
+        self.bulk_button.setObjectName("reviewBulkAccept")
+        self.bulk_button.setToolTip(f"Accept every unflagged mask estimated at Dice {BULK_MIN_QUALITY:.2f} or more; "
+                                    "flagged masks always need your look")
+        self.bulk_button.clicked.connect(self.bulk_accept_requested)
+        lay.addWidget(self.bulk_button)
         self.counts = QtWidgets.QLabel("")
         self.counts.setObjectName("reviewCounts")
         self.counts.setStyleSheet("color: #8a939c;")
         lay.addWidget(self.counts)
         self.ids: list[str] = []
 
-    def set_items(self, items: list, counts: dict[str, int]) -> None:
+    def set_items(self, items: list, counts: dict[str, int], bulk: int = 0) -> None:
+        """List the queue; ``bulk`` = how many masks "Accept likely right" would take."""
         current = self.current()
         self.ids = [x.id for x in items]
         self.table.blockSignals(True)
         self.table.clearSelection()  # so selecting the next item always shows it, even in the same row
         self.table.setRowCount(len(items))
         for r, x in enumerate(items):
-            values = (x.id, f"{x.uncertainty:.3f}", "yes" if x.plausible else "no", f"{x.area_frac:.3f}")
-            for c, text in enumerate(values):
+            flagged = bool(x.flags) or not x.plausible
+            check = "; ".join(x.flags) if x.flags else ("implausible" if not x.plausible else "ok")
+            quality = f"{x.quality:.2f}" if x.quality >= 0 else "—"
+            for c, text in enumerate((x.id, quality, check, f"{x.area_frac:.3f}")):
                 item = QtWidgets.QTableWidgetItem(text)
-                if not x.plausible:
-                    item.setForeground(QtCore.Qt.GlobalColor.darkYellow)
+                if flagged:
+                    item.setBackground(FLAGGED_BG)
+                    item.setToolTip(f"Flagged: {check}. Look before accepting; bulk accept skips it.")
                 self.table.setItem(r, c, item)
+            if x.quality >= 0:
+                self.table.item(r, 1).setForeground(HIGH if x.quality >= BULK_MIN_QUALITY else
+                                                    LOW if x.quality < 0.5 else self.table.palette().text().color())
         self.table.blockSignals(False)
-        self.counts.setText(f"{counts.get('pending', 0)} waiting, {counts.get('reviewed', 0)} accepted, "
-                            f"{counts.get('rejected', 0)} rejected")
+        flagged = sum(1 for x in items if x.flags or not x.plausible)
+        self.counts.setText(f"{counts.get('pending', 0)} waiting ({flagged} flagged), {counts.get('reviewed', 0)} "
+                            f"accepted, {counts.get('rejected', 0)} rejected")
+        self.bulk_button.setText(f"Accept {bulk} likely right (est. Dice ≥ {BULK_MIN_QUALITY:.2f}, unflagged)")
+        self.bulk_button.setEnabled(bulk > 0)
         for b in self.buttons.values():
             b.setEnabled(bool(items))
         if items:
@@ -168,7 +191,28 @@ class ReviewActions:
 
     def refresh_review(self) -> None:
         if self.queue is not None:
-            self.review.set_items(self.queue.pending(self.review.order.currentData()), self.queue.counts())
+            self.review.set_items(self.queue.pending(self.review.order.currentData()), self.queue.counts(),
+                                  len(self.queue.bulk_candidates()))
+
+    def accept_likely(self) -> None:
+        """Accept every unflagged mask estimated likely right, after one question; flagged ones stay."""
+        if self.queue is None:
+            return
+        ids = [x.id for x in self.queue.bulk_candidates()]
+        if not ids or not self.w.ask(f"Accept {len(ids)} pseudo-labels estimated at Dice {BULK_MIN_QUALITY:.2f} or "
+                                     "more as training labels? Flagged masks are not included."):
+            return
+        try:
+            self.queue.accept_many(ids)
+        except Exception as exc:
+            show_error(self.w, "Accept pseudo-labels", *describe(exc))
+        else:
+            self.status(f"Accepted {len(ids)} pseudo-labels estimated likely right")
+        for sid in ids:
+            self.session.cache.discard(sid)
+        self.w.dataset.model.layoutChanged.emit()
+        self.w.dataset.update_summary()
+        self.refresh_review()
 
     def open_sample(self, sample_id: str) -> bool:
         s = self.session
@@ -193,6 +237,12 @@ class ReviewActions:
 
     def accept(self, sample_id: str) -> None:
         s = self.session
+        item = self.queue.items.get(sample_id) if self.queue is not None else None
+        edited = self.editing == sample_id or s.dirty
+        if item is not None and (item.flags or not item.plausible) and not edited and not self.w.ask(
+                f"{sample_id} is flagged ({'; '.join(item.flags) or 'implausible'}; estimated Dice "
+                f"{item.quality:.2f}). Accept it as a training label anyway?"):
+            return
         try:
             if (self.editing == sample_id or s.dirty) and s.sample is not None and s.sample.id == sample_id:
                 self.w.save_now(quiet=True)

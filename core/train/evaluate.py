@@ -13,19 +13,13 @@ from typing import Any
 import numpy as np
 
 from core.data.masks import load_image, load_mask
+from core.data.origins import ORIGINS, origin
 from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
 from core.train.data import Dataset2D, open_dataset
 from core.train.metrics import dice_iou
 
 SPLIT_CHOICES = ("test", "val", "heldout", "train", "all")
-ORIGINS = ("train", "val", "test", "accepted")  # accepted = a pseudo-label a person accepted in review
-
-
-def origin(sample) -> str:
-    """Where a labeled image's mask came from and what the model did with it: an accepted pseudo-label,
-    else its split (``train`` scores are memory, not generalisation)."""
-    return "accepted" if sample.status == "reviewed" else (sample.split or "train")
 
 
 def in_split(sample, split: str) -> bool:
