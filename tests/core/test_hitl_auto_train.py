@@ -69,6 +69,12 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     assert all(s.split for s in index.labeled())                        # splits persisted for comparisons
     assert {s.split for s in index.labeled()} == {"train", "val"}        # 16 labels: no test split held out
     assert entry.fingerprint and entry.metrics["val_dice"] == outcome["val_dice"]
+    # 16 labels leave too few val images for an interval: 4 folds over groups score every label once
+    assert outcome["val_method"] == "4-fold cross-validation over groups" and outcome["val_n"] == 16
+    assert outcome["val_ci"][0] <= outcome["val_dice"] <= outcome["val_ci"][1] and outcome["val_groups"] >= 2
+    assert "too few" in outcome["val_note"] and entry.metrics["val_ci"] == outcome["val_ci"]
+    assert (Path(outcome["run_dir"]) / "cross_validation.json").exists()
+    assert not (Path(outcome["run_dir"]) / "cv").exists()             # fold models are not kept
     from core.infer.predictor import load_predictor
 
     predictor = load_predictor(outcome["onnx"])                        # one gland per label -> one component
@@ -78,10 +84,10 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     assert plan.warm_from == entry.name and plan.recipe.init.endswith("best.safetensors")
     entry2, outcome2 = auto_train.train_on_labels(thyroid, events=RecordingEvents(), device="cpu", **TINY)
     assert outcome2["previous"] == entry.name
-    assert outcome2["previous_dice"] == pytest.approx(outcome["val_dice"], abs=1e-6)
+    assert outcome2["previous_dice"] == pytest.approx(outcome["holdout_dice"], abs=1e-6)  # same val images
     project, _ = open_project(thyroid)
     assert project.active_model == entry2.name and len(project.models) == 2
-    assert project.model(entry2.name).metrics["previous_val_dice"] == pytest.approx(outcome["val_dice"], abs=1e-6)
+    assert project.model(entry2.name).metrics["previous_val_dice"] == pytest.approx(outcome["holdout_dice"], abs=1e-6)
     rows = library.rows(project)
     assert [r["active"] for r in rows] == [False, True] and all(r["has_onnx"] for r in rows)
     library.delete(project, entry2.name)
