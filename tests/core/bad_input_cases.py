@@ -20,7 +20,8 @@ How to add cases (e.g. ``tests/core/test_bad_models.py``)::
 ``Case.runs`` maps a command name (a key of ``COMMANDS``; add your own with ``register_command``)
 to the expected outcome: FAIL (non-zero exit, exactly one message line, ``says`` in it), REPORT
 (``check`` lists the problem: non-zero exit, ``says`` in stdout) or OK (exit 0: the command does not
-need the bad part, e.g. ``index`` does not decode pixels). Every run also asserts: no traceback, no
+need the bad part, e.g. ``index`` does not decode pixels; ``says_by[command]`` must then be in stdout).
+A command ending in ``-json`` must print exactly one JSON object (nothing when it refuses). Every run also asserts: no traceback, no
 libpng / OpenCV ``WARN`` noise on the process's stderr, and the input tree hashes the same before
 and after (``split`` with OK may write ``.toothseg/`` only). The CLI runs in-process (fast) with
 ``capfd``, which also sees what C libraries print to file descriptor 2.
@@ -58,6 +59,7 @@ class Inputs:
     coco: Path | None = None          # coco-import JSON
     checkpoint: Path | None = None    # evaluate / export / finetune --init (default: the tiny good one)
     onnx: Path | None = None          # predict --model (default: the tiny good ONNX)
+    run: Path | None = None           # RUN_DIR of finetune --resume
     watch: list[Path] = field(default_factory=list)  # trees that must not change (default: the case root)
 
 
@@ -121,8 +123,13 @@ class CorpusEnv:
         return root
 
     def good_dataset(self, root: Path, n: int = 2) -> Path:
+        """``n`` different real tg3k frames with their masks (``good0`` is the frame ``image`` holds)."""
         for k in range(n):
+            image, mask = _real_pair(str(self.shared_data), k)
             self.good_pair(root, f"good{k}")
+            if k:
+                (root / "images" / f"good{k}.png").write_bytes(self.png(image))
+                (root / "masks" / f"good{k}.png").write_bytes(self.mask_png(mask))
         return root
 
     def paired(self, root: Path, image_name: str, image_bytes: bytes | None,
@@ -148,6 +155,16 @@ class CorpusEnv:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.onnx, dest)
         return dest
+
+
+@lru_cache(maxsize=16)
+def _real_pair(shared: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k-th tg3k frame (every 25th file, so no two are near-duplicates) and its 0/255 mask."""
+    folder = Path(shared) / "tg3k_thyroid"
+    name = sorted(p.name for p in (folder / "images").iterdir())[k * 25]
+    image = cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(folder / "masks" / name), cv2.IMREAD_GRAYSCALE)
+    return image, np.where(mask > 127, 255, 0).astype(np.uint8)
 
 
 @lru_cache(maxsize=2)
@@ -217,6 +234,8 @@ register_command("finetune", lambda i, e, o: ["finetune", "--data", _data(i), "-
                                                *TRAIN_FLAGS])
 register_command("finetune-init", lambda i, e, o: ["finetune", "--data", _data(i), "--out", str(o / "run"),
                                                     "--init", str(i.checkpoint or e.checkpoint), *TRAIN_FLAGS])
+register_command("finetune-resume", lambda i, e, o: ["finetune", "--data", _data(i), "--out", str(i.run), "--resume",
+                                                      *TRAIN_FLAGS])
 register_command("import-sts", lambda i, e, o: ["import-sts", "--dest", str(o / "dest"), "--parts", str(i.parts),
                                                  "--no-verify"])
 register_command("import-sts-verify", lambda i, e, o: ["import-sts", "--dest", str(o / "dest"), "--parts",
@@ -226,7 +245,7 @@ register_command("coco-export", lambda i, e, o: ["coco-export", _data(i), "--out
 
 # commands a dataset case usually goes through, in order (split last: with OK it writes the project)
 DATASET_ORDER = ("check", "check-json", "stats", "index", "predict", "evaluate", "export", "finetune",
-                 "finetune-init", "coco-export", "coco-import", "import-sts", "import-sts-verify", "split")
+                 "finetune-init", "finetune-resume", "coco-export", "coco-import", "import-sts", "import-sts-verify", "split")
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -297,6 +316,8 @@ def check_run(case: Case, command: str, expect: str, res: RunResult) -> list[str
     if noise:
         problems.append(f"{where}: library noise or traceback on stderr: {noise[:3]}")
     fragment = case.fragment(command).lower()
+    if command.endswith("-json"):  # --json: exactly one JSON object on stdout, or nothing when refused
+        problems += _json_problems(where, res.out, expect)
     if expect == FAIL:
         lines = message_lines(res.err)
         if not res.code:
@@ -315,9 +336,24 @@ def check_run(case: Case, command: str, expect: str, res: RunResult) -> list[str
     elif expect == OK:
         if res.code != 0:
             problems.append(f"{where}: expected exit 0, got {res.code}: {res.err[-300:]!r}")
+        wanted = case.says_by.get(command, "").lower()  # an OK run only names what says_by asks for
+        if wanted and wanted not in res.out.lower():
+            problems.append(f"{where}: output does not name {wanted!r}: {res.out[-400:]!r}")
     else:
         raise AssertionError(f"unknown outcome {expect!r}")
     return problems
+
+
+def _json_problems(where: str, out: str, expect: str) -> list[str]:
+    if expect == FAIL:
+        return [] if not out.strip() else [f"{where}: refused, yet printed {out[:200]!r} on stdout"]
+    try:
+        obj, end = json.JSONDecoder().raw_decode(out.strip())
+    except ValueError as exc:
+        return [f"{where}: stdout is not JSON ({exc}): {out[:200]!r}"]
+    if not isinstance(obj, dict) or out.strip()[end:].strip():
+        return [f"{where}: stdout is not exactly one JSON object: {out[:200]!r}"]
+    return []
 
 
 def build_case(case: Case, env: CorpusEnv, tmp: Path) -> tuple[Inputs, Path]:

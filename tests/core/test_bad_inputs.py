@@ -178,7 +178,7 @@ IMAGE_CASES = [
 
 # ----------------------------------------------------------------------------------------- masks
 
-MASK_RUNS = {"check": REPORT, "check-json": REPORT, "stats": OK, "index": OK, "evaluate": FAIL, "split": OK}
+MASK_RUNS = {"check": REPORT, "stats": OK, "index": OK, "evaluate": FAIL, "split": OK}
 
 
 def mask_case(cid: str, name: str, make, says: str = "", runs: dict | None = None, **kw) -> Case:
@@ -218,7 +218,7 @@ MASK_CASES = [
 # ----------------------------------------------------------------------------------------- layouts
 
 NO_IMAGES = {"predict": "no images found", "export": "no images found"}
-LAYOUT_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
+LAYOUT_RUNS = {"check": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
                "finetune": FAIL}
 
 
@@ -346,6 +346,7 @@ def _dup_sts(root, env):
     return Inputs(data=root, image=d / "Image")
 
 
+DUP_SAYS = {"check": "duplicate_name", "check-json": "duplicate_name"}
 DUP_RUNS = {"check": OK, "check-json": OK, "stats": OK, "index": OK, "predict": OK, "evaluate": OK, "split": OK}
 
 
@@ -386,11 +387,11 @@ LAYOUT_CASES = [
     layout_case("mutual-links-beside-good-pair", _mutual_links, runs=LOOP_RUNS),
     layout_case("dangling-link-beside-good-pair", _dangling, runs=LOOP_RUNS),
     layout_case("image-named-folder", _image_is_dir, runs=LOOP_RUNS),
-    layout_case("duplicate-stems-paired", _dup_paired, runs=DUP_RUNS),
-    layout_case("duplicate-stems-unlabeled", _dup_unlabeled, runs={**DUP_RUNS, "evaluate": FAIL}, says="no labeled"),
-    layout_case("duplicate-stems-suffix", _dup_suffix, runs=DUP_RUNS),
-    layout_case("duplicate-stems-unlabeled-dir", _dup_unlabeled_dir, runs=DUP_RUNS),
-    layout_case("duplicate-stems-sts", _dup_sts, runs=DUP_RUNS),
+    layout_case("duplicate-stems-paired", _dup_paired, runs=DUP_RUNS, says_by=DUP_SAYS),
+    layout_case("duplicate-stems-unlabeled", _dup_unlabeled, runs={**DUP_RUNS, "evaluate": FAIL}, says="no labeled", says_by=DUP_SAYS),
+    layout_case("duplicate-stems-suffix", _dup_suffix, runs=DUP_RUNS, says_by=DUP_SAYS),
+    layout_case("duplicate-stems-unlabeled-dir", _dup_unlabeled_dir, runs=DUP_RUNS, says_by=DUP_SAYS),
+    layout_case("duplicate-stems-sts", _dup_sts, runs=DUP_RUNS, says_by=DUP_SAYS),
     layout_case("sts-csv-missing-rows", _sts_csv(CSV_HEAD), says="index.csv"),
     layout_case("sts-csv-bad-columns", _sts_csv(CSV_HEAD + "Image/1.png,adult\n"), says="index.csv"),
     layout_case("sts-csv-path-outside", _sts_csv(CSV_HEAD + "../../../../etc/passwd,adult,labeled,0,1\n"),
@@ -459,7 +460,7 @@ PROJECT_CASES = [
 
 # ----------------------------------------------------------------------------------------- COCO
 
-COCO_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
+COCO_RUNS = {"check": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
              "coco-import": FAIL}
 WITH_EXPORT = {**COCO_RUNS, "export": OK}  # export --images only needs the pictures: they are fine
 
@@ -674,7 +675,71 @@ ZIP_CASES[-1] = _sums(ZIP_CASES[-1], "0123456789abcdef0123456789abcdef  SD-Tooth
 ZIP_CASES.append(_sums(zip_case("md5-file-garbage", lambda e: _zip(_sts_members(e)), "no md5 sum",
                                 runs={"import-sts-verify": FAIL}), "this is not a sums file\n\x00\xff"))
 
-ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES + ZIP_CASES
+# ----------------------------------------------------------------------------------------- training
+
+TRAIN_RUNS = {"check": REPORT, "finetune": FAIL}
+
+
+def train_case(cid: str, image: tuple[str, object] | None = None, mask: tuple[str, object] | None = None,
+               says: str = "bad.") -> Case:
+    """Nine good pairs and one bad sample (``(name, make(env))`` for its image and/or mask): training
+    must stop before its first step and name the file, not train on what it could read."""
+
+    def build(root: Path, env) -> Inputs:
+        env.good_dataset(root, 9)  # ten samples: the seeded split has a validation image
+        img_name, make_img = image or ("bad.png", None)
+        mask_name, make_mask = mask or ("bad.png", None)
+        env.paired(root, img_name, make_img(env) if make_img else None, mask_name,
+                   make_mask(env) if make_mask else None)
+        return Inputs(data=root)
+
+    return Case(f"train-{cid}", build, TRAIN_RUNS, says=says)
+
+
+def _pickle_bomb(marker: Path) -> bytes:
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    return pickle.dumps({"epoch": 1, "model": Evil()})
+
+
+def resume_case(cid: str, sidecar, state: bytes | None, says: str) -> Case:
+    """A RUN_DIR inside the input whose ``last.json`` (``sidecar(env, run)``) or ``last_state.pt`` is bad."""
+
+    def build(root: Path, env) -> Inputs:
+        data = env.good_dataset(root / "data", 3)
+        run = root / "run"
+        run.mkdir()
+        if sidecar is not None:
+            sidecar(env, run)
+        if state is not None:
+            (run / "last_state.pt").write_bytes(state if state != b"PICKLE" else _pickle_bomb(root / "PWNED"))
+        return Inputs(data=data, run=run)
+
+    return Case(f"resume-{cid}", build, {"finetune-resume": FAIL}, says=says)
+
+
+def _good_last(env, run: Path) -> None:
+    env.copy_checkpoint(run / "last")
+
+
+TRAIN_CASES = [
+    train_case("truncated-image", image=("bad.png", lambda e: e.png()[:300])),
+    train_case("nan-tiff-image", image=("bad.tif", lambda e: _tiff(_float_img(e, np.nan))), says="nan"),
+    train_case("zero-byte-mask", mask=("bad.png", lambda e: b"")),
+    train_case("wrong-size-mask", mask=("bad.png", lambda e: e.mask_png(e.mask[:100, :120])), says="120x100"),
+    train_case("dicom-garbage", image=("bad.dcm", lambda e: os.urandom(600))),
+    resume_case("nothing-to-resume", None, None, "not found"),
+    resume_case("sidecar-not-json", lambda e, r: (r / "last.json").write_text("{nope"), b"x", "last.json"),
+    resume_case("sidecar-foreign", lambda e, r: write_json(r / "last.json", {"recipe": 5}), b"x", "last.json"),
+    resume_case("state-garbage", _good_last, os.urandom(300), "last_state.pt"),
+    resume_case("state-crafted-pickle", _good_last, b"PICKLE", "last_state.pt"),
+]
+
+ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES + ZIP_CASES + TRAIN_CASES
 
 # ----------------------------------------------------------------------------------------- recovery journals
 
