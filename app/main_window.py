@@ -33,11 +33,23 @@ log = logging.getLogger("toothseg.app")
 CYCLE = (("mask",), ("prediction",), ("errors",), ("mask", "prediction", "errors"), ())
 
 
+def open_session(folder: str | Path) -> AnnotationSession:
+    """The folder-open worker: index, class guess and lock, plus the modules the UI thread needs next."""
+    session = AnnotationSession(folder)
+    from app.preload import warm_imports
+
+    warm_imports()
+    return session
+
+
 class MainWindow(QtWidgets.QMainWindow):
     image_shown = QtCore.Signal(int)   # position of the image now in the editor (instances, overlay follow it)
 
     def __init__(self):
         super().__init__()
+        from app.preload import preload_gil_bound  # GIL-bound imports now, not at the first Predict
+
+        preload_gil_bound()
         self.setWindowTitle("ToothSeg Studio")
         self.setWindowIcon(icon("app"))
         self.resize(1400, 900)
@@ -192,7 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dataset.set_index(None)
         self.canvas.clear()
         self.stack.setCurrentWidget(self.canvas)
-        self.loader.request("Open folder", f"Opening {Path(folder).name} ...", AnnotationSession, folder,
+        self.loader.request("Open folder", f"Opening {Path(folder).name} ...", open_session, folder,
                             on_done=lambda s: self._folder_ready(s, select, offer_recovery),
                             on_failed=self._folder_failed, on_stale=lambda s: s.close())
         if not wait:

@@ -226,8 +226,18 @@ class CanvasView(pg.GraphicsView):
         render.colorize_region(self.labels, self.lut, self._mask_rgba, box, self.contour)
         self.layers["mask"].update_box(box)
 
-    def set_prediction(self, prediction: np.ndarray | None) -> None:
-        """A label map, or probabilities in [0, 1] (thresholded at 0.5 onto the first class)."""
+    def set_prediction(self, prediction: np.ndarray | None, layers: display.PredictionLayers | None = None) -> None:
+        """A label map, or probabilities in [0, 1] (thresholded at 0.5 onto the first class). ``layers``
+        (``core.annotation.display.prediction_layers``, made in a worker) are shown as they are when they
+        still fit the canvas's colours and mask."""
+        if layers is not None and layers.source is prediction and layers.labels is self.labels and \
+                np.array_equal(layers.lut, self.lut) and \
+                getattr(self, "error_colors", DEFAULT_ERROR_COLORS) == DEFAULT_ERROR_COLORS:
+            self.prediction = layers.prediction
+            self.layers["prediction"].set_array(layers.rgba)
+            self.layers["errors"].set_array(layers.errors_rgba)
+            self.prediction_changed.emit()
+            return
         prediction = display.prediction_labels(prediction, self.lut)
         self.prediction = prediction
         rgba = None if prediction is None else render.colorize(prediction.astype(np.uint8), self.lut, True)

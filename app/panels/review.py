@@ -17,6 +17,7 @@ from app.actions import key_of
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from app.workers import describe, show_error
+from core.annotation import display
 from core.hitl import library
 from core.hitl.review import BULK_MIN_QUALITY, predict_for_review, review_candidates
 
@@ -151,9 +152,15 @@ class ReviewActions:
         if which == "current":
             if s.sample is None:
                 return
-            sample = s.sample
-            self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
-                      on_done=lambda p: self._show_prediction(sample.id, p.mask, onnx, p))
+            sample, lut = s.sample, self.w.canvas.lut
+            labels = s.editor.labels if s.editor is not None else None
+
+            def predict_and_colour():   # the colouring of a 2943x1435 result takes as long as a frame or ten
+                p = self.predictor(onnx).predict(read_image_file(sample.image))
+                return p, display.prediction_layers(p.mask, lut, labels)
+
+            self._run("Predict", predict_and_colour,
+                      on_done=lambda r: self._show_prediction(sample.id, r[0].mask, onnx, r[0], r[1]))
             return
         samples = review_candidates(s.index)
         if which == "selection":
@@ -162,7 +169,7 @@ class ReviewActions:
         self._run("Predict unlabeled", predict_for_review, project, samples, onnx, tta=self.tta,
                   on_done=self._predicted)
 
-    def _show_prediction(self, sample_id: str, mask, model: Path, prediction=None) -> None:
+    def _show_prediction(self, sample_id: str, mask, model: Path, prediction=None, layers=None) -> None:
         s = self.session
         s.set_prediction(sample_id, mask)
         listing = getattr(self.w, "instance_list", None)
@@ -171,7 +178,7 @@ class ReviewActions:
             values = predictor.class_values.tolist() if predictor.class_values is not None else None
             listing.set_prediction_details(sample_id, prediction, values)
         if s.sample is not None and s.sample.id == sample_id:
-            self.w.canvas.set_prediction(mask)
+            self.w.canvas.set_prediction(mask, layers)
         provider = getattr(self._predictors.get(str(model)), "provider", "")
         self.status(f"Predicted {sample_id} with {model.parent.name} on {provider}")
 

@@ -62,3 +62,22 @@ def prepare(image: np.ndarray, labels: np.ndarray, lut: np.ndarray, contour: boo
                  mask_rgba=render.colorize(labels, lut, contour), lut=lut.copy(), contour=bool(contour),
                  prediction=pred, prediction_rgba=pred_rgba, errors_rgba=errors_rgba(labels, pred),
                  prediction_source=prediction)
+
+
+@dataclass
+class PredictionLayers:
+    """A prediction's label map, outline colours and error map, made in the worker that predicted it."""
+
+    source: np.ndarray                 # the prediction as returned (mask or probabilities)
+    prediction: np.ndarray
+    rgba: np.ndarray
+    errors_rgba: np.ndarray | None
+    lut: np.ndarray
+    labels: np.ndarray | None          # the label map the errors were computed against
+
+
+def prediction_layers(prediction: np.ndarray, lut: np.ndarray, labels: np.ndarray | None) -> PredictionLayers:
+    """Colour a fresh prediction (outlines) and its errors against ``labels`` off the UI thread."""
+    pred = prediction_labels(prediction, lut)
+    return PredictionLayers(source=prediction, prediction=pred, rgba=render.colorize(pred.astype(np.uint8), lut, True),
+                            errors_rgba=errors_rgba(labels, pred), lut=lut.copy(), labels=labels)

@@ -23,6 +23,35 @@ REPO = Path(__file__).resolve().parents[2]
 SETTLE_S = 0.5      # keep measuring after an action completes: deferred work belongs to it too
 
 
+class StallSampler:
+    """With TOOTHSEG_BENCH_STACKS=1: a watchdog thread that records the UI thread's stack whenever the
+    heartbeat is 30 ms late, so a stall can be traced to its code (printed by ``report``)."""
+
+    def __init__(self, beat: Heartbeat):
+        import collections
+        import threading
+
+        self.beat, self.counts = beat, collections.Counter()
+        self.main = threading.main_thread().ident
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        import traceback
+
+        while True:
+            time.sleep(0.01)
+            if time.perf_counter() - self.beat.last > 0.03:
+                frame = sys._current_frames().get(self.main)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)[-14:]
+                    self.counts[self.beat.scenario + "\n" + "".join(f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n"
+                                        for f in stack)] += 1
+
+    def report(self) -> str:
+        return "\n".join(f"  {n} x 10 ms in {stack}" for stack, n in self.counts.most_common(40))
+
+
 class Heartbeat:
     """A 5 ms precise timer on the UI thread; ``measure`` returns the longest gap between its ticks."""
 
@@ -33,27 +62,38 @@ class Heartbeat:
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
-        self.last = time.perf_counter()
-        self.longest = 0.0
+        self.cpu_ms = []
+        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
+        self.longest, self.longest_cpu = 0.0, 0.0
         self.timer.start()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self.last)
-        self.last = now
+        """The UI thread's own CPU time within the longest gap tells work on the UI thread from waiting
+        for a core (a loaded machine) or for the GIL (a worker's Python)."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        if now - self.last > self.longest:
+            self.longest, self.longest_cpu = now - self.last, cpu - self.last_cpu
+        self.last, self.last_cpu = now, cpu
 
-    def measure(self, trigger, done, timeout: float = 120.0, settle: float = SETTLE_S) -> tuple[float, float]:
-        """(longest gap in ms, seconds until ``done()``) for ``trigger`` run from the event loop."""
+    scenario = ""
+    cpu_ms: list[float]
+
+    def measure(self, trigger, done, timeout: float = 120.0, settle: float = SETTLE_S,
+                scenario: str = "") -> tuple[float, float]:
+        """(longest gap in ms, seconds until ``done()``) for ``trigger`` run from the event loop; the UI
+        thread's CPU ms within that gap is left in ``longest_cpu``."""
         from PySide6 import QtCore, QtWidgets
 
-        app = QtWidgets.QApplication.instance()
-        app.processEvents()
-        self.last, self.longest = time.perf_counter(), 0.0
+        QtWidgets.QApplication.processEvents()
+        loop = QtCore.QEventLoop()
+        wait = QtCore.QEventLoop.ProcessEventsFlag.AllEvents | QtCore.QEventLoop.ProcessEventsFlag.WaitForMoreEvents
+        self.last, self.last_cpu, self.scenario = time.perf_counter(), time.thread_time(), scenario
+        self.longest, self.longest_cpu = 0.0, 0.0
         t0 = time.perf_counter()
         QtCore.QTimer.singleShot(0, trigger)
         finished = None
-        while True:   # the waiting itself never blocks: events are processed every millisecond
-            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 1)
+        while True:   # wait as the app's event loop does: in the event dispatcher (the heartbeat wakes it)
+            loop.processEvents(wait)
             now = time.perf_counter()
             if finished is None and done():
                 finished = now - t0
@@ -61,8 +101,8 @@ class Heartbeat:
                 break
             if now - t0 > timeout:
                 raise TimeoutError(f"not done after {timeout} s")
-            time.sleep(0.001)
         self._tick()
+        self.cpu_ms.append(round(self.longest_cpu * 1000.0, 1))
         return self.longest * 1000.0, finished
 
 
@@ -89,39 +129,41 @@ def run(root: Path, model: tuple[str, str] | None) -> dict:
     for _ in range(50):
         app.processEvents()
     beat = Heartbeat()
+    sampler = StallSampler(beat) if os.environ.get("TOOTHSEG_BENCH_STACKS") else None
     out: dict = {"preloaded": {m: m in sys.modules for m in ("torch", "onnxruntime", "monai", "core.train.loop")}}
-    out["idle_ms"], _ = beat.measure(lambda: None, lambda: True, settle=1.0)
-    out["open_ms"], out["open_s"] = beat.measure(lambda: w.start.open_requested.emit(str(root)), lambda: _shown(w, 0),
-                                                 settle=2.0)
+
+    def record(name: str, *args, **kwargs) -> None:
+        out[f"{name}_ms"], out[f"{name}_s"] = beat.measure(*args, scenario=name, **kwargs)
+        out[f"{name}_cpu_ms"] = beat.cpu_ms[-1]
+
+    record("idle", lambda: None, lambda: True, settle=1.0)
+    record("open", lambda: w.start.open_requested.emit(str(root)), lambda: _shown(w, 0), settle=2.0)
     w.autosave.timer.stop()
     n = len(w.session.index)
     switches = []
     for j in [*range(1, n), *range(n - 2, n - 16, -1)]:     # every image forward, then 14 back (cached)
-        delta = j - w.session.position
-        action = w.actions["next" if delta > 0 else "previous"]
-        switches.append(beat.measure(action.trigger, lambda j=j: _shown(w, j), settle=0.1))
+        action = w.actions["next" if j > w.session.position else "previous"]
+        switches.append(beat.measure(action.trigger, lambda j=j: _shown(w, j), settle=0.1, scenario="switch"))
     out["switch_ms"] = [round(g, 1) for g, _ in switches]
-    out["switch_s"] = [round(s, 3) for _, s in switches]
+    out["switch_s"] = [round(t, 3) for _, t in switches]
+    out["switch_cpu_ms"] = beat.cpu_ms[-len(switches):]
     if model is not None:
-        from core.data.project import ModelEntry
-
-        sidecar, onnx = model
-        register(w.session.project, sidecar, onnx)
+        register(w.session.project, *model)
         w.hitl.refresh_models()
-        out["predict_ms"], out["predict_s"] = beat.measure(
-            w.hitl.actions["predict_current"].trigger, lambda: w.canvas.prediction is not None, settle=1.0)
-        assert ModelEntry  # registered through the project, as the app does
+        record("predict", w.hitl.actions["predict_current"].trigger, lambda: w.canvas.prediction is not None,
+               settle=1.0)
     ctl = w.hitl
     ctl.auto_overrides = {"size": 64, "model": {"name": "unet", "base_channels": 4, "norm": "batch"},
-                         "max_minutes": 0.05, "batch_size": 2}
-    out["train_ms"], out["train_s"] = beat.measure(
-        ctl.actions["train_on_labels"].trigger,
-        lambda: ctl.job is not None and getattr(ctl.job, "fn", None).__name__ == "run_plan", settle=3.0)
+                          "max_minutes": 0.05, "batch_size": 2}
+    record("train", ctl.actions["train_on_labels"].trigger,
+           lambda: ctl.job is not None and getattr(ctl.job, "fn", None).__name__ == "run_plan", settle=3.0)
     ctl.cancel()
     beat.measure(lambda: None, lambda: ctl.job is None, timeout=300, settle=0.1)
     errors = [b.text() for b in w.findChildren(QtWidgets.QMessageBox, "errorBox") if b.isVisible()]
     out["errors"] = errors
     w.close()
+    if sampler is not None:
+        print(sampler.report(), file=sys.stderr)
     return out
 
 
@@ -155,20 +197,19 @@ def test_bench_ui_blocking(shared_data, tmp_path):
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    sw = np.asarray(res["switch_ms"])
-    print(f"\nlongest UI-thread block (5 ms heartbeat; goal <= 50 ms), load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores; already imported at start: {res['preloaded']}")
-    print(f"  idle 1 s (machine noise)                 : {res['idle_ms']:.0f} ms")
-    print(f"  open 30 caries panoramics (2943x1435)    : {res['open_ms']:.0f} ms  (first image shown after "
-          f"{res['open_s']:.2f} s)")
-    print(f"  switch image, n={sw.size}                    : p50 {np.percentile(sw, 50):.0f} ms, "
-          f"p95 {np.percentile(sw, 95):.0f} ms, max {sw.max():.0f} ms  (shown after p50 "
-          f"{np.median(res['switch_s']) * 1000:.0f} ms)")
-    if "predict_ms" in res:
-        print(f"  first Predict (ONNX Runtime)             : {res['predict_ms']:.0f} ms  (mask shown after "
-              f"{res['predict_s']:.2f} s)")
-    print(f"  first Train on my labels                 : {res['train_ms']:.0f} ms  (training running after "
-          f"{res['train_s']:.2f} s)")
+    sw, cpu = np.asarray(res["switch_ms"]), np.asarray(res["switch_cpu_ms"])
+    print(f"\nlongest UI-thread block (5 ms heartbeat; goal <= 50 ms) [UI thread's own CPU ms inside it], "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; imported at start: {res['preloaded']}")
+    print(f"  idle 1 s (machine noise)              : {res['idle_ms']:.0f} ms [{res['idle_cpu_ms']:.0f}]")
+    print(f"  open 30 caries panoramics (2943x1435) : {res['open_ms']:.0f} ms [{res['open_cpu_ms']:.0f}]  "
+          f"(first image shown after {res['open_s']:.2f} s)")
+    print(f"  switch image, n={sw.size}                   : p50 {np.percentile(sw, 50):.0f} ms, "
+          f"p95 {np.percentile(sw, 95):.0f} ms, max {sw.max():.0f} ms [p95 {np.percentile(cpu, 95):.0f}]  "
+          f"(shown after p50 {np.median(res['switch_s']) * 1000:.0f} ms)")
+    for name, what in (("predict", "first Predict (ONNX Runtime)"), ("train", "first Train on my labels")):
+        if f"{name}_ms" in res:
+            print(f"  {what:38s}: {res[f'{name}_ms']:.0f} ms [{res[f'{name}_cpu_ms']:.0f}]  "
+                  f"(done after {res[f'{name}_s']:.2f} s)")
     assert not res["errors"], res["errors"]
 
 

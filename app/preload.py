@@ -1,0 +1,43 @@
+"""Imports that hold the GIL for seconds are done while the window is built, before it is shown.
+
+A worker thread cannot hide them. ``import onnx`` pulls in ``ml_dtypes``, whose C extension registers
+its numpy ufunc loops in one call that holds the GIL for 1-4 s (measured with a UI heartbeat and
+``perf``, issue 19); ONNX Runtime's pybind module init holds it for a further 0.2 s. Imported from a
+worker at the first Predict or Train, they froze the window exactly as on the UI thread. At start-up,
+next to PyTorch (which ``torch_available()`` imports there), they cost start-up time only; the
+Python-heavy imports that do release the GIL (training loop, exporters) stay lazy in the workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+log = logging.getLogger("toothseg.app")
+GIL_BOUND = ("onnx", "onnxruntime")
+# Imported on the UI thread when a folder opens (training plan, warm start, model table) and at the first
+# Train; the folder-open worker imports them first, so the UI thread finds them ready.
+WARM = ("PIL.Image", "PIL.PngImagePlugin", "core.infer.runtime", "core.hitl.model_store", "core.models.checkpoint",
+        "core.models.unet", "core.models.variants", "core.models.resnet_unet", "core.train.speed")
+
+
+def preload_gil_bound() -> list[str]:
+    """Import ``GIL_BOUND`` modules now; returns those that are missing (the slim build has no onnx).
+    A missing or broken module is reported where it is used, with its own message."""
+    missing = []
+    for name in GIL_BOUND:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # ImportError, or OSError from a broken native library
+            log.info("not preloaded: %s (%s)", name, exc)
+            missing.append(name)
+    return missing
+
+
+def warm_imports() -> None:
+    """Import ``WARM`` (on a worker thread; these release the GIL as they go). The slim build lacks some."""
+    for name in WARM:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            log.info("not warmed: %s (%s)", name, exc)
