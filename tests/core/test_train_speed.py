@@ -115,3 +115,10 @@ def test_the_plan_says_which_option_and_how_much_faster():
     speed.store(torch.device("cpu"), speed.workload_key(recipe.model, recipe.input_hw, recipe.batch_size), record)
     assert speed.describe_for(recipe, "cpu") == "bf16 + channels_last on CPU, 2.4× faster"  # short job: no compile
     assert speed.describe_for(recipe.updated(speed="fp32"), "cpu") == "fp32 (set in the recipe)"
+
+
+def test_compile_is_tried_on_top_of_the_fastest_eager_option_only():
+    results = {"fp32": {"img_s": 4.0, "loss_ok": True}, "bf16": {"img_s": 8.0, "loss_ok": True},
+               "channels_last": {"img_s": 5.0, "loss_ok": True}}
+    assert speed.with_compile(results).name == "bf16+compile"
+    assert speed.with_compile({"fp32": {"img_s": 4.0, "loss_ok": True}}) == speed.option("fp32+compile")
