@@ -1,4 +1,5 @@
-"""Training throughput per speed option, side by side: U-Net 16 at 256 px, batch 4, one thread.
+"""Training throughput per speed option, side by side: U-Net 16 at 256 px, batch 4, one thread (and the
+network Train on my labels plans for a small label set on a CPU: U-Net 8 at 128 px, batch 4).
 
 Prints images per second of fp32 eager, channels_last, bf16 autocast and bf16 + channels_last (bf16
 only where the CPU runs it natively), whether each option's losses match fp32's over the first steps,
@@ -17,23 +18,27 @@ import torch
 from core.models.registry import build_model
 from core.train import speed
 
-CONFIG = {"name": "unet", "base_channels": 16, "norm": "batch", "in_channels": 1, "out_channels": 1}
+WORKLOADS = {"unet16-256": (16, 256), "plan-unet8-128": (8, 128)}
 
 
 @pytest.mark.benchmark
-def test_training_speed_options():
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+def test_training_speed_options(workload):
+    channels, size = WORKLOADS[workload]
     torch.set_num_threads(1)
     device = torch.device("cpu")
     torch.manual_seed(0)
-    model = build_model(CONFIG)
+    model = build_model({"name": "unet", "base_channels": channels, "norm": "batch", "in_channels": 1,
+                         "out_channels": 1})
     rounds = int(os.environ.get("TOOTHSEG_BENCH_ROUNDS", "4"))
-    results = speed.measure(model, device, (256, 256), 4, speed.candidates(device), steps=3, rounds=rounds)
+    results = speed.measure(model, device, (size, size), 4, speed.candidates(device), steps=3, rounds=rounds)
     if os.environ.get("TOOTHSEG_BENCH_COMPILE") == "1":
-        compiled = speed.measure(model, device, (256, 256), 4, [speed.FP32, speed.with_compile(results)], steps=4,
+        compiled = speed.measure(model, device, (size, size), 4, [speed.FP32, speed.with_compile(results)], steps=4,
                                  rounds=0)
         results.update({k: v for k, v in compiled.items() if k != "fp32"})
     base = results["fp32"]["img_s"]
-    print(f"\n{speed.cpu_model()} ({', '.join(speed.cpu_flags())}), torch {torch.__version__}, 1 thread, "
+    print(f"\nU-Net {channels} at {size} px, batch 4 on {speed.cpu_model()} ({', '.join(speed.cpu_flags())}), "
+          f"torch {torch.__version__}, 1 thread, "
           f"bf16 native: {speed.cpu_bf16()}")
     print(f"{'option':28s} {'img/s':>7s} {'x fp32':>7s} {'loss diff':>10s}  first step")
     for name, r in results.items():
