@@ -301,6 +301,19 @@ def run_cli(argv: list[str], capfd) -> RunResult:
     return RunResult(argv[0], code, out, err, crash)
 
 
+def run_process(argv: list[str], capfd=None) -> RunResult:
+    """``python -m training.cli ARGV`` in a real process: the entry point, exit code and whole stderr."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.run([sys.executable, "-m", "training.cli", *argv], capture_output=True, text=True,
+                          cwd=repo, env=env, timeout=300)
+    crash = proc.stderr if "Traceback (most recent call last)" in proc.stderr else ""
+    return RunResult(argv[0], proc.returncode, proc.stdout, proc.stderr, crash)
+
+
 def message_lines(err: str) -> list[str]:
     return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(INFO_PREFIXES)]
 
@@ -365,8 +378,11 @@ def build_case(case: Case, env: CorpusEnv, tmp: Path) -> tuple[Inputs, Path]:
     return inputs, root
 
 
-def run_case(case: Case, env: CorpusEnv, tmp: Path, capfd, order: tuple[str, ...] = DATASET_ORDER) -> int:
-    """Run every command of ``case`` and assert the promises; returns the number of runs."""
+def run_case(case: Case, env: CorpusEnv, tmp: Path, capfd, order: tuple[str, ...] = DATASET_ORDER,
+             runner: Callable[[list[str], object], RunResult] | None = None) -> int:
+    """Run every command of ``case`` (in-process, or with ``runner=run_process``) and assert the
+    promises; returns the number of runs."""
+    runner = runner or run_cli
     inputs, _ = build_case(case, env, tmp)
     before = {str(w): tree_digest(w) for w in inputs.watch}
     problems: list[str] = []
@@ -374,7 +390,7 @@ def run_case(case: Case, env: CorpusEnv, tmp: Path, capfd, order: tuple[str, ...
     for n, command in enumerate(names):
         out_dir = tmp / f"out{n}"
         out_dir.mkdir()
-        res = run_cli(COMMANDS[command](inputs, env, out_dir), capfd)
+        res = runner(COMMANDS[command](inputs, env, out_dir), capfd)
         problems += check_run(case, command, case.runs[command], res)
         for w in inputs.watch:
             after = tree_digest(w)

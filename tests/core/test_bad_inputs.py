@@ -8,6 +8,7 @@ still succeed. Layout cases break the folder itself: every dataset command refus
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -30,6 +31,7 @@ from tests.core.bad_input_cases import (  # noqa: F401  (corpus_env is a fixture
     case_ids,
     corpus_env,
     run_case,
+    run_process,
     write_json,
 )
 
@@ -740,6 +742,16 @@ TRAIN_CASES = [
 ]
 
 ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES + ZIP_CASES + TRAIN_CASES
+
+@pytest.mark.parametrize("case", [
+    dataclasses.replace(next(c for c in ALL_CASES if c.id == "image-png-truncated-half"),
+                        runs={"check": REPORT, "predict": FAIL}),
+    dataclasses.replace(next(c for c in ALL_CASES if c.id == "project-splits-list"), runs={"split": FAIL}),
+], ids=lambda c: c.id)
+def test_bad_input_in_a_real_process(case, corpus_env, tmp_path):  # noqa: F811
+    """The same promises from the real entry point: exit code and the process's whole stderr."""
+    run_case(case, corpus_env, tmp_path, None, runner=run_process)
+
 
 # ----------------------------------------------------------------------------------------- recovery journals
 
