@@ -72,7 +72,7 @@ def dice_summary(values: Sequence[float], groups: Sequence[str] | Mapping[str, s
     ok = g >= MIN_GROUPS and len(vals) >= MIN_IMAGES
     note = "" if ok else (f"only {len(vals)} images from {g} group{'s' if g != 1 else ''}: too few for a useful "
                           "interval; this figure may be far from what new patients get")
-    return {"dice": float(np.mean(vals)), "n": len(vals), "groups": g, "ci": [round(low, 4), round(high, 4)],
+    return {"dice": float(np.mean(vals)), "n": len(vals), "groups": g, "ci": [math.floor(low * 1e4) / 1e4, math.ceil(high * 1e4) / 1e4],
             "ci_ok": ok, "ci_note": note}
 
 

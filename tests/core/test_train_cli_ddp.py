@@ -37,6 +37,8 @@ def test_cli_finetune_then_resume_with_more_epochs(thyroid, tmp_path, capsys):
     assert main(["finetune", "--data", str(thyroid), "--out", str(out), "--resume", "--epochs", "2", "--json"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert (first["epochs"], second["epochs"]) == (1, 2) and second["steps"] == 2 * first["steps"]
+    val = second["val"]  # the saved model's val Dice with n images, n groups and the 95 % interval
+    assert val["n"] >= 1 and val["groups"] >= 1 and val["ci"][0] <= val["dice"] <= val["ci"][1]
     sidecar = json.loads((out / "last.json").read_text())
     assert sidecar["recipe"]["model"]["base_channels"] == 4 and sidecar["recipe"]["epochs"] == 2
     assert (sidecar["recipe"]["schedule"], sidecar["recipe"]["weight_ema"]) == ("cosine", 0.9)

@@ -176,5 +176,13 @@ def run(args: argparse.Namespace) -> int:
         text = (f"{args.mode}: {result.get('epochs', 0)} epochs, {result.get('steps', 0)} steps, "
                 f"{result.get('monitor', '')}={result.get('best')} ({result.get('stopped', '')}); "
                 f"checkpoints in {args.out}")
+        best = Path(args.out) / "best.safetensors"
+        if args.mode in ("finetune", "mean-teacher") and best.exists():
+            from core.train.confidence import describe
+            from core.train.evaluate import evaluate
+
+            rep = evaluate(best, data, split="val")  # the saved model's val Dice with n, groups and interval
+            result["val"] = {k: rep[k] for k in ("dice", "n", "groups", "ci", "ci_note")}
+            text += "\n" + describe(result["val"], "val Dice")
         emit(result, args.json, text)
     return 0
