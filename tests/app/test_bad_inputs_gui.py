@@ -89,3 +89,27 @@ def test_damaged_journal_on_open_is_skipped_with_a_message(window, corpus_pixels
     assert texts[0].startswith(f"Restored {2 if later_restored else 1} stroke(s) on 1 image(s)")
     labels = read_mask(root / "masks" / "good0.png")
     assert (labels[10:13, 10:13] == 1).all() and (labels[200:202, 10:12] == 1).all() == later_restored
+
+
+ZIP_CASES = [c for c in ALL_CASES if c.id.startswith("zip-")]
+
+
+@pytest.mark.parametrize("case", ZIP_CASES, ids=case_ids(ZIP_CASES))
+def test_bad_archive_in_import_dialog_path_says_why(case, window, corpus_pixels, tmp_path, qtbot):  # noqa: F811
+    """The Import STS-2D-Tooth worker on each bad archive: one clear box, nothing extracted."""
+    from app.workers import _running
+
+    inputs, _ = build_case(case, corpus_pixels, tmp_path)
+    before = tree_digest(inputs.parts)
+    verify = "import-sts-verify" in case.runs
+    dest = tmp_path / "work" / "sts"
+    dest.parent.mkdir()
+    job = window.run_import(dest, inputs.parts, verify=verify, record_url="http://127.0.0.1:9/none")
+    qtbot.waitUntil(lambda: job not in _running, timeout=60_000)
+    texts = [box.text() for box in error_boxes(window)]
+    for box in error_boxes(window):
+        box.close()
+        box.setParent(None)
+    assert len(texts) == 1 and "\n" not in texts[0] and not texts[0].startswith("Unexpected error"), texts
+    assert case.says.lower() in texts[0].lower(), texts
+    assert tree_digest(inputs.parts) == before and list(dest.parent.iterdir()) == []
