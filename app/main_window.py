@@ -230,8 +230,15 @@ class MainWindow(QtWidgets.QMainWindow):
         pending = session.pending_recovery() if offer_recovery else []
         if pending and self.ask(f"Unsaved strokes from an earlier session (crash or forced quit) were found "
                                 f"for {len(pending)} image(s). Restore them into the masks?"):
-            n = session.restore(pending)
-            self.status.message(f"Restored {n} stroke(s) on {len(pending)} image(s)")
+            try:
+                n = session.restore(pending)
+            except Exception as exc:  # a full disk or a lost lock: say so; the journals stay for next time
+                show_error(self, "Restore unsaved strokes", *describe(exc))
+            else:
+                done = f"Restored {n} stroke(s) on {len(pending)} image(s)"
+                self.status.message(done)
+                if session.journal.problems:  # damaged entries were skipped: say which, once
+                    show_error(self, "Restore unsaved strokes", f"{done}; skipped: {'; '.join(session.journal.problems)}")
         elif pending:
             session.discard_recovery()
         if select is not None and len(session.index):
