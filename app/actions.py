@@ -23,7 +23,7 @@ class ActionSpec:
     module: str = "editor"  # who builds the QAction: "editor" (main window) or "model" (app/hitl.py)
 
 
-TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso", "ruler")
+TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso", "ruler", "box")
 
 SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("brush", "Brush", ("B",), "Paint the active class", "Tools", True, "brush"),
@@ -40,6 +40,9 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
     ActionSpec("ruler", "Ruler", ("L",),
                "Drag to measure a distance: millimetres when the image carries its pixel spacing (DICOM)",
                "Tools", True, "ruler"),
+    ActionSpec("box", "Box (LiteMedSAM)", ("S",),
+               "Drag a box around one structure: LiteMedSAM segments it in the active class; click inside or "
+               "Shift+click outside to refine (one undo step)", "Tools", True, "box"),
     ActionSpec("size_down", "Smaller brush", ("[",), "Brush radius -20 %", "Tools"),
     ActionSpec("size_up", "Larger brush", ("]",), "Brush radius +25 %", "Tools"),
     ActionSpec("close_polygon", "Close polygon", ("Return",), "Fill the polygon being drawn", "Tools"),

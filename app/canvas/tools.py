@@ -44,6 +44,15 @@ class ToolController(QtCore.QObject):
         canvas.tools = self
 
     @property
+    def box_prompt(self):
+        """The box tool's controller (LiteMedSAM in a worker), created on first use."""
+        if getattr(self, "_box_prompt", None) is None:
+            from app.box_prompt import BoxPrompt
+
+            self._box_prompt = BoxPrompt(self)
+        return self._box_prompt
+
+    @property
     def session(self) -> AnnotationSession | None:
         return self._session()
 
@@ -117,6 +126,8 @@ class ToolController(QtCore.QObject):
             self._dragging_lasso = True
         elif self.tool == "ruler":
             self.ruler = ((x, y), (x, y))
+        elif self.tool == "box":
+            self.box_prompt.press(x, y)
 
     def move(self, x: float, y: float) -> None:
         """One mouse-move segment while the button is down (the benchmarked fast path)."""
@@ -128,6 +139,8 @@ class ToolController(QtCore.QObject):
             self.canvas.set_outline(self.points)
         elif self.tool == "ruler" and self.ruler is not None:
             self._measure(x, y)
+        elif self.tool == "box":
+            self.box_prompt.move(x, y)
 
     def release(self, x: float, y: float) -> None:
         ed = self.editor
@@ -140,8 +153,10 @@ class ToolController(QtCore.QObject):
             self.close_polygon()
         elif self.tool == "ruler" and self.ruler is not None:
             self._measure(x, y)
+        elif self.tool == "box":
+            self.box_prompt.release(x, y)
 
-    def click(self, x: float, y: float) -> None:
+    def click(self, x: float, y: float, shift: bool = False) -> None:
         ed = self.editor
         if ed is None:
             return
@@ -153,6 +168,8 @@ class ToolController(QtCore.QObject):
         elif self.tool in LASSOS:
             self.points.append((x, y))
             self.canvas.set_outline(self.points, closed=False)
+        elif self.tool == "box":
+            self.box_prompt.click(x, y, positive=not shift)
 
     def _measure(self, x: float, y: float) -> None:
         """Ruler: the line from the press to (x, y) and its length, in mm when the file gives the

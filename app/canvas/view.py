@@ -59,7 +59,8 @@ class EditViewBox(pg.ViewBox):
         if ev.double():
             self.canvas.tools.double_click(pos.x(), pos.y())
         else:
-            self.canvas.tools.click(pos.x(), pos.y())
+            shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+            self.canvas.tools.click(pos.x(), pos.y(), shift=shift)
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 (Qt API)
         sizing = QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.AltModifier

@@ -224,6 +224,16 @@ class MaskEditor:
 
         return self._single("accept prediction", op)
 
+    def paint_region(self, region: np.ndarray, value: int, label: str = "box prompt"
+                     ) -> tuple[Box | None, StrokeRecord | None]:
+        """Give ``region`` (bool, image-sized) the class ``value`` as one undo record, sparing the pixels the
+        paint guard protects (locked / hidden classes, paint mode)."""
+        if region.shape != self.labels.shape:
+            raise ValueError(f"region {region.shape} and mask {self.labels.shape} differ in size")
+        writable = self.guard.writable(int(value))
+        region = region if writable is None else region & writable[self.labels]
+        return self._single(label, lambda: self._touch(_box_of(region, int(value), self.labels)))
+
     def relabel_region(self, region: np.ndarray, old_value: int, new_value: int
                        ) -> tuple[Box | None, StrokeRecord | None]:
         """Give the pixels of ``region`` that carry ``old_value`` the class ``new_value`` (renumber one

@@ -74,6 +74,11 @@ class History:
     def redo_steps(self) -> int:
         return len(self._redo)
 
+    @property
+    def last(self) -> StrokeRecord | None:
+        """The record the next undo takes back (a box prompt replaces its own record when refined)."""
+        return self._undo[-1] if self._undo else None
+
     def can_undo(self) -> bool:
         return bool(self._undo)
 
