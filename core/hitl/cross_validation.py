@@ -5,12 +5,13 @@ says nothing about the next patient. When the validation split has fewer than MI
 MIN_IMAGES images, or shares a group with training, Train on my labels also trains ``k`` short
 models, each with whole groups held out, and pools their held-out per-image Dice: every drawn
 label is then scored once by a model that never saw its clip, and the bootstrap over groups
-(core.train.confidence) has all the label set's groups to resample. The folds get a share of the
-shipped model's number of optimiser steps (not of its minutes: on a loaded CPU a time share gives folds
-a fraction of the training and a useless, far too low figure), so Train on my labels takes about
-``k + 1`` times its training budget; the figure describes models trained on (k-1)/k of the labels:
-if anything it is pessimistic. Accepted pseudo-labels train but are not scored
-(the model that made them would be graded on its own output). See ADR 0012.
+(core.train.confidence) has all the label set's groups to resample. Each fold repeats the shipped
+model's recipe: the same number of optimiser steps (not minutes: on a loaded CPU a time share gives a
+fold a fraction of the training and a useless, far too low figure) and an inner validation split of
+its own training groups that chooses its checkpoint and component rule, so the held-out groups take
+part in no choice (choosing on them made 50-label figures optimistic). Train on my labels then takes
+about ``k + 1`` times its training budget. Accepted pseudo-labels train but are not scored (the model
+that made them would be graded on its own output). See ADR 0012.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from core.data.atomic import atomic_write_json
 from core.data.sample import Sample, SampleIndex
+from core.errors import ToothSegError
 from core.infer.quality import ROW_SIGNALS
 from core.jobs import CancelToken
 from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
@@ -68,19 +70,44 @@ def fold_assignment(samples: list[Sample], k: int = MAX_FOLDS, seed: int = 0) ->
     return out
 
 
-def _fold_data(data, folds: dict[str, int], fold: int):
+def _fold_data(data, folds: dict[str, int], fold: int, val_share: float, seed: int = 0):
+    """The fold's data: its held-out groups as ``test``; the other labels split into train and an inner
+    ``val`` of whole groups (``val_share`` of them), which chooses the checkpoint and the component rule
+    as the shipped model's val split does, so the held-out groups never take part in any choice."""
     from core.train.data import Dataset2D
 
+    inner: dict[str, list[str]] = defaultdict(list)
+    for s in data.index:
+        if s.id in folds and folds[s.id] != fold:
+            inner[s.group or s.id].append(s.id)
+    names = sorted(inner)
+    random.Random(seed * 1000 + fold).shuffle(names)
+    target = max(1.0, val_share * sum(len(v) for v in inner.values()))
+    val_ids: set[str] = set()
+    for g in names[:-1]:  # at least one group keeps training
+        if len(val_ids) >= target:
+            break
+        val_ids.update(inner[g])
+    if not val_ids and names and len(inner[names[-1]]) >= 2:  # one training group: it lends one image
+        val_ids.add(sorted(inner[names[-1]])[-1])
     samples = []
     for s in data.index:
         c = copy(s)
         if s.id in folds:
-            c.split = "val" if folds[s.id] == fold else "train"
+            c.split = "test" if folds[s.id] == fold else ("val" if s.id in val_ids else "train")
         elif s.split in ("val", "test"):
             c.split = "test"
         samples.append(c)
     return Dataset2D(data.root, data.project, SampleIndex(data.index.root, data.index.layout, samples,
                                                           data.index.meta))
+
+
+def _val_share(data) -> float:
+    """The shipped model's share of validation among its train + val labels."""
+    labeled = [s for s in data.index if s.is_training_label]
+    val = sum(s.split == "val" for s in labeled)
+    train = sum(s.split == "train" for s in labeled)
+    return val / (val + train) if val + train else 0.15
 
 
 def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float, events=None,
@@ -99,22 +126,28 @@ def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float
     base = Path(run_dir) / "cv"
     rows: list[dict[str, Any]] = []
     group_of = {s.id: s.group or s.id for s in data.index}
+    share = _val_share(data)
     try:
         for f in range(k):
             cancel.raise_if_cancelled("cross-validation")
-            fold_data = _fold_data(data, folds, f)
+            fold_data = _fold_data(data, folds, f, share, seed)
             n_train = sum(1 for s in fold_data.index.labeled() if s.split == "train")
             epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / recipe.batch_size))))
             if events is not None:
-                events.on_log(f"cross-validation fold {f + 1}/{k}: {n_train} labels, {epochs} epochs, "
+                events.on_log(f"cross-validation fold {f + 1}/{k}: {n_train} labels train, {epochs} epochs, "
                               f"{sum(v == f for v in folds.values())} held out by group")
             fold_dir = base / f"fold{f + 1}"
             fold_recipe = recipe.updated(max_minutes=float(minutes), epochs=epochs, preview_every=0, tensorboard=False)
-            run_training(fold_recipe, fold_data, fold_dir, cancel=cancel)
+            try:
+                run_training(fold_recipe, fold_data, fold_dir, cancel=cancel)
+            except ToothSegError as exc:  # e.g. a fold whose other groups hold a single label
+                if events is not None:
+                    events.on_log(f"cross-validation fold {f + 1}/{k} skipped: {exc}")
+                continue
             best = fold_dir / "best.safetensors"
             if not best.exists():
                 continue
-            report = evaluate(best, fold_data, split="val", cancel=cancel)
+            report = evaluate(best, fold_data, split="test", cancel=cancel)
             status = {s.id: s.status for s in fold_data.index}
             rows += [{**r, "fold": f + 1, "group": group_of.get(r["id"], r["id"])} for r in report["per_image"]
                      if status.get(r["id"]) == "labeled"]
