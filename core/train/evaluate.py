@@ -47,10 +47,10 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
 
     if split not in SPLIT_CHOICES:
         raise ToothSegError(f"unknown split {split!r}; expected one of {', '.join(SPLIT_CHOICES)}")
+    if not isinstance(data, Dataset2D):  # the folder first: a bad folder is refused before a model loads
+        data = open_dataset(data, split_seed)
     predictor = load_predictor(model_path, tta=tta)
     contract = predictor.contract
-    if not isinstance(data, Dataset2D):
-        data = open_dataset(data, split_seed)
     from core.data.groups import apply_groups, find_groups, stored_groups
 
     if stored_groups(data.project) is None:  # no grouping kept yet: find one, so the interval is over groups

@@ -221,7 +221,7 @@ MASK_CASES = [
 
 NO_IMAGES = {"predict": "no images found", "export": "no images found"}
 LAYOUT_RUNS = {"check": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
-               "finetune": FAIL}
+               "finetune": FAIL, "coco-export": FAIL}
 
 
 def layout_case(cid: str, build, says: str = "", runs: dict | None = None, **kw) -> Case:
@@ -412,7 +412,7 @@ LAYOUT_CASES = [
 # ----------------------------------------------------------------------------------------- project.json
 
 PROJECT_RUNS = {"check": FAIL, "check-json": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
-                "finetune": FAIL}
+                "finetune": FAIL, "coco-export": FAIL}
 
 
 def project_case(cid: str, content, says: str = "project") -> Case:
@@ -463,7 +463,7 @@ PROJECT_CASES = [
 # ----------------------------------------------------------------------------------------- COCO
 
 COCO_RUNS = {"check": FAIL, "stats": FAIL, "index": FAIL, "split": FAIL, "evaluate": FAIL,
-             "coco-import": FAIL}
+             "coco-import": FAIL, "coco-export": FAIL}
 WITH_EXPORT = {**COCO_RUNS, "export": OK}  # export --images only needs the pictures: they are fine
 
 
