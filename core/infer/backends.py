@@ -6,6 +6,7 @@ both carry the same metadata dictionary, so the Predictor above them cannot tell
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +39,15 @@ class TorchBackend:
         with self._torch.inference_mode():
             x = self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
             return self.model(x).float().cpu().numpy()
+
+
+def ort_reason(exc: BaseException) -> str:
+    """The readable part of an ONNX Runtime error: no status prefix, source path or C++ signature."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = text.split("Status Message: ")[-1]
+    text = re.sub(r"^\S+\.(?:h|cc|cpp):\d+ .*?\) (?:.*? was false\. )?", "", text)
+    return text[:200]
 
 
 def graph_signature(proto) -> tuple[list[tuple[str, str, list]], list[tuple[str, str, list]]]:
@@ -101,6 +111,10 @@ class OnnxBackend:
             model if isinstance(model, bytes) else Path(model), providers, threads, label
         )
         self.input_name = self.session.get_inputs()[0].name
+        import onnxruntime as ort
+
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4  # a failure is raised once, not also logged to stderr
         self._probe()
 
     def _probe(self) -> None:
@@ -111,13 +125,12 @@ class OnnxBackend:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         try:
-            out = self.session.run(None, {self.input_name: batch})[0]
+            out = self.session.run(None, {self.input_name: batch}, self._run_options)[0]
         except Exception as exc:  # ORT's Fail / InvalidArgument / RuntimeException
             if "onnxruntime" not in type(exc).__module__:
                 raise
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{self.name}: the model fails on a {batch.shape[2]}x{batch.shape[3]} input "
-                                 f"({first[:200]})") from exc
+                                 f"({ort_reason(exc)})") from exc
         channels = int(self.meta["architecture"].get("out_channels", 1))
         want = (batch.shape[0], channels, batch.shape[2], batch.shape[3])
         if not isinstance(out, np.ndarray) or tuple(out.shape) != want or out.dtype.kind != "f":

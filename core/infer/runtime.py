@@ -63,7 +63,7 @@ def make_session(model: bytes | str | Path, providers: list[str] | None = None, 
     opts.intra_op_num_threads = threads or physical_cores()
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: a failing run is reported once, as ModelFileError, not on stderr
     source = str(model) if isinstance(model, Path) else model
     try:
         session = ort.InferenceSession(source, sess_options=opts, providers=choose_providers(providers))

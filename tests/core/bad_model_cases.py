@@ -435,6 +435,9 @@ def _graph(in_dims: list, out_dims: list, body: str = "conv", in_type: str = "fl
         nodes.append(helper.make_node("Conv", [src, "w"], ["logits"]))
     elif body == "pool":
         nodes.append(helper.make_node("MaxPool", [src], ["logits"], kernel_shape=[2, 2], strides=[2, 2]))
+    elif body == "reshape64":  # declares dynamic sizes but only runs on 64 x 64 (passes the load probe)
+        inits.append(numpy_helper.from_array(np.array([-1, 1, 64, 64], np.int64), "shape"))
+        nodes.append(helper.make_node("Reshape", [src, "shape"], ["logits"]))
     else:
         nodes += [helper.make_node("GlobalAveragePool", [src], ["g"]), helper.make_node("Flatten", ["g"], ["logits"])]
     model = helper.make_model(helper.make_graph(nodes, "other", [x], [y], inits),
@@ -498,5 +501,29 @@ ONNX_CASES = [
                "does not match its metadata"),
 ]
 
-GOOD = Case("good-model-control", lambda root, env: _inputs(root, env, env.copy_run(root / "run")),
-            {name: "ok" for name in ORDER})
+# a graph that fails only while predicting (after the load checks passed): one line, not one per image
+RUNTIME_ONNX_CASES = [graph_case("runs-only-at-64px", lambda: _graph(DYN, DYN, "reshape64"),
+                                 "the model fails on a 32x32 input")]
+
+
+def _good(root: Path, env: ModelEnv) -> Inputs:
+    return _inputs(root, env, env.copy_run(root / "run"))
+
+
+# a good checkpoint exported with a policy the CLI asks for: the same limits apply to the arguments
+register_command("export-size-60000", lambda i, e, o: ["export", "--model", str(i.checkpoint), "--out",
+                                                       str(o / "m.onnx"), "--images", str(i.data),
+                                                       "--size", "60000", "60000"])
+register_command("export-size-0", lambda i, e, o: ["export", "--model", str(i.checkpoint), "--out",
+                                                   str(o / "m.onnx"), "--images", str(i.data), "--size", "0", "0"])
+register_command("export-overlap-0.99", lambda i, e, o: ["export", "--model", str(i.checkpoint), "--out",
+                                                         str(o / "m.onnx"), "--images", str(i.data), "--policy",
+                                                         "sliding", "--overlap", "0.99"])
+ORDER += ("export-size-60000", "export-size-0", "export-overlap-0.99")
+ARGUMENT_CASES = [Case("export-arguments-out-of-range", _good,
+                       {"export-size-60000": FAIL, "export-size-0": FAIL, "export-overlap-0.99": FAIL},
+                       says_by={"export-size-60000": "input_policy size height must lie in [16, 4096]",
+                                "export-size-0": "input_policy size height must lie in [16, 4096]",
+                                "export-overlap-0.99": "overlap must lie in [0, 0.75]"})]
+
+GOOD = Case("good-model-control", _good, {name: "ok" for name in ORDER if name not in ARGUMENT_CASES[0].runs})

@@ -16,9 +16,11 @@ import pytest
 
 from tests.core.bad_input_cases import COMMANDS, OK, build_case, case_ids, check_run, run_cli, tree_digest
 from tests.core.bad_model_cases import (  # noqa: F401  (model_env is a fixture)
+    ARGUMENT_CASES,
     GOOD,
     ONNX_CASES,
     ORDER,
+    RUNTIME_ONNX_CASES,
     SIDECAR_CASES,
     STATE_CASES,
     WEIGHTS_CASES,
@@ -27,7 +29,7 @@ from tests.core.bad_model_cases import (  # noqa: F401  (model_env is a fixture)
     model_env,
 )
 
-CASES = SIDECAR_CASES + WEIGHTS_CASES + STATE_CASES + ONNX_CASES
+CASES = SIDECAR_CASES + WEIGHTS_CASES + STATE_CASES + ONNX_CASES + RUNTIME_ONNX_CASES + ARGUMENT_CASES
 
 
 def run_model_case(case: Case, env: ModelEnv, tmp: Path, capfd) -> list[str]:
