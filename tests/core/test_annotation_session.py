@@ -135,3 +135,32 @@ def test_undo_histories_are_kept_per_image_within_a_total_budget(shared_data, tm
     s2.open(1)
     s2.open(0)
     assert s2.editor.history.undo_steps == 1                         # within budget: image 0 kept its stack
+
+
+def test_load_on_a_worker_then_show_and_u_skips_the_current_image(shared_data, tmp_path):
+    """``load`` (any thread) changes nothing; ``show`` makes it current and saves the image left; a mask
+    saved between the two is reread; ``first_unlabeled`` never answers the image being edited."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=1, unlabeled=2)
+    s = AnnotationSession(root)
+    assert s.first_unlabeled() == 1
+    s.open(1)
+    assert s.first_unlabeled() == 2                       # not the current image, unlabeled until saved
+    s.editor.paint_segment((40, 40), (80, 60), 6, 1)
+    s.committed((30, 70, 30, 90))
+    with ThreadPoolExecutor(1) as pool:
+        loaded = pool.submit(s.load, 2).result()
+    assert s.position == 1 and s.dirty                    # loading touched nothing
+    s.show(loaded)
+    assert s.position == 2 and not s.dirty and s.editor.labels is loaded.labels
+    assert s.index[1].status == "labeled" and s.first_unlabeled() is None
+    stale = s.load(1)
+    s.open(1)                                             # edit and save image 1 after it was loaded
+    s.editor.paint_segment((10, 10), (20, 10), 3, 1)
+    s.committed((7, 14, 7, 24))
+    s.save()
+    s.open(0)
+    s.show(stale)                                         # the stale copy is not shown: the saved mask is
+    assert s.editor.labels[10, 15] == 1 and s.editor.labels is not stale.labels
+    s.close()
