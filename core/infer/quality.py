@@ -1,14 +1,16 @@
 """An estimated Dice (0-1) for each predicted mask, without a reference mask.
 
 Signals, all from one image's prediction:
-- ``soft``: the Dice the mask would have if the model's probabilities were right, 2·Σp·m / (Σp + Σm);
 - ``flip``: Dice between the mask and the mask of the mirror image (test-time-augmentation agreement);
-- ``area``: the mask's area against the user's own labels (``ShapePrior.scores``) -- a tiny blob scores
-  low however sure the network is;
+- ``area``: the mask's area against the user's own labels (``ShapePrior.size``) -- a tiny blob scores
+  low however sure the network is, and a mask smaller than the structure usually is tends to be partial;
+- ``soft``: the Dice the mask would have if the model's probabilities were right, 2·Σp·m / (Σp + Σm);
+  reported, not used: its scale follows how calibrated a model's probabilities are, which differs
+  between the cross-validation fold models the line is fitted on and the shipped model (ADR 0013);
 - ``position``: how far the centroid lies from the labels' (a flag, not part of the estimate).
-``soft * flip * area`` is mapped to Dice by a line fitted on the validation images at training time
-(``core.infer.quality_fit``), shrunk toward the identity when there are few of them, and stored with
-the model (sidecar and ONNX metadata key ``quality``), so the viewer build estimates the same way.
+``flip * area`` is mapped to Dice by a line fitted at training time on held-out labels
+(``core.infer.quality_fit``: cross-validation's held-out rows, else the validation images) and stored
+with the model (sidecar and ONNX metadata key ``quality``), so the viewer build estimates the same way.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def signals(mask: np.ndarray, probs: np.ndarray, mirrored_mask: np.ndarray,
 
 @dataclass
 class QualityModel:
-    """Signals -> estimated Dice: ``a + b * soft * flip * area``, clipped to [0, 1]."""
+    """Signals -> estimated Dice: ``a + b * flip * area``, clipped to [0, 1] (``soft`` is reported only)."""
 
     prior: ShapePrior = field(default_factory=ShapePrior)
     a: float = 0.0
@@ -135,7 +137,7 @@ class QualityModel:
 
     @staticmethod
     def raw(sig: dict[str, float]) -> float:
-        return sig["soft"] * sig["flip"] * sig["area"]
+        return sig["flip"] * sig["area"]
 
     def raw_from_row(self, row: dict[str, Any]) -> float | None:
         """The raw product for an evaluation row (``soft``, ``flip``, ``area_frac``), with this model's
@@ -144,7 +146,7 @@ class QualityModel:
             return None
         area = float(row["area_frac"])
         size = self.prior.size(math.log(area)) if area > 0 else 0.0
-        return float(row["soft"]) * float(row["flip"]) * size
+        return float(row["flip"]) * size
 
     def estimate(self, sig: dict[str, float]) -> float:
         return self.estimate_raw(self.raw(sig))
