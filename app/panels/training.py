@@ -12,14 +12,12 @@ import time
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.curves import CurvesWidget, PreviewStrip
+from app.panels.recipe_form import RecipeForm
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD
 from core.train.events import TrainEvents
-from core.train.recipe import MODES, default_recipe
+from core.train.fields import MODE_LIST
+from core.train.recipe import default_recipe
 
-MODE_TITLES = {"pretrain-mim": "Pretrain (MIM)", "pretrain-recon": "Pretrain (reconstruction)",
-               "finetune": "Fine-tune", "mean-teacher": "Mean Teacher", "pseudo-label": "Pseudo-label (small U-Net)"}
-MODEL_NAMES = ("unet", "unet_scag", "unet_nac", "small_unet", "resnet34_unet")
-SCHEDULES = {"plateau": "Plateau", "cosine": "Cosine"}
 NEEDS_FULL = TRAINING_NEEDS_FULL_BUILD
 
 
@@ -148,8 +146,8 @@ class TrainingPanel(QtWidgets.QDockWidget):
         row = QtWidgets.QHBoxLayout()
         self.mode = QtWidgets.QComboBox()
         self.mode.setObjectName("trainingMode")
-        for m in MODES:
-            self.mode.addItem(MODE_TITLES[m], m)
+        for m in MODE_LIST:
+            self.mode.addItem(m.title, m.name)
         self.mode.currentIndexChanged.connect(lambda _i: self.set_mode(self.mode.currentData()))
         self.start_button = QtWidgets.QPushButton("Start")
         self.start_button.setObjectName("startTraining")
@@ -163,47 +161,9 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.advanced = QtWidgets.QGroupBox("Advanced")
         self.advanced.setCheckable(True)
         self.advanced.setChecked(False)
-        form = QtWidgets.QFormLayout()
-        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.fields: dict[str, QtWidgets.QWidget] = {}
-        self.fields["model"] = QtWidgets.QComboBox()
-        self.fields["model"].addItems(MODEL_NAMES)
-        self.fields["base_channels"] = _spin(2, 128, 16)
-        self.fields["size"] = _spin(32, 1024, 256, step=32)
-        self.fields["width"] = _spin(0, 2048, 0, step=32)
-        self.fields["width"].setSpecialValueText("square")
-        self.fields["width"].setToolTip("Training input width; 'square' uses the input size. Panoramic X-rays "
-                                        "keep their shape at about twice the height")
-        self.fields["epochs"] = _spin(1, 10000, 100)
-        self.fields["max_minutes"] = _spin(0, 1440, 0, 1, 1.0)
-        self.fields["lr"] = _spin(1e-6, 1.0, 1e-3, 6, 1e-4)
-        self.fields["schedule"] = QtWidgets.QComboBox()
-        for key, title in SCHEDULES.items():
-            self.fields["schedule"].addItem(title, key)
-        self.fields["schedule"].setToolTip("Plateau halves the rate when validation stops improving; cosine "
-                                           "anneals it to the floor by the end of the epochs or the time budget")
-        self.fields["weight_ema"] = _spin(0.0, 0.9999, 0.0, 4, 0.001)
-        self.fields["weight_ema"].setSpecialValueText("off")
-        self.fields["weight_ema"].setToolTip("Save the running average of the weights (decay per step); "
-                                             "steadier on small label sets")
-        self.fields["zoom"] = _spin(0.0, 0.45, 0.0, 2, 0.05)
-        self.fields["zoom"].setSpecialValueText("off")
-        self.fields["zoom"].setToolTip("Augmentation: zoom training images in or out by up to this fraction "
-                                       "and shift them by up to half of it")
-        self.fields["batch_size"] = _spin(1, 256, 8)
-        self.fields["mask_ratio"] = _spin(0.0, 0.95, 0.0, 2, 0.05)
-        self.fields["ema_alpha"] = _spin(0.5, 0.9999, 0.99, 4, 0.001)
-        self.fields["max_minutes"].setSpecialValueText("no limit")
-        labels = {"model": "Model", "base_channels": "Base channels", "size": "Input height (px)",
-                  "width": "Input width (px)", "epochs": "Epochs",
-                  "max_minutes": "Time budget (min)", "lr": "Learning rate", "schedule": "LR schedule",
-                  "weight_ema": "Weight averaging", "zoom": "Zoom augmentation", "batch_size": "Batch size",
-                  "mask_ratio": "Mask ratio (MIM)", "ema_alpha": "EMA alpha (Mean Teacher)"}
-        for key, w in self.fields.items():
-            w.setObjectName(f"recipe_{key}")
-            form.addRow(labels[key], w)
-        inner = QtWidgets.QWidget()
-        inner.setLayout(form)
+        inner = RecipeForm()  # generated from the recipe fields' knobs (core.train.fields)
+        self.fields = inner.fields
+        self.form = inner
         wrap = QtWidgets.QVBoxLayout(self.advanced)
         wrap.setContentsMargins(4, 4, 4, 4)
         wrap.addWidget(inner)
@@ -245,31 +205,12 @@ class TrainingPanel(QtWidgets.QDockWidget):
             self.mode.setCurrentIndex(self.mode.findData(mode))
             return
         r = default_recipe(mode)
-        f = self.fields
-        f["model"].setCurrentText(str(r.model.get("name", "unet")))
-        f["base_channels"].setValue(int(r.model.get("base_channels", 16)))
-        for key in ("size", "width", "epochs", "batch_size"):
-            f[key].setValue(int(getattr(r, key)))
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema", "zoom"):
-            f[key].setValue(float(getattr(r, key)))
-        f["schedule"].setCurrentIndex(f["schedule"].findData(r.schedule))
-        f["weight_ema"].setEnabled(mode in ("finetune", "pseudo-label"))
-        f["mask_ratio"].setEnabled(mode == "pretrain-mim")
-        f["ema_alpha"].setEnabled(mode == "mean-teacher")
+        self.form.show_recipe(r)
         self.summary.setText(f"{r.model.get('name')} {r.model.get('base_channels')} ch, {r.size_text}, "
                              f"{r.epochs} epochs, lr {r.lr:g}")
 
     def recipe_changes(self) -> dict:
-        f = self.fields
-        model = dict(default_recipe(self.current_mode()).model)
-        model.update(name=f["model"].currentText(), base_channels=int(f["base_channels"].value()))
-        out = {"model": model}
-        for key in ("size", "width", "epochs", "batch_size"):
-            out[key] = int(f[key].value())
-        for key in ("max_minutes", "lr", "mask_ratio", "ema_alpha", "weight_ema", "zoom"):
-            out[key] = float(f[key].value())
-        out["schedule"] = str(f["schedule"].currentData())
-        return out
+        return self.form.changes(default_recipe(self.current_mode()))
 
     # ------------------------------------------------------------------ state
     def set_torch(self, available: bool) -> None:

@@ -15,68 +15,95 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ToothSegError
-from core.models.metadata_schema import check_model_config
+from core.models.metadata_schema import (
+    DEFAULT_BASE_CHANNELS,
+    MAX_SIDE,
+    MIN_SIDE,
+    check_model_config,
+    check_size,
+)
+from core.train.fields import MODES, SUPERVISED, check_all, get_mode, knob
 
-MODES = ("pretrain-mim", "pretrain-recon", "finetune", "mean-teacher", "pseudo-label")
+__all__ = ["MODES", "Recipe", "default_recipe", "load_recipe"]
 
 
 @dataclass
 class Recipe:
+    """Every field's help, range, CLI flag and form title is its ``knob`` (the one definition, fields.py)."""
+
     mode: str = "finetune"
     model: dict[str, Any] = field(default_factory=lambda: {"name": "unet", "base_channels": 16,
                                                            "norm": "batch"})
-    size: int = 256                     # training input height, and width unless ``width`` is set
-    width: int = 0                      # training input width; 0 = square (2:1 keeps a panoramic's aspect)
-    labels: str = "binary"              # binary (any non-zero label) | multiclass (one channel per class)
-    epochs: int = 100
-    max_steps: int = 0                  # 0 = no limit (tests and benchmarks use it)
-    max_minutes: float = 0.0            # 0 = no budget
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "plateau"           # plateau (ReduceLROnPlateau on the monitor) | cosine (over the budget)
-    plateau_factor: float = 0.5
-    plateau_patience: int = 10
-    min_lr: float = 1e-6
-    early_stop_patience: int = 25       # epochs without improvement of the monitored metric; 0 = off
-    seed: int = 0
-    split_seed: int = 0
-    split_ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    augment: bool = True
-    crop: int = 0                       # > 0: foreground-aware random crops of this size
-    zoom: float = 0.0                   # > 0: random zoom by up to ± this fraction, shift up to half of it
-    bilateral: bool = False             # the ToothSeg seed's bilateral-filter preprocessing
-    labels_fraction: float = 1.0        # seeded subset of the training labels
-    init: str = ""                      # checkpoint to initialise from (pretrained or supervised)
-    weight_ema: float = 0.0             # finetune: > 0 saves the running average of the weights (decay)
+    size: int = knob(256, title="Input height (px)", lo=MIN_SIDE, hi=MAX_SIDE, step=32,
+                     help="training input height (and width unless --width is given)")
+    width: int = knob(0, title="Input width (px)", lo=0, hi=MAX_SIDE, step=32, off="square",
+                      help="training input width; 0 = square (the height); 2:1 keeps a panoramic's shape")
+    labels: str = knob("binary", choices={"binary": "Binary", "multiclass": "Multiclass"},
+                       help="binary (any non-zero label) or multiclass (one channel per class)")
+    epochs: int = knob(100, title="Epochs", lo=1, hi=100_000)
+    max_steps: int = knob(0, lo=0, help="stop after this many steps; 0 = no limit (tests and benchmarks)")
+    max_minutes: float = knob(0.0, title="Time budget (min)", lo=0, hi=10_080, decimals=1, off="no limit",
+                              plan=True, help="time budget; the job stops cleanly when it is spent")
+    batch_size: int = knob(8, title="Batch size", lo=1, hi=4096)
+    lr: float = knob(1e-3, title="Learning rate", lo=1e-6, hi=1.0, decimals=6, step=1e-4)
+    weight_decay: float = knob(1e-4, lo=0)
+    schedule: str = knob("plateau", title="LR schedule", choices={"plateau": "Plateau", "cosine": "Cosine"},
+                         help="plateau: halve the rate when validation stalls; cosine: anneal it to the floor "
+                              "over the epochs or the time budget")
+    plateau_factor: float = knob(0.5, lo=0, hi=1, lo_open=True, hi_open=True, flag=None)
+    plateau_patience: int = knob(10, lo=0, flag=None)
+    min_lr: float = knob(1e-6, lo=0, flag=None)
+    early_stop_patience: int = knob(25, lo=0, help="epochs without improvement of the monitored metric; 0 = off")
+    seed: int = knob(0, plan=True)
+    split_seed: int = knob(0, plan=True)
+    split_ratios: list[float] = knob([0.8, 0.1, 0.1], flag=None)
+    augment: bool = knob(True, flag="--no-augment", help="turn augmentation off")
+    crop: int = knob(0, lo=0, help="foreground-aware random crops of this size")
+    zoom: float = knob(0.0, title="Zoom augmentation", lo=0, hi=0.5, hi_open=True, decimals=2, step=0.05, off="off",
+                       help="augmentation: zoom training images in or out by up to this fraction (e.g. 0.15) "
+                            "and shift them by up to half of it")
+    bilateral: bool = knob(False, help="the ToothSeg seed's bilateral-filter preprocessing")
+    labels_fraction: float = knob(1.0, lo=0, hi=1, lo_open=True, modes=SUPERVISED,
+                                  help="train on a seeded subset of the labels")
+    init: str = knob("", modes=SUPERVISED, help="checkpoint to start from (pretrained or supervised)")
+    weight_ema: float = knob(0.0, title="Weight averaging", lo=0, hi=1, hi_open=True, decimals=4, step=0.001,
+                             off="off", modes=("finetune", "pseudo-label"),
+                             help="save the running average of the weights (decay per step, e.g. 0.99); "
+                                  "steadier on small label sets")
     # masked image modelling
-    num_blocks: int = 8
-    block_min: float = 0.1
-    block_max: float = 0.3
-    mask_ratio: float = 0.0             # > 0: add blocks until this fraction of pixels is masked
+    num_blocks: int = knob(8, lo=0, modes=("pretrain-mim",), help="masked blocks per image")
+    block_min: float = knob(0.1, flag=None)
+    block_max: float = knob(0.3, flag=None)
+    mask_ratio: float = knob(0.0, title="Mask ratio (MIM)", lo=0, hi=1, hi_open=True, decimals=2, step=0.05,
+                             modes=("pretrain-mim",), help="add blocks until this fraction of pixels is masked")
     # reconstruction pretraining
-    noise_std: float = 0.1
-    blur_prob: float = 0.5
-    jitter: float = 0.2
+    noise_std: float = knob(0.1, lo=0, flag=None)
+    blur_prob: float = knob(0.5, lo=0, hi=1, flag=None)
+    jitter: float = knob(0.2, lo=0, flag=None)
     # mean teacher
-    ema_alpha: float = 0.99
-    consistency_weight: float = 1.0
-    rampup_epochs: int = 5
-    freeze_blocks: int = 0              # freeze this many early encoder stages of the student
-    unlabeled_batch_size: int = 8
+    ema_alpha: float = knob(0.99, title="EMA alpha (Mean Teacher)", lo=0, hi=1, lo_open=True, hi_open=True,
+                            decimals=4, step=0.001, modes=("mean-teacher",),
+                            help="teacher weights' running-average decay per step")
+    consistency_weight: float = knob(1.0, lo=0, modes=("mean-teacher",))
+    rampup_epochs: int = knob(5, lo=0, modes=("mean-teacher",))
+    freeze_blocks: int = knob(0, lo=0, modes=("mean-teacher",), help="freeze this many early encoder stages")
+    unlabeled_batch_size: int = knob(8, lo=1, modes=("mean-teacher",))
     # pseudo-labelling
-    threshold: float = 0.5
-    band: list[float] = field(default_factory=list)  # [top, bottom] as fractions of the height
-    min_area_frac: float = 0.001
-    label_value: int = 255              # value written into pseudo masks (255, or 1 for label maps)
+    threshold: float = knob(0.5, lo=0, hi=1, modes=("pseudo-label",))
+    band: list[float] = knob([], nargs=2, metavar=("TOP", "BOTTOM"), modes=("pseudo-label",),
+                             help="keep components whose centre row lies in this fraction band [top, bottom]")
+    min_area_frac: float = knob(0.001, lo=0, hi=1, modes=("pseudo-label",))
+    label_value: int = knob(255, lo=1, hi=255, modes=("pseudo-label",),
+                            help="value written into pseudo masks (255, or 1 for label maps)")
     # infrastructure
-    amp: bool = True                    # mixed precision on CUDA only
-    device: str = "auto"
-    tensorboard: bool = False
-    preview_every: int = 1              # epochs between preview images (0 = never)
-    threads: int = 0                    # torch intra-op threads (0 = leave torch's default)
-    speed: str = "auto"                 # auto (measured once per machine, core.train.speed) | fp32 | bf16+channels_last ...
-    speed: str = "auto"                 # auto (measured once per machine, core.train.speed) | fp32 | bf16+channels_last ...
+    amp: bool = knob(True, flag=None)   # mixed precision on CUDA only
+    device: str = knob("auto", plan=True, help="auto (default), cpu, cuda, mps")
+    tensorboard: bool = knob(False, plan=True, help="also write TensorBoard logs")
+    preview_every: int = knob(1, lo=0, flag=None)   # epochs between preview images (0 = never)
+    threads: int = knob(0, lo=0, plan=True, help="torch CPU threads (0 = leave torch's default)")
+    speed: str = knob("auto", plan=True,
+                      help="auto (default: the fastest option measured on this machine, core.train.speed), fp32, "
+                           "channels_last, bf16, bf16+channels_last, fp16, ...+compile")
 
     @property
     def input_hw(self) -> tuple[int, int]:
@@ -112,30 +139,15 @@ class Recipe:
         return Recipe.from_json(data)
 
     def validate(self) -> None:
-        if self.mode not in MODES:
-            raise ToothSegError(f"unknown training mode {self.mode!r}; expected one of {', '.join(MODES)}")
-        if self.labels not in ("binary", "multiclass"):
-            raise ToothSegError(f"labels must be 'binary' or 'multiclass', not {self.labels!r}")
-        if self.size < 16 or self.batch_size < 1 or self.epochs < 1 or (self.width and self.width < 16):
-            raise ToothSegError("size (and width, unless 0) must be >= 16, batch_size >= 1 and epochs >= 1")
-        if not 0 < self.labels_fraction <= 1:
-            raise ToothSegError(f"labels_fraction must lie in (0, 1], got {self.labels_fraction}")
+        """Ranges and choices come from each field's knob; what spans fields is checked here."""
+        get_mode(self.mode)
+        check_all(self)
+        if self.width and self.width < MIN_SIDE:
+            raise ToothSegError(f"width must be 0 (square) or >= {MIN_SIDE}, got {self.width}")
         if not 0 < self.block_min <= self.block_max < 1:
             raise ToothSegError("block fractions must satisfy 0 < block_min <= block_max < 1")
-        if not 0 <= self.mask_ratio < 1:
-            raise ToothSegError(f"mask_ratio must lie in [0, 1), got {self.mask_ratio}")
         if self.band and (len(self.band) != 2 or not 0 <= self.band[0] < self.band[1] <= 1):
             raise ToothSegError(f"band must be two fractions 0 <= top < bottom <= 1, got {self.band}")
-        if self.schedule not in ("plateau", "cosine"):
-            raise ToothSegError(f"schedule must be 'plateau' or 'cosine', not {self.schedule!r}")
-        if not 0 <= self.zoom < 0.5:
-            raise ToothSegError(f"zoom must lie in [0, 0.5), got {self.zoom}")
-        if not 0 <= self.weight_ema < 1 or not 0 < self.ema_alpha < 1:
-            raise ToothSegError("weight_ema must lie in [0, 1) and ema_alpha in (0, 1)")
-        if self.speed != "auto":
-            from core.train.speed import option
-
-            option(self.speed)  # raises on an unknown name
         if self.speed != "auto":
             from core.train.speed import option
 
@@ -143,6 +155,8 @@ class Recipe:
         if not isinstance(self.model, dict) or "name" not in self.model:
             raise ToothSegError("recipe 'model' must be a dict with a 'name'")
         check_model_config(self.model, "recipe", "model")
+        # the checkpoint must be loadable: refuse now what save_checkpoint would refuse after training
+        check_size(list(self.input_hw), "recipe", "size", int(self.model.get("base_channels", DEFAULT_BASE_CHANNELS)))
 
 
 def _check_types(data: dict[str, Any]) -> None:
@@ -164,13 +178,12 @@ _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a finite nu
                list: "a list", dict: "an object"}
 
 
-def default_recipe(mode: str) -> Recipe:
-    """The shipped defaults for ``mode`` (``core/train/recipes/<mode>.json``)."""
-    if mode not in MODES:
-        raise ToothSegError(f"unknown training mode {mode!r}; expected one of {', '.join(MODES)}")
-    text = resources.files("core.train").joinpath("recipes", f"{mode}.json").read_text(encoding="utf-8")
+def default_recipe(name: str) -> Recipe:
+    """The shipped defaults for ``name`` (``core/train/recipes/<name>.json``)."""
+    get_mode(name)
+    text = resources.files("core.train").joinpath("recipes", f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
-    data["mode"] = mode
+    data["mode"] = name
     return Recipe.from_json(data)
 
 
