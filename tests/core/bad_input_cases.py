@@ -236,6 +236,10 @@ register_command("finetune-init", lambda i, e, o: ["finetune", "--data", _data(i
                                                     "--init", str(i.checkpoint or e.checkpoint), *TRAIN_FLAGS])
 register_command("finetune-resume", lambda i, e, o: ["finetune", "--data", _data(i), "--out", str(i.run), "--resume",
                                                       *TRAIN_FLAGS])
+for _mode in ("pretrain-mim", "pretrain-recon", "mean-teacher", "pseudo-label"):
+    register_command(_mode, lambda i, e, o, m=_mode: [m, "--data", _data(i), "--out", str(o / "run"), *TRAIN_FLAGS])
+register_command("suggest", lambda i, e, o: ["suggest", "--data", _data(i), "--method", "brightness"])
+register_command("export-nnunet", lambda i, e, o: ["export-nnunet", "--data", _data(i), "--out", str(o / "nnunet")])
 register_command("import-sts", lambda i, e, o: ["import-sts", "--dest", str(o / "dest"), "--parts", str(i.parts),
                                                  "--no-verify"])
 register_command("import-sts-verify", lambda i, e, o: ["import-sts", "--dest", str(o / "dest"), "--parts",

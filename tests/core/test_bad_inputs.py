@@ -743,6 +743,14 @@ TRAIN_CASES = [
 
 ALL_CASES = IMAGE_CASES + MASK_CASES + LAYOUT_CASES + PROJECT_CASES + COCO_CASES + ZIP_CASES + TRAIN_CASES
 
+# every other command that reads a dataset folder, on a few cases of each kind of broken folder
+EVERY_DATASET_COMMAND = ("pretrain-mim", "pretrain-recon", "mean-teacher", "pseudo-label", "suggest", "export-nnunet")
+for _case in ALL_CASES:
+    if _case.id in ("layout-empty-folder", "layout-images-dir-symlink-loop", "project-splits-list",
+                    "project-version-string", "coco-width-string", "coco-file-name-traversal",
+                    "layout-sts-csv-path-outside"):
+        _case.runs = {**_case.runs, **{command: FAIL for command in EVERY_DATASET_COMMAND}}  # not the shared dict
+
 @pytest.mark.parametrize("case", [
     dataclasses.replace(next(c for c in ALL_CASES if c.id == "image-png-truncated-half"),
                         runs={"check": REPORT, "predict": FAIL}),
