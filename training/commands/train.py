@@ -13,89 +13,66 @@ import sys
 from pathlib import Path
 
 from core.errors import ToothSegError
+from core.train.fields import MODE_LIST, MODEL_SPECS, Spec, default_of, specs
+from core.train.recipe import Recipe
 from training.output import emit
-
-HELP = {
-    "pretrain-mim": "masked image modelling on every image (labeled or not)",
-    "pretrain-recon": "reconstruct images from noisy, blurred, jittered copies",
-    "finetune": "supervised training (BCE + Dice), optionally from a pretrained --init",
-    "mean-teacher": "semi-supervised: student + EMA teacher with consistency on unlabeled images",
-    "pseudo-label": "train (or take) a small U-Net and write cleaned masks for unlabeled images",
-}
-
-# flag -> recipe key (argparse dest is the key itself)
-OVERRIDES = ("size", "width", "labels", "epochs", "max_steps", "max_minutes", "batch_size", "lr", "weight_decay",
-             "seed", "split_seed", "labels_fraction", "init", "num_blocks", "mask_ratio", "ema_alpha",
-             "consistency_weight", "rampup_epochs", "freeze_blocks", "unlabeled_batch_size", "threshold",
-             "band", "min_area_frac", "label_value", "device", "threads", "early_stop_patience", "crop",
-             "schedule", "weight_ema", "zoom", "speed")
-# flags that refine the device-aware plan of a flagless `finetune` instead of replacing it (see planned_recipe)
-PLAN_FLAGS = ("max_minutes", "device", "threads", "seed", "split_seed", "speed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for mode, text in HELP.items():
-        p = sub.add_parser(mode, help=text, description=text)
+    for mode in MODE_LIST:
+        p = sub.add_parser(mode.name, help=mode.help, description=mode.help)
         p.add_argument("--data", required=True, help="dataset folder (any supported layout)")
         p.add_argument("--out", required=True, help="RUN_DIR for checkpoints, metrics.csv, tb/")
         p.add_argument("--recipe", help="JSON recipe file (keys override the mode's defaults)")
         p.add_argument("--resume", action="store_true", help="continue RUN_DIR from its last checkpoint")
-        p.add_argument("--arch", help="model name from the registry (unet, unet_scag, ...)")
-        p.add_argument("--base-channels", type=int)
-        p.add_argument("--size", type=int, help="training input height (and width unless --width is given)")
-        p.add_argument("--width", type=int, help="training input width (default: --size, square); 2:1 suits panoramics")
-        p.add_argument("--labels", choices=("binary", "multiclass"))
-        p.add_argument("--epochs", type=int)
-        p.add_argument("--max-steps", type=int)
-        p.add_argument("--max-minutes", type=float, help="time budget; the job stops cleanly when it is spent")
-        p.add_argument("--batch-size", type=int)
-        p.add_argument("--lr", type=float)
-        p.add_argument("--weight-decay", type=float)
-        p.add_argument("--schedule", choices=("plateau", "cosine"),
-                       help="plateau: halve the rate when the monitor stalls; cosine: anneal over the steps or budget")
-        p.add_argument("--seed", type=int)
-        p.add_argument("--split-seed", type=int)
-        p.add_argument("--early-stop-patience", type=int)
-        p.add_argument("--crop", type=int, help="foreground-aware random crops of this size")
-        p.add_argument("--zoom", type=float, help="augmentation: random zoom by up to ± this fraction (e.g. 0.15)")
-        p.add_argument("--bilateral", action="store_true", default=None, help="bilateral-filter preprocessing")
-        p.add_argument("--no-augment", action="store_true", help="turn augmentation off")
-        p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-        p.add_argument("--threads", type=int, help="torch CPU threads")
-        p.add_argument("--speed", help="auto (default: the fastest option measured on this machine), fp32, "
-                                       "channels_last, bf16, bf16+channels_last, fp16, ...+compile")
-        p.add_argument("--tensorboard", action="store_true", default=None, help="also write TensorBoard logs")
+        add_recipe_flags(p, mode.name)
         p.add_argument("--save-splits", action="store_true",
                        help="store splits made for a project without any in its project file")
         p.add_argument("--progress", action="store_true", help="tqdm bar even when stderr is not a terminal")
         p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-        if mode in ("finetune", "mean-teacher", "pseudo-label"):
-            p.add_argument("--init", help="checkpoint to start from (pretrained or supervised)")
-            p.add_argument("--labels-fraction", type=float, help="train on a seeded subset of the labels")
-        if mode in ("finetune", "pseudo-label"):
-            p.add_argument("--weight-ema", type=float, help="save the running average of the weights (decay, e.g. 0.99)")
-        if mode == "pretrain-mim":
-            p.add_argument("--num-blocks", type=int)
-            p.add_argument("--mask-ratio", type=float, help="add blocks until this fraction is hidden")
-        if mode == "mean-teacher":
-            p.add_argument("--ema-alpha", type=float)
-            p.add_argument("--consistency-weight", type=float)
-            p.add_argument("--rampup-epochs", type=int)
-            p.add_argument("--freeze-blocks", type=int, help="freeze this many early encoder stages")
-            p.add_argument("--unlabeled-batch-size", type=int)
-        if mode == "pseudo-label":
+        if mode.name == "pseudo-label":
             p.add_argument("--model", help="take this checkpoint or .onnx model instead of training the small U-Net")
-            p.add_argument("--threshold", type=float)
-            p.add_argument("--band", type=float, nargs=2, metavar=("TOP", "BOTTOM"),
-                           help="keep components whose centre row lies in this fraction band")
-            p.add_argument("--min-area-frac", type=float)
-            p.add_argument("--label-value", type=int, help="value written into masks (255 or 1)")
-        p.set_defaults(func=run, mode=mode)
+        p.set_defaults(func=run, mode=mode.name)
+
+
+def add_recipe_flags(p: argparse.ArgumentParser, mode: str) -> None:
+    """One flag per recipe field the mode uses, generated from the fields' knobs (core.train.fields);
+    every flag defaults to None, so only what the user gives overrides the recipe."""
+    for key, (kind, spec) in MODEL_SPECS.items():
+        p.add_argument(spec.cli_flag(key), dest=f"model_{key}", type=kind, metavar=key.upper(), help=_with_range(spec))
+    for f, spec in recipe_flags(Recipe, mode):
+        flag, default = spec.cli_flag(f.name), default_of(f)
+        kind = type(default)
+        if kind is bool:  # a switch away from the default
+            p.add_argument(flag, dest=f.name, action="store_const", const=not default, default=None, help=spec.help)
+        elif kind is list:
+            p.add_argument(flag, dest=f.name, type=float, nargs=spec.nargs, metavar=spec.metavar or None,
+                           help=spec.help)
+        else:
+            p.add_argument(flag, dest=f.name, type=kind, choices=list(spec.choices) if spec.choices else None,
+                           help=_with_range(spec))
+
+
+def recipe_flags(cls: type, mode: str) -> list:
+    return [(f, spec) for f, spec in specs(cls) if spec.cli_flag(f.name) and spec.used_by(mode)]
+
+
+def _with_range(spec: Spec) -> str | None:
+    if spec.lo is None or spec.hi is None:
+        return spec.help or None
+    left, right = "(" if spec.lo_open else "[", ")" if spec.hi_open else "]"
+    return f"{spec.help}{'; ' if spec.help else ''}{left}{spec.lo:g}, {spec.hi:g}{right}"
+
+
+def _given(args: argparse.Namespace) -> dict:
+    """Recipe fields set by a flag (None = not given)."""
+    out = {f.name: getattr(args, f.name, None) for f, _spec in recipe_flags(Recipe, args.mode)}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def build_recipe(args: argparse.Namespace):
     from core.models.checkpoint import read_sidecar
-    from core.train.recipe import Recipe, default_recipe, load_recipe
+    from core.train.recipe import default_recipe, load_recipe
 
     if args.resume:
         stored = read_sidecar(Path(args.out) / "last.json").get("recipe", {})
@@ -106,29 +83,27 @@ def build_recipe(args: argparse.Namespace):
         recipe = planned_recipe(args)
     else:
         recipe = default_recipe(args.mode)
-    changes = {k: getattr(args, k, None) for k in OVERRIDES}
-    if changes.get("band") is not None:
+    changes = _given(args)
+    if "band" in changes:
         changes["band"] = list(changes["band"])
     model = dict(recipe.model)
-    if args.arch:
-        model = {"name": args.arch, **({"norm": model["norm"]} if "norm" in model else {})}
-    if args.base_channels:
-        model["base_channels"] = args.base_channels
+    if args.model_name:
+        model = {"name": args.model_name, **({"norm": model["norm"]} if "norm" in model else {})}
+    if args.model_base_channels:
+        model["base_channels"] = args.model_base_channels
     changes["model"] = model
-    if args.no_augment:
-        changes["augment"] = False
-    changes["bilateral"] = args.bilateral
-    changes["tensorboard"] = args.tensorboard
     return recipe.updated(**changes)
 
 
 def uses_plan(args: argparse.Namespace) -> bool:
     """`finetune` without flags that shape the model or data trains what Train on my labels would on this
-    device (model, size, budget from the number of labels); any such flag means the shipped recipe."""
+    device (model, size, budget from the number of labels); any such flag means the shipped recipe. Flags
+    whose knob says ``plan`` (budget, device, threads, seeds, speed) refine the plan instead."""
     if args.mode != "finetune" or args.resume or args.recipe:
         return False
-    shaping = [k for k in OVERRIDES if k not in PLAN_FLAGS and getattr(args, k, None) is not None]
-    return not (shaping or args.arch or args.base_channels or args.no_augment or args.bilateral)
+    plan_keys = {f.name for f, spec in specs(Recipe) if spec.plan}
+    shaping = [k for k in _given(args) if k not in plan_keys]
+    return not (shaping or args.model_name or args.model_base_channels)
 
 
 def planned_recipe(args: argparse.Namespace):
