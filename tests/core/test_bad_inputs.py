@@ -184,12 +184,14 @@ MASK_RUNS = {"check": REPORT, "stats": OK, "index": OK, "evaluate": FAIL, "split
 
 
 def mask_case(cid: str, name: str, make, says: str = "", runs: dict | None = None, **kw) -> Case:
-    """One sample: a good image ``a.png`` with the bad mask ``name`` (bytes from ``make(env)``)."""
+    """One sample: a good image ``a.png`` with the bad mask ``name`` (bytes from ``make(env)``); ``stats``
+    must say it left an unreadable mask out."""
 
     def build(root: Path, env) -> Inputs:
         env.paired(root, "a.png", None, name, make(env))
         return Inputs(data=root, image=root / "images")
 
+    kw.setdefault("says_by", {"stats": "1 unreadable mask"})
     return Case(f"mask-{cid}", build, runs or MASK_RUNS, says=says or name, **kw)
 
 
@@ -203,7 +205,7 @@ def _stray(root: Path, env) -> Inputs:
 
 
 MASK_CASES = [
-    mask_case("wrong-size", "a.png", lambda e: e.mask_png(e.mask[:100, :120]), says="120x100"),
+    mask_case("wrong-size", "a.png", lambda e: e.mask_png(e.mask[:100, :120]), says="120x100", says_by={}),
     mask_case("truncated", "a.png", lambda e: e.mask_png()[:60]),
     mask_case("zero-bytes", "a.png", lambda e: b""),
     mask_case("text", "a.png", lambda e: b"not a mask"),
@@ -214,7 +216,7 @@ MASK_CASES = [
     Case("mask-stray-value", _stray, {"check": REPORT, "stats": OK, "index": OK, "evaluate": OK, "split": OK},
          says="unexpected_values"),
     mask_case("empty", "a.png", lambda e: e.mask_png(np.zeros_like(e.mask)), says="empty_mask",
-              runs={"check": OK, "stats": OK, "index": OK, "split": OK}),
+              runs={"check": OK, "stats": OK, "index": OK, "split": OK}, says_by={"check": "empty_mask"}),
 ]
 
 # ----------------------------------------------------------------------------------------- layouts

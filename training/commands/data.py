@@ -68,7 +68,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     report = check_dataset(index, project)
     stats = mask_statistics(report)
     stats["layout"] = report.layout
+    stats["unreadable_masks"] = sum(1 for p in report.problems if p.kind == "unreadable_mask")
     lines = [f"layout: {report.layout}", f"masks: {stats['masks']} (empty: {stats['empty_masks']})"]
+    if stats["unreadable_masks"]:
+        lines.append(f"left out: {stats['unreadable_masks']} unreadable mask(s) (toothseg check names them)")
     for name, c in stats["classes"].items():
         lines.append(f"  {name:>10}: n={c['masks']:4d} area {c['area_frac_mean']:.4f} "
                      f"[{c['area_frac_min']:.4f}, {c['area_frac_max']:.4f}] "
