@@ -73,7 +73,7 @@ class FinetuneObjective(Objective):
 
     def train_step(self, batch, epoch: int) -> torch.Tensor:
         x, y = self.to_device(*batch)
-        return seg_loss(self.net(x), y)
+        return seg_loss(self.net(x), y, self.recipe.label_smoothing)
 
     def after_step(self) -> None:
         if self.average is not None:

@@ -26,24 +26,27 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
     return 1 - ((2 * inter + eps) / (denom + eps)).mean()
 
 
-def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits.float(), target) + soft_dice_loss(logits, target)
+def bce_dice(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """BCE against targets pulled ``smoothing`` of the way towards 0.5, plus Dice on the hard targets."""
+    soft = target * (1 - smoothing) + 0.5 * smoothing if smoothing else target
+    return F.binary_cross_entropy_with_logits(logits.float(), soft) + soft_dice_loss(logits, target)
 
 
-def seg_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def seg_loss(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
     """BCE + Dice for a 1-channel head; cross-entropy + Dice over the classes for a softmax head.
 
-    ``target`` is the (N, H, W) class-index map (0 = background).
+    ``target`` is the (N, H, W) class-index map (0 = background); ``smoothing`` (recipe
+    ``label_smoothing``) softens the BCE / cross-entropy targets only.
     """
     if logits.shape[1] == 1:
-        return bce_dice(logits, (target > 0).float()[:, None])
+        return bce_dice(logits, (target > 0).float()[:, None], smoothing)
     logits = logits.float()
     onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
     prob = torch.softmax(logits, 1)[:, 1:]
     inter = (prob * onehot[:, 1:]).sum((2, 3))
     denom = prob.sum((2, 3)) + onehot[:, 1:].sum((2, 3))
     dice = 1 - ((2 * inter + 1.0) / (denom + 1.0)).mean()
-    return F.cross_entropy(logits, target) + dice
+    return F.cross_entropy(logits, target, label_smoothing=smoothing) + dice
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

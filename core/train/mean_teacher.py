@@ -69,7 +69,7 @@ class MeanTeacherObjective(FinetuneObjective):
         x, y = self.to_device(*batch)
         weak, strong = self.to_device(*self._unlabeled())
         out = self.net(torch.cat([x, strong]))
-        supervised = seg_loss(out[: len(x)], y)
+        supervised = seg_loss(out[: len(x)], y, self.recipe.label_smoothing)
         self.teacher.to(self.rt.device).eval()
         with torch.no_grad():
             target = self.teacher(weak)

@@ -66,6 +66,9 @@ class Recipe:
     labels_fraction: float = knob(1.0, lo=0, hi=1, lo_open=True, modes=SUPERVISED,
                                   help="train on a seeded subset of the labels")
     init: str = knob("", modes=SUPERVISED, help="checkpoint to start from (pretrained or supervised)")
+    label_smoothing: float = knob(0.0, title="Label smoothing", lo=0, hi=0.5, decimals=2, step=0.05, off="off",
+                                  modes=SUPERVISED, help="soften the BCE / cross-entropy targets by this factor "
+                                                         "(e.g. 0.1); the Dice term keeps the hard masks")
     weight_ema: float = knob(0.0, title="Weight averaging", lo=0, hi=1, hi_open=True, decimals=4, step=0.001,
                              off="off", modes=("finetune", "pseudo-label"),
                              help="save the running average of the weights (decay per step, e.g. 0.99); "
