@@ -44,13 +44,22 @@ def check_model(project: Project, name: str) -> ModelEntry:
     """Refuse (ModelFileError, one line) a registered model whose checkpoint description or ONNX
     metadata and graph do not pass ``core.models.metadata_schema``: nothing is built or run, so the app
     can check a model on the UI thread before it becomes active or an overlay."""
+    from core.capabilities import torch_available
     from core.infer.backends import read_onnx
-    from core.models.checkpoint import read_sidecar
 
     m = entry(project, name)
     ckpt, onnx = model_path(project, m), model_path(project, m, onnx=True)
     if ckpt is not None and (ckpt.with_suffix(".json").exists() or onnx is None):
-        read_sidecar(ckpt)
+        if torch_available():
+            from core.models.checkpoint import read_sidecar
+
+            read_sidecar(ckpt)  # also checks the architecture against the registry
+        else:  # the slim build: the same schema, without torch
+            from core.models.metadata_schema import read_sidecar_file
+
+            if not ckpt.with_suffix(".json").is_file():
+                raise ToothSegError(f"{name}: checkpoint description {ckpt.with_suffix('.json').name} not found")
+            read_sidecar_file(ckpt.with_suffix(".json"))
     if onnx is not None and onnx.exists():
         read_onnx(onnx, f"{name}/{onnx.name}")
     return m

@@ -18,12 +18,12 @@ from core import __version__
 from core.data.atomic import atomic_write_files
 from core.errors import ModelFileError
 from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
-from core.models.metadata_schema import MAX_SIDECAR_BYTES, check_sidecar
+from core.models.metadata_schema import SIDECAR_FORMAT, SIDECAR_VERSION, check_sidecar, read_sidecar_file
 from core.models.registry import build_model
 
-FORMAT = "toothseg-checkpoint"
+FORMAT = SIDECAR_FORMAT
 MAX_WEIGHTS_BYTES = 2 * 2**30  # the largest registered model (ResNet-34 U-Net, 64 base channels) is < 1 GB
-VERSION = 1
+VERSION = SIDECAR_VERSION
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -75,22 +75,12 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     _, sidecar_path = checkpoint_paths(path)
     if not sidecar_path.is_file():
         raise ModelFileError(f"{sidecar_path.name}: checkpoint description not found beside {Path(path).name}")
-    try:
-        if sidecar_path.stat().st_size > MAX_SIDECAR_BYTES:
-            raise ModelFileError(f"{sidecar_path.name}: {sidecar_path.stat().st_size} bytes is too large for a "
-                                 "checkpoint description")
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else (str(exc).splitlines() or ["nested too deeply"])[0]
-        raise ModelFileError(f"{sidecar_path.name}: not a readable checkpoint description ({reason})") from exc
-    from core.export.metadata import inference_meta
     from core.models.registry import model_names
 
-    check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)
+    sidecar = read_sidecar_file(sidecar_path, FORMAT, VERSION)
     if sidecar["model"]["name"] not in model_names():
         raise ModelFileError(f"{sidecar_path.name}: unknown model '{sidecar['model']['name']}'; known models: "
                              f"{', '.join(model_names())}")
-    inference_meta(sidecar)  # what inference reads (recipe-derived rules too) is checked as well
     return sidecar
 
 

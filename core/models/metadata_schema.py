@@ -11,12 +11,15 @@ than a few hundred MB per tensor. Torch-free, so the slim ONNX-only build checks
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from core.errors import ModelFileError
 
+SIDECAR_FORMAT, SIDECAR_VERSION = "toothseg-checkpoint", 1   # core.models.checkpoint writes these
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024          # a sidecar is a few kB; a larger file is not one
 MAX_PROP_BYTES = 1024 * 1024                 # one ONNX metadata value
 MIN_SIDE, MAX_SIDE = 16, 4096                # network input (resize size or sliding window), per side
@@ -248,6 +251,26 @@ def check_sidecar(sidecar: Any, where: str, fmt: str, current: int) -> dict[str,
     for key in ("epoch", "step"):
         if key in sidecar:
             check_int(sidecar[key], where, key, 0, 2**62)
+    return sidecar
+
+
+def read_sidecar_file(path: Path, fmt: str = SIDECAR_FORMAT, current: int = SIDECAR_VERSION) -> dict[str, Any]:
+    """A sidecar file read (size-limited) and checked: ``check_sidecar`` plus what inference derives from
+    it (``core.export.metadata.inference_meta``: the recipe's threshold and rules). Torch-free, so the
+    slim build checks registered models the same way; ``core.models.checkpoint.read_sidecar`` adds the
+    registry check."""
+    from core.export.metadata import inference_meta
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_SIDECAR_BYTES:
+            raise _fail(path.name, f"{size} bytes is too large for a checkpoint description")
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else (str(exc).splitlines() or ["nested too deeply"])[0]
+        raise _fail(path.name, f"not a readable checkpoint description ({reason})") from exc
+    check_sidecar(sidecar, path.name, fmt, current)
+    inference_meta(sidecar)
     return sidecar
 
 
