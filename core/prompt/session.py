@@ -41,7 +41,7 @@ class PromptSegmenter:
     """The ONNX encoder/decoder pair with an LRU embedding cache (a few MB per entry)."""
 
     def __init__(self, folder: Path | None = None, threads: int | None = None, cache_size: int = 16,
-                 context: float = 2.0, tidy: bool = True):
+                 context: float = 3.0, tidy: bool = True, model_clicks: bool = False):
         from core.infer.runtime import make_session
 
         if folder is None:
@@ -57,6 +57,7 @@ class PromptSegmenter:
         self.cache_size = cache_size
         self.context = context
         self.tidy = tidy
+        self.model_clicks = model_clicks
 
     def crop_for(self, shape: tuple[int, int], box) -> geometry.Crop:
         return geometry.choose_crop(geometry.clamp_box(box, shape), shape, self.context)
@@ -81,13 +82,19 @@ class PromptSegmenter:
 
     def segment(self, image: np.ndarray, box, points: Sequence[tuple[float, float, int]] = (),
                 key: object = None) -> PromptResult:
-        """Mask of the structure in ``box`` (x0, y0, x1, y1); ``points`` are (x, y, 1 positive | 0 negative)."""
+        """Mask of the structure in ``box`` (x0, y0, x1, y1); ``points`` are (x, y, 1 positive | 0 negative).
+
+        Clicks refine geometrically (``geometry.apply_clicks``; a positive click outside the box grows it)
+        unless ``model_clicks`` is set, which feeds them to the decoder as SAM point prompts instead."""
         shape = image.shape[:2]
         box = geometry.clamp_box(box, shape)
-        crop = geometry.choose_crop(box, shape, self.context)
+        points = [(float(x), float(y), int(lab)) for x, y, lab in points]
+        prompt_box = box if self.model_clicks else geometry.clamp_box(geometry.grow_box(box, points), shape)
+        crop = geometry.choose_crop(prompt_box, shape, self.context)
         emb, enc_s = self.embedding(image, crop, key)
-        pts = [(float(x), float(y)) for x, y, _ in points] + [box[:2], box[2:]]
-        labels = [float(int(lab) > 0) for *_, lab in points] + list(BOX_LABELS)
+        model_points = points if self.model_clicks else []
+        pts = [(x, y) for x, y, _ in model_points] + [prompt_box[:2], prompt_box[2:]]
+        labels = [float(lab > 0) for *_, lab in model_points] + list(BOX_LABELS)
         coords = geometry.to_frame(np.array(pts), crop)[None]
         t = time.perf_counter()
         logits, iou = self.decoder.run(None, {"image_embeddings": emb, "point_coords": coords,
@@ -95,6 +102,7 @@ class PromptSegmenter:
         dec_s = time.perf_counter() - t
         mask = geometry.logits_to_mask(logits[0, 0], crop, shape)
         if self.tidy:
-            mask = geometry.tidy(mask, box, margin=2.0)
-        return PromptResult(mask, float(iou.ravel()[0]), crop, enc_s, dec_s, box,
-                            [[float(x), float(y), int(lab)] for x, y, lab in points])
+            mask = geometry.tidy(mask, prompt_box, margin=2.0)
+        if points and not self.model_clicks:
+            mask = geometry.apply_clicks(mask, points, prompt_box)
+        return PromptResult(mask, float(iou.ravel()[0]), crop, enc_s, dec_s, box, [list(p) for p in points])

@@ -65,7 +65,7 @@ def test_corrupt_or_missing_onnx_pair_is_refused(tmp_path, monkeypatch):
 def test_geometry_crop_and_box_checks():
     assert geometry.choose_crop((10, 10, 200, 150), (256, 256)) == geometry.Crop(0, 0, 256, 256)
     crop = geometry.choose_crop((1000, 300, 1060, 420), (1435, 2943))   # a tooth on a panoramic
-    assert crop.size == (240, 240) and crop.x0 <= 1000 and crop.x1 >= 1060
+    assert crop.size == (360, 360) and crop.x0 <= 1000 and crop.x1 >= 1060
     with pytest.raises(ToothSegError, match="no area"):
         geometry.clamp_box((300, 300, 400, 400), (256, 256))
 
