@@ -6,7 +6,7 @@ Signals, all from one image's prediction:
   low however sure the network is, and a mask smaller than the structure usually is tends to be partial;
 - ``soft``: the Dice the mask would have if the model's probabilities were right, 2·Σp·m / (Σp + Σm);
   reported, not used: its scale follows how calibrated a model's probabilities are, which differs
-  between the cross-validation fold models the line is fitted on and the shipped model (ADR 0013);
+  between the cross-validation fold models the line is fitted on and the shipped model (ADR 0016);
 - ``position``: how far the centroid lies from the labels' (a flag, not part of the estimate).
 ``flip * area`` is mapped to Dice by a line fitted at training time on held-out labels
 (``core.infer.quality_fit``: cross-validation's held-out rows, else the validation images) and stored
