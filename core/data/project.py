@@ -241,6 +241,9 @@ def _read(root: Path, pdir: Path) -> Project | None:
     """The project stored in ``pdir``, None when there is no file; a corrupt one raises ProjectFileError."""
     path = pdir / "project.json"
     if not path.exists():
+        if os.path.lexists(path):  # a link that loops or leads nowhere: not ours to replace
+            raise ProjectFileError(f"Project file {path} is a symbolic link that cannot be followed (a loop or "
+                                   "a missing target); it was left untouched: fix or remove it")
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -123,7 +123,8 @@ class SampleIndex:
                 writer.writerow([self.rel(s.mask), *common, 1, s.id, s.id, s.group, s.split, s.status])
         text = buf.getvalue()
         if path is not None:
-            from core.data.atomic import atomic_write_text
+            from core.data.atomic import atomic_write_bytes
 
-            atomic_write_text(path, text)
+            # file names that are not valid UTF-8 are written back as the bytes they are on disk
+            atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
         return text

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.data.atomic import atomic_write_bytes, atomic_write_text
+from core.data.atomic import atomic_write_bytes
 from core.data.io import MaskEncoding, is_image_file, read_image, to_uint8, write_mask
 from core.errors import ImageReadError, ModelFileError, ToothSegError
 from core.infer.predictor import SegmentationPredictor, load_predictor
@@ -151,4 +151,4 @@ def _write_stats(path: Path, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
                              (f"{v:.6f}" if isinstance(v, float) else v)) for k, v in row.items()})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))  # non-UTF-8 names as on disk

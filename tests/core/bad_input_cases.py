@@ -223,6 +223,7 @@ register_command("check", lambda i, e, o: ["check", _data(i)])
 register_command("check-json", lambda i, e, o: ["check", _data(i), "--json"])
 register_command("stats", lambda i, e, o: ["stats", _data(i)])
 register_command("index", lambda i, e, o: ["index", _data(i), "--csv", str(o / "index.csv")])
+register_command("index-stdout", lambda i, e, o: ["index", _data(i)])
 register_command("split", lambda i, e, o: ["split", _data(i)])
 register_command("predict", lambda i, e, o: ["predict", "--model", str(i.onnx or e.onnx), "--input",
                                               str(i.image or i.data), "--out", str(o / "pred")])
@@ -248,7 +249,7 @@ register_command("coco-import", lambda i, e, o: ["coco-import", str(i.coco), "--
 register_command("coco-export", lambda i, e, o: ["coco-export", _data(i), "--out", str(o / "coco.json")])
 
 # commands a dataset case usually goes through, in order (split last: with OK it writes the project)
-DATASET_ORDER = ("check", "check-json", "stats", "index", "predict", "evaluate", "export", "finetune",
+DATASET_ORDER = ("check", "check-json", "stats", "index", "index-stdout", "predict", "evaluate", "export", "finetune",
                  "finetune-init", "finetune-resume", "coco-export", "coco-import", "import-sts", "import-sts-verify", "split")
 
 

@@ -309,6 +309,22 @@ def _image_is_dir(root, env):
     return Inputs(data=root, image=root / "images")
 
 
+def _non_utf8_name(root, env):
+    """A pair whose file name is not valid UTF-8 (bytes 0xff 0xfe), beside a good pair."""
+    env.good_pair(root, "a")
+    name = os.fsdecode(b"\xff\xfe.png")
+    (root / "images" / name).write_bytes(env.png())
+    (root / "masks" / name).write_bytes(env.mask_png())
+    return Inputs(data=root, image=root / "images")
+
+
+def _project_link_loop(root, env):
+    env.good_dataset(root)
+    (root / ".toothseg").mkdir()
+    os.symlink("project.json", root / ".toothseg" / "project.json")
+    return Inputs(data=root)
+
+
 LOOP_RUNS = {"check": OK, "stats": OK, "index": OK, "predict": OK, "evaluate": OK, "split": OK}
 
 
@@ -391,6 +407,10 @@ LAYOUT_CASES = [
     layout_case("mutual-links-beside-good-pair", _mutual_links, runs=LOOP_RUNS),
     layout_case("dangling-link-beside-good-pair", _dangling, runs=LOOP_RUNS),
     layout_case("image-named-folder", _image_is_dir, runs=LOOP_RUNS),
+    layout_case("non-utf8-file-name", _non_utf8_name, runs={**LOOP_RUNS, "check-json": OK, "index-stdout": OK,
+                                                            "coco-export": OK}),
+    layout_case("project-json-link-loop", _project_link_loop, says="symbolic link", runs={**LAYOUT_RUNS,
+                                                                                         "check-json": FAIL}),
     layout_case("duplicate-stems-paired", _dup_paired, runs=DUP_RUNS, says_by=DUP_SAYS),
     layout_case("duplicate-stems-unlabeled", _dup_unlabeled, runs={**DUP_RUNS, "evaluate": FAIL}, says="no labeled", says_by=DUP_SAYS),
     layout_case("duplicate-stems-suffix", _dup_suffix, runs=DUP_RUNS, says_by=DUP_SAYS),
