@@ -206,81 +206,13 @@ def _warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], inde
 def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None,
              cancel: CancelToken | None = None, resume: bool = False, previous_checkpoint: str | Path | None = None,
              progress: Progress | None = None) -> dict[str, Any]:
-    """Train, export ONNX and score new and previous model on the validation split (no project writes)."""
-    from core.export.onnx import export_onnx
-    from core.train.data import open_dataset
-    from core.train.evaluate import evaluate
-    from core.train.loop import run_training
+    """Train, export ONNX and score new and previous model on the validation split (no project writes);
+    the sequence is ``core.hitl.sequence.run_sequence``, measured (interval or cross-validation)."""
+    from core.hitl.sequence import run_sequence
 
-    cancel = cancel or CancelToken()
-    run_dir = Path(run_dir)
-    t0 = time.monotonic()
-    data = open_dataset(root, plan.recipe.split_seed, plan.recipe.split_ratios)
-    resume = resume and (run_dir / "last_state.pt").exists()
-    recipe, cv, why = _needs_cv(plan.recipe, data)
-    if cv and events is not None:
-        events.on_log(f"{why}: after training, cross-validation over groups measures the model")
-    result = run_training(recipe, data, run_dir, events=events, cancel=cancel, resume=resume)
-    best = run_dir / "best.safetensors"
-    if not best.exists():
-        raise ToothSegError(f"training stopped before the first epoch finished; nothing to export ({run_dir})")
-    trained_s = time.monotonic() - t0
-    if events is not None:
-        events.on_log("exporting ONNX (parity check on real images)")
-    export = export_onnx(best, run_dir / "model.onnx", images=str(data.root), max_images=4, cancel=cancel)
-    new = evaluate(best, data, split="val", cancel=cancel)
-    old = None
-    if previous_checkpoint and Path(previous_checkpoint).with_suffix(".json").exists():
-        try:
-            old = evaluate(previous_checkpoint, data, split="val", cancel=cancel)["dice"]
-        except ToothSegError as exc:
-            if events is not None:
-                events.on_log(f"previous model not comparable: {exc}")
-    from core.models.checkpoint import read_sidecar
-
-    meta = read_sidecar(best)
-    quality = _quality(new, recipe, data, run_dir, result if cv else None, why, events, cancel)
-    from core.infer.quality_fit import calibrate_after_training  # estimated Dice per mask (issue 16 item 4)
-
-    calibrate_after_training(best, export["out"], data, new["per_image"], run_dir)
-    return {"run_dir": str(run_dir), "checkpoint": str(best), "onnx": export["out"], "export": export,
-            "training": result, **quality, "val_iou": new["iou"], "holdout_dice": new["dice"], "holdout_n": new["n"],
-            "previous_dice": old, "previous": plan.previous, "fingerprint": meta.get("fingerprint", ""),
-            "mode": plan.recipe.mode, "recipe": plan.recipe.to_json(), "warm_from": plan.warm_from,
-            "train_s": round(trained_s, 2), "elapsed_s": round(time.monotonic() - t0, 2)}
-
-
-def _needs_cv(recipe: Recipe, data) -> tuple[Recipe, bool, str]:
-    """Whether validation is too small for a useful interval (then folds measure instead), and why."""
-    from core.hitl.cross_validation import holdout_is_useful
-
-    useful, why = holdout_is_useful(list(data.index))
-    return recipe, not useful, why
-
-
-def _quality(holdout: dict[str, Any], recipe: Recipe, data, run_dir: Path, trained: dict[str, Any] | None,
-             why: str, events, cancel: CancelToken) -> dict[str, Any]:
-    """val_dice / val_ci / val_n / val_groups: the holdout with its interval, or cross-validation's."""
-    from core.hitl.cross_validation import cross_validate
-    from core.train.confidence import dice_summary
-
-    group_of = {s.id: s.group or s.id for s in data.index}
-    rows = holdout["per_image"]
-    summary = {**dice_summary([r["dice"] for r in rows], [group_of.get(r["id"], r["id"]) for r in rows]),
-               "method": "validation split"}
-    if trained is not None:
-        from core.hitl.cross_validation import TIME_CAP
-
-        cap = max(1.0, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
-        cv = cross_validate(recipe, data, run_dir, int(trained.get("steps", 0)) or 1, cap, events=events,
-                            cancel=cancel, seed=recipe.seed)
-        if cv.get("dice") is not None:
-            cv["ci_note"] = f"{why}; {cv['method']} instead" + (f"; {cv['ci_note']}" if cv["ci_note"] else "")
-            summary = cv
-        else:
-            summary["ci_note"] = f"{why}; {cv['ci_note']}"
-    return {"val_dice": summary["dice"], "val_ci": summary["ci"], "val_n": summary["n"],
-            "val_groups": summary["groups"], "val_method": summary["method"], "val_note": summary["ci_note"]}
+    outcome = run_sequence(plan.recipe, root, run_dir, events=events, cancel=cancel, resume=resume, measure=True,
+                           previous_checkpoint=previous_checkpoint)
+    return {**outcome, "previous": plan.previous, "warm_from": plan.warm_from}
 
 
 def new_run_dir(project: Project, prefix: str = "finetune") -> Path:
