@@ -1,7 +1,7 @@
 """Folder opening and image switching off the UI thread, with a visible loading state.
 
 Building the sample index, guessing classes from masks, decoding an image and colouring its mask take
-from tens of milliseconds to seconds; they run in this module's own small thread pool (so a training
+from tens of milliseconds to seconds; they run in this module's own one-thread pool (so a training
 job in the global pool never delays a switch) while the canvas shows "Loading ..." and refuses edits.
 Only the newest request counts: an older one that finishes later is dropped (a folder opened for
 nothing is closed again, releasing its lock). Every failure reaches the user as a dialog.
@@ -31,7 +31,7 @@ class Loader(QtCore.QObject):
         self.parent_widget = parent
         self.on_busy = on_busy
         self.pool = QtCore.QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self.pool.setMaxThreadCount(1)    # one decode at a time leaves the UI thread a core on a 2-core laptop
         self.generation = 0
         self.pending = 0                # requests of the current generation not finished yet
         self._jobs: set[Job] = set()

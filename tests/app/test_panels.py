@@ -30,6 +30,7 @@ def test_dataset_browser_filters_searches_and_makes_thumbnails(qtbot, window, th
     assert panel.model.rowCount() == 1
     rect = panel.list.visualRect(panel.model.index(0))
     qtbot.mouseClick(panel.list.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=rect.center())
+    window.loader.wait()                                          # a click loads the image in a worker
     assert window.session.sample.id == "0007"
     assert "4 images" in panel.summary.text()
 
@@ -96,6 +97,7 @@ def test_16bit_images_get_a_window_and_the_threshold_brush_uses_raw_values(windo
 def test_start_page_sample_project_and_recent(qtbot, window):
     assert window.stack.currentWidget() is window.start and not window.dataset.isVisible()
     window.start.buttons["sample"].click()
+    window.loader.wait()                                          # the folder opens in a worker
     assert window.session is not None and window.session.root.name == "synthetic-phantom"
     assert window.dataset.model.rowCount() == 12 and len(window.classes.classes) == 32
     window.start.refresh()
