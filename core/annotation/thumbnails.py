@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from core.annotation.render import auto_window, window_uint8
-from core.data.io import checked_bytes, read_image
+from core.data.io import checked_bytes, decode, read_image
 
 
 def thumbnail(path: str | Path, size: int = 72) -> np.ndarray:
@@ -16,7 +16,7 @@ def thumbnail(path: str | Path, size: int = 72) -> np.ndarray:
     path = Path(path)
     img = None
     if path.suffix.lower() in (".jpg", ".jpeg", ".png"):  # header and chunks checked: no bomb, no libpng noise
-        img = cv2.imdecode(checked_bytes(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+        img = decode(checked_bytes(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
     if img is None:
         raw = read_image(path)
         img = window_uint8(raw, auto_window(raw))

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.data.atomic import atomic_write_bytes
 from core.data.imageheader import header_size
+from core.data.quiet import quiet_c_stderr
 from core.errors import ImageReadError, MaskError
 
 # OpenCV's own "[ WARN ...]" / "[ERROR ...]" lines would print beside our one-line messages; errors still surface as
@@ -257,9 +258,15 @@ def _bytes(path: Path) -> np.ndarray:
     return data
 
 
+def decode(data: np.ndarray, flags: int) -> np.ndarray | None:
+    """``cv2.imdecode`` without libjpeg / libpng warnings on the terminal (``core.data.quiet``)."""
+    with quiet_c_stderr():
+        return cv2.imdecode(data, flags)
+
+
 def _decode(path: Path, flags: int) -> np.ndarray:
     data = _bytes(path)
-    img = cv2.imdecode(data, flags)
+    img = decode(data, flags)
     if img is None:
         raise ImageReadError(f"{path.name}: not a readable image (corrupt, truncated or unsupported format)")
     if img.ndim == 3 and img.shape[2] == 4:
@@ -274,10 +281,9 @@ _PNG_CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
 def _check_png_chunks(path: Path, data: np.ndarray) -> None:
     """Walk a PNG's chunks (checksums of the critical ones, the IEND marker) before libpng sees it.
 
-    libpng prints its complaints to the process's stderr before OpenCV returns None; catching
-    truncated and damaged files here (a CRC pass costs ~0.1 ms per megabyte) keeps the user's
-    terminal to our one line. Only a crafted file with valid checksums over a broken stream still
-    reaches libpng (and is then refused all the same).
+    Truncated and damaged files get a precise message here (a CRC pass costs ~0.1 ms per
+    megabyte) instead of OpenCV's "not readable"; a crafted file with valid checksums over a broken
+    stream still reaches libpng, whose complaint ``decode`` keeps off the terminal.
     """
     buf = data.tobytes()
     pos = 8

@@ -59,6 +59,17 @@ def _flip(data: bytes, at: float, n: int = 16) -> bytes:
     return bytes(b)
 
 
+def _png_broken_stream(data: bytes) -> bytes:
+    """A crafted PNG: IDAT bytes scrambled and its checksum recomputed, so only zlib notices."""
+    b = bytearray(data)
+    i = b.find(b"IDAT")
+    n = struct.unpack(">I", b[i - 4:i])[0]
+    for k in range(20, 60):
+        b[i + 4 + k] ^= 0x5A
+    b[i + 4 + n:i + 8 + n] = struct.pack(">I", zlib.crc32(bytes(b[i:i + 4 + n])))
+    return bytes(b)
+
+
 def _jpeg_sof(data: bytes, w: int, h: int) -> bytes:
     """The JPEG with its frame header declaring ``w`` x ``h``."""
     b = bytearray(data)
@@ -170,6 +181,11 @@ IMAGE_CASES = [
     image_case("dcm-huge-dims", "a.dcm", lambda e: _dicom(e, 60000, 60000, pixels=b"\0" * 64)),
     image_case("dcm-truncated-pixels", "a.dcm", lambda e: _dicom(e, pixels=e.image.tobytes()[:1000])),
     image_case("dicm-magic-in-png", "a.png", lambda e: b"\0" * 128 + b"DICM" + os.urandom(200)),
+    image_case("png-valid-crc-broken-stream", "a.png", lambda e: _png_broken_stream(e.png())),
+    # decodable though damaged (libjpeg warns on stderr, which must stay quiet)
+    image_case("jpg-cut-then-eoi", "a.jpg", lambda e: e.jpg()[: len(e.jpg()) // 2] + b"\xff\xd9",
+               runs=READABLE_RUNS),
+    image_case("jpg-bitflips-in-scan", "a.jpg", lambda e: _flip(e.jpg(), 0.7, 6), runs=READABLE_RUNS),
     # readable despite the surprise: content decides, not the extension
     image_case("jpeg-named-png", "a.png", lambda e: e.jpg(), runs=READABLE_RUNS),
     image_case("png-named-jpg", "a.jpg", lambda e: e.png(), runs=READABLE_RUNS),
@@ -862,3 +878,23 @@ def test_journal_of_an_unreadable_image_is_kept_and_others_restored(corpus_env, 
 @pytest.mark.parametrize("case", ALL_CASES, ids=case_ids(ALL_CASES))
 def test_bad_input(case, corpus_env, tmp_path, capfd):  # noqa: F811
     run_case(case, corpus_env, tmp_path, capfd)
+
+
+def test_library_warnings_are_dropped_and_other_stderr_kept(capfd):
+    """fd-2 lines from libjpeg/libpng vanish while decoding; anything else printed meanwhile survives."""
+    import threading
+
+    from core.data.quiet import quiet_c_stderr
+
+    def noisy(k: int) -> None:
+        with quiet_c_stderr():
+            os.write(2, b"Corrupt JPEG data: 3 extraneous bytes before marker 0xd9\n")
+            os.write(2, f"keep {k}\n".encode())
+
+    threads = [threading.Thread(target=noisy, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == ["keep 0", "keep 1", "keep 2", "keep 3"]
