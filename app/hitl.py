@@ -242,7 +242,15 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self._watch(self.job)
 
     def _splits_ready(self, splits) -> None:
+        from core.data.groups import stored_groups
+
         auto_train.apply_splits(self.session.project, self.session.index, splits)
+        grouping = stored_groups(self.session.project)
+        if grouping is not None:  # say what validation keeps apart, and when grouping found nothing useful
+            self.training.append_log(grouping.describe())
+            if grouping.message:
+                self.status(f"Acquisition groups: {grouping.message}")
+        self.w.dataset.update_summary()  # the Group filter fills in
         self._start_training(resume=False)
 
     def start_mode(self, mode: str, changes: dict) -> None:

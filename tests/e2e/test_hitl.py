@@ -84,10 +84,12 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     assert ctl.training.curves.points("loss") >= 1 and ctl.training.curves.points("dice") >= 1
     ctl.training.resume_button.click()
     qtbot.waitUntil(lambda: ctl.job is None and "Validation Dice" in ctl.training.result_label.text(),
-                    timeout=90000)
+                    timeout=300000)  # with cross-validation over groups (16 labels: val too small)
     assert not error_boxes(window)
     result = ctl.training.result_label.text()  # 16 labels: too few val images, so folds over groups measure
     assert "95 % CI" in result and "groups" in result and "cross-validation over groups" in result
+    log = ctl.training.log_view.toPlainText()  # the first 16 frames are one clip: said, and 5 blocks instead
+    assert "5 acquisition groups (sequence, one group only: 5 contiguous blocks)" in log
     assert "resuming" in ctl.training.log_view.toPlainText()
     assert ctl.training.curves.points("loss") >= 12 and ctl.training.progress.value() == 1000
     project = window.session.project
