@@ -27,3 +27,16 @@ def apply_preprocess(img: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray
     if spec and spec.get("bilateral"):
         return bilateral(img)
     return img
+
+
+def to_network_size(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The one resize of an image (H, W) or (H, W, C) to the network's (height, width), as float32, for
+    training, export samples and every inference path alike: area averaging when a side shrinks (no
+    aliasing), bilinear when the image is enlarged."""
+    h, w = int(size[0]), int(size[1])
+    img = img.astype(np.float32)  # always a new array: callers may modify it
+    if img.shape[:2] == (h, w):
+        return img
+    shrink = img.shape[0] > h or img.shape[1] > w
+    out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out.reshape(h, w, *img.shape[2:])  # cv2 drops a trailing channel axis of 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from core.data.io import is_image_file, read_image, to_unit_float
 from core.errors import ModelFileError, ToothSegError
+from core.preprocess import to_network_size
 
 
 def collect_samples(source: str | Path | Sequence[str | Path], limit: int,
@@ -47,8 +47,7 @@ def collect_samples(source: str | Path | Sequence[str | Path], limit: int,
 def network_input(path: Path, size: tuple[int, int], mean: float, std: float) -> np.ndarray:
     """One real image as the network sees it under the resize policy: (1, h, w) float32."""
     img = to_unit_float(read_image(path))
-    if img.shape != size:
-        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    img = to_network_size(img, size)
     return ((img - mean) / std)[None].astype(np.float32)
 
 

@@ -71,7 +71,7 @@ def read_onnx(model: bytes | str | Path, label: str):
     against the schema; no session is created and nothing runs (the app checks models this way)."""
     import onnx
 
-    from core.export.metadata import from_props
+    from core.models.describe import from_props
     from core.models.metadata_schema import check_graph_io
 
     try:
@@ -145,8 +145,8 @@ def load_backend(path: str | Path, backend: str = "auto", providers: list[str] |
     path = Path(path)
     if backend == "onnx" or (backend == "auto" and path.suffix.lower() == ".onnx"):
         return OnnxBackend(path, providers)
-    from core.export.metadata import inference_meta
     from core.models.checkpoint import load_checkpoint
+    from core.models.describe import inference_meta
 
     model, sidecar = load_checkpoint(path)
     return TorchBackend(model, inference_meta(sidecar))

@@ -1,7 +1,7 @@
 """The inference contract: how a model's logits become the mask a user is shown, in one place.
 
 Threshold, class values, band, minimum area and the largest-component rule all come from the model's
-own metadata (ONNX ``metadata_props`` or the checkpoint sidecar, see ``core.export.metadata``). The
+own metadata (ONNX ``metadata_props`` or the checkpoint sidecar, see ``core.models.describe``). The
 app's predictor, ``toothseg predict``, ``evaluate``, ``pseudo-label`` and ``suggest`` all go through
 ``InferenceContract``, so one model gives one mask whoever runs it (issue 16; before, evaluation cut
 at 0.5 and pseudo-labelling ignored the component rule).

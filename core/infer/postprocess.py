@@ -12,7 +12,8 @@ import math
 import cv2
 import numpy as np
 
-DEFAULT_MIN_AREA_FRAC = 0.001
+from core.models.describe import DEFAULT_MIN_AREA_FRAC
+
 DEFAULT_MAX_AREA_FRAC = 0.9
 
 

@@ -20,7 +20,7 @@ from core.data.io import to_unit_float
 from core.infer.backends import Backend, load_backend
 from core.infer.contract import InferenceContract
 from core.infer.sliding import sliding_forward
-from core.preprocess import apply_preprocess
+from core.preprocess import apply_preprocess, to_network_size
 
 
 @dataclass
@@ -114,8 +114,7 @@ class SegmentationPredictor:
                                    self.batch_size)
         if (height, width) == size:
             return self.backend.forward(x[None])[0]
-        small = cv2.resize(np.moveaxis(x, 0, -1), (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        small = small.reshape(size[0], size[1], -1)
+        small = to_network_size(np.moveaxis(x, 0, -1), size)
         logits = self.backend.forward(np.moveaxis(small, -1, 0)[None])[0]
         back = np.empty((logits.shape[0], height, width), np.float32)  # contiguous (K, H, W): fast reductions
         for k, channel in enumerate(logits):

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
-from core.export.metadata import inference_meta
 from core.infer.backends import TorchBackend
 from core.infer.predictor import SegmentationPredictor
 from core.models.checkpoint import load_checkpoint
+from core.models.describe import inference_meta
+from core.preprocess import to_network_size
 
 
 class CheckpointModel:
@@ -45,7 +45,7 @@ class CheckpointModel:
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """The normalised image at the network's input size, (1, C, H, W) on the model's device."""
         x = self.predictor.preprocess(image)[0]
-        small = cv2.resize(x, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+        small = to_network_size(x, self.size)
         return torch.from_numpy(np.ascontiguousarray(small, dtype=np.float32))[None, None].to(self.device)
 
     @property

@@ -14,6 +14,8 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from core.preprocess import to_network_size
+
 MEAN, STD = 0.5, 0.25
 NORMALISATION = {"mean": MEAN, "std": STD, "scale": "unit"}  # stored in checkpoint metadata
 
@@ -28,11 +30,7 @@ def hw(size: int | tuple[int, int]) -> tuple[int, int]:
 
 
 def resize_image(img: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    h, w = hw(size)
-    if img.shape[:2] == (h, w):
-        return img.astype(np.float32)
-    shrink = img.shape[0] > h or img.shape[1] > w
-    return cv2.resize(img.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return to_network_size(img, hw(size))
 
 
 def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
