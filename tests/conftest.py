@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("TOOTHSEG_BACKGROUND_PRETRAIN", "0")  # no test gets a pretraining it did not start
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TOOTHSEG_SHARED_DATA", REPO.parent / "shared" / "data"))

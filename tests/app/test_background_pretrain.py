@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 
+from app import preferences, pretrain
 from core.data.project import Project
 from core.hitl import background_pretrain as bp
 from tests.app.conftest import copy_subset
@@ -62,3 +63,24 @@ def test_status_bar_pretraining_cancel_resume_and_hand_over_to_training(qtbot, w
     project = Project.open(root)
     trained = project.model(project.active_model)
     assert trained is not None and trained.extra["warm_from"] == bp.RUN_NAME
+
+
+def test_opening_a_folder_starts_it_by_itself_unless_turned_off(qtbot, window, shared_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(bp, "MODEL", {"name": "unet", "base_channels": 4, "norm": "batch"})
+    monkeypatch.setattr(bp, "SIZE", 64)
+    monkeypatch.setattr(bp, "MINUTES", 0.45)
+    monkeypatch.setattr(pretrain, "START_DELAY_MS", 50)
+    monkeypatch.delenv(pretrain.ENV)  # the suite turns it off; here the user's preference decides
+    pre = window.hitl.pretrainer
+    assert pre.action.isChecked() == pretrain.AUTO_DEFAULT
+    pre.action.setChecked(False)
+    assert preferences.get(pretrain.PREFERENCE) is False
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=6, unlabeled=bp.MIN_IMAGES)
+    assert window.open_folder(root)
+    qtbot.wait(300)
+    assert not pre.running  # turned off: only the button starts it
+    pre.action.setChecked(True)
+    pre.session_changed(window.session)  # as opening the folder again does
+    qtbot.waitUntil(lambda: pre.running, timeout=10_000)
+    pre.button.click()
+    qtbot.waitUntil(lambda: not pre.running, timeout=120_000)
