@@ -47,9 +47,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self):
         super().__init__()
-        from app.preload import preload_gil_bound  # GIL-bound imports now, not at the first Predict
+        from app.preload import prepare_ui_thread  # GIL-bound imports now, not at the first Predict
 
-        preload_gil_bound()
+        prepare_ui_thread()
         self.setWindowTitle("ToothSeg Studio")
         self.setWindowIcon(icon("app"))
         self.resize(1400, 900)

@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 
 log = logging.getLogger("toothseg.app")
 GIL_BOUND = ("onnx", "onnxruntime")
+# Every call from Python into Qt releases the GIL and takes it back; with a worker busy in Python or numpy
+# each take-back waits up to the interpreter's switch interval (5 ms by default), and a repaint makes
+# dozens of them (a list delegate asks the model for every row and role). 1 ms keeps that convoy short.
+SWITCH_INTERVAL_S = 0.001
 # Imported on the UI thread when a folder opens (training plan, warm start, model table) and at the first
 # Train; the folder-open worker imports them first, so the UI thread finds them ready.
 WARM = ("PIL.Image", "PIL.PngImagePlugin", "core.infer.runtime", "core.hitl.model_store", "core.models.checkpoint",
         "core.models.unet", "core.models.variants", "core.models.resnet_unet", "core.train.speed")
+
+
+def prepare_ui_thread() -> list[str]:
+    """Shorter GIL hand-overs for the UI thread, then ``preload_gil_bound()``."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+    return preload_gil_bound()
 
 
 def preload_gil_bound() -> list[str]:
