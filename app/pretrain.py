@@ -18,7 +18,7 @@ from core.train.events import TrainEvents
 
 log = logging.getLogger("toothseg.app.pretrain")
 PREFERENCE = "background_pretraining"   # start by itself when a folder opens (bool)
-AUTO_DEFAULT = True                     # ADR 0014: it lifted 20-label Dice on unseen videos
+AUTO_DEFAULT = True                     # ADR 0017: it lifted 20-label Dice on unseen videos
 ENV = "TOOTHSEG_BACKGROUND_PRETRAIN"    # "0" / "1" overrides the preference (the test suite sets "0")
 START_DELAY_MS = 3000                   # let the folder open and the first image draw first
 
