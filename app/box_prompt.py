@@ -121,7 +121,7 @@ class BoxPrompt(QtCore.QObject):
             box = s.undo()                               # a refinement replaces the box's previous result
             if box is not None:
                 self.tools.canvas.refresh_mask(box)
-        ed = self.tools._guarded()
+        ed = self.tools.guarded_editor()
         if ed is None:
             return
         box, rec = ed.paint_region(result.mask, self.tools.value)

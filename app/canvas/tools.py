@@ -89,6 +89,10 @@ class ToolController(QtCore.QObject):
         ed.guard = guard
         return ed
 
+    def guarded_editor(self):
+        """The editor with the paint guard applied, for tools outside this file (the box tool)."""
+        return self._guarded()
+
     def pick(self, x: float, y: float) -> None:
         """Eyedropper: make the class under the cursor the active one."""
         ed = self.editor

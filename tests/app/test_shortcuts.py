@@ -211,7 +211,7 @@ def check_class_step(delta):
 
 
 CHECKS = {name: check_tool(name) for name in ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso",
-                                               "ruler")}
+                                               "ruler", "box")}
 CHECKS.update({
     "size_down": check_size(0.8), "size_up": check_size(1.25), "close_polygon": check_close_polygon,
     "cancel_polygon": check_cancel_polygon, "accept_all": check_accept_all, "remove_islands": check_islands,
