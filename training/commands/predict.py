@@ -50,9 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    predictor = load_predictor(args.model, args.backend, tta=args.tta)  # a bad model is named first
     if not list_inputs(args.input, exclude=args.out):
         raise ImageReadError(f"{args.input}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    predictor = load_predictor(args.model, args.backend, tta=args.tta)
     print(f"running on {predictor.provider}" + (" with flip test-time augmentation" if args.tta else ""),
           file=sys.stderr)
     bar = _Bar(not args.json)
