@@ -37,12 +37,19 @@ class StallSampler:
         self.thread.start()
 
     def _watch(self) -> None:
+        import threading
         import traceback
 
         while True:
             time.sleep(0.01)
             if time.perf_counter() - self.beat.last > 0.03:
-                frame = sys._current_frames().get(self.main)
+                frames = sys._current_frames()
+                frame = frames.get(self.main)
+                for ident, other in frames.items():   # what the workers run meanwhile (who has the GIL)
+                    if ident not in (self.main, threading.get_ident()):
+                        top = traceback.extract_stack(other)[-3:]
+                        self.counts[f"{self.beat.scenario} [worker]\n" + "".join(
+                            f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n" for f in top)] += 1
                 if frame is not None:
                     stack = traceback.extract_stack(frame)[-14:]
                     self.counts[self.beat.scenario + "\n" + "".join(f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n"
