@@ -50,45 +50,18 @@ def ort_reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def graph_signature(proto) -> tuple[list[tuple[str, str, list]], list[tuple[str, str, list]]]:
-    """(inputs, outputs) of an ONNX graph as (name, element type, dims); a dim is an int when fixed,
-    else its symbolic name (or None). Initialisers listed as inputs (old IR versions) are left out."""
-    import onnx
-
-    def describe(value) -> tuple[str, str, list]:
-        tensor = value.type.tensor_type
-        elem = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "unknown"
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
-        return value.name, {"float32": "float"}.get(elem, elem), dims
-
-    weights = {t.name for t in proto.graph.initializer}
-    return ([describe(v) for v in proto.graph.input if v.name not in weights],
-            [describe(v) for v in proto.graph.output])
-
-
-def read_onnx(model: bytes | str | Path, label: str):
-    """(proto, metadata) of an ONNX model whose ToothSeg metadata and graph inputs/outputs were checked
-    against the schema; no session is created and nothing runs (the app checks models this way)."""
-    import onnx
-
+def read_onnx(model: bytes | str | Path, label: str) -> dict[str, Any]:
+    """The ToothSeg metadata of an ONNX model, with the metadata and the graph's inputs/outputs checked
+    against the schema; the weights are not decoded, no session is made and nothing runs (fast enough
+    for the app to check a model on the UI thread before Set active or Show as overlay)."""
+    from core.infer.onnx_info import read_onnx_info
     from core.models.describe import from_props
     from core.models.metadata_schema import check_graph_io
 
-    try:
-        proto = onnx.load_model_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-    except FileNotFoundError as exc:
-        raise ModelFileError(f"{label}: model file not found") from exc
-    except IsADirectoryError as exc:
-        raise ModelFileError(f"{label}: is a folder, not an ONNX model file") from exc
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise ModelFileError(f"{label}: not an ONNX model (corrupt or another file type: {exc})") from exc
-    meta = from_props({p.key: p.value for p in proto.metadata_props}, label)
-    try:
-        inputs, outputs = graph_signature(proto)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{label}: the graph's inputs or outputs have an unknown type ({exc})") from exc
-    check_graph_io(inputs, outputs, meta, label)
-    return proto, meta
+    info = read_onnx_info(model, label)
+    meta = from_props(info.props, label)
+    check_graph_io(info.inputs, info.outputs, meta, label)
+    return meta
 
 
 class OnnxBackend:
@@ -105,8 +78,7 @@ class OnnxBackend:
         from core.infer.runtime import make_session
 
         self.name = label = name or (Path(model).name if not isinstance(model, bytes) else "model")
-        proto, self.meta = read_onnx(model, label)
-        del proto
+        self.meta = read_onnx(model, label)
         self.session, self.provider = make_session(
             model if isinstance(model, bytes) else Path(model), providers, threads, label
         )

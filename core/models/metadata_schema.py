@@ -256,10 +256,10 @@ def check_sidecar(sidecar: Any, where: str, fmt: str, current: int) -> dict[str,
 
 def read_sidecar_file(path: Path, fmt: str = SIDECAR_FORMAT, current: int = SIDECAR_VERSION) -> dict[str, Any]:
     """A sidecar file read (size-limited) and checked: ``check_sidecar`` plus what inference derives from
-    it (``core.export.metadata.inference_meta``: the recipe's threshold and rules). Torch-free, so the
+    it (``core.models.describe.inference_meta``: the recipe's threshold and rules). Torch-free, so the
     slim build checks registered models the same way; ``core.models.checkpoint.read_sidecar`` adds the
     registry check."""
-    from core.export.metadata import inference_meta
+    from core.models.describe import inference_meta
 
     try:
         size = path.stat().st_size
