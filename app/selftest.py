@@ -183,9 +183,9 @@ def export_model(checkpoint: Path, images: Path, out: Path) -> Path:
 
 
 def slim_meta(size: int = SLIM_SIZE) -> dict[str, Any]:
-    """The metadata the exporter writes (core.export.metadata), for the fixed smoothing+threshold model."""
+    """The metadata the exporter writes (core.models.describe), for the fixed smoothing+threshold model."""
     from core import __version__
-    from core.export.metadata import FORMAT, VERSION
+    from core.models.describe import FORMAT, VERSION
 
     return {
         "format": FORMAT, "version": VERSION,
@@ -206,7 +206,7 @@ def build_slim_model(meta: dict[str, Any] | None = None) -> bytes:
     import onnx
     from onnx import TensorProto, helper
 
-    from core.export.metadata import to_props
+    from core.models.describe import to_props
 
     meta = meta or slim_meta()
     nodes = [
