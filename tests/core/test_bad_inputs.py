@@ -875,6 +875,7 @@ def test_journal_of_an_unreadable_image_is_kept_and_others_restored(corpus_env, 
     assert session.journal.path_for("good1").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch, on the crafted training state
 @pytest.mark.parametrize("case", ALL_CASES, ids=case_ids(ALL_CASES))
 def test_bad_input(case, corpus_env, tmp_path, capfd):  # noqa: F811
     run_case(case, corpus_env, tmp_path, capfd)
