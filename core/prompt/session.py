@@ -58,6 +58,7 @@ class PromptSegmenter:
         self.context = context
         self.tidy = tidy
         self.model_clicks = model_clicks
+        self.encode_times: list[float] = []   # seconds of every encoder run (benchmarks print them)
 
     def crop_for(self, shape: tuple[int, int], box) -> geometry.Crop:
         return geometry.choose_crop(geometry.clamp_box(box, shape), shape, self.context)
@@ -71,6 +72,7 @@ class PromptSegmenter:
         t = time.perf_counter()
         emb = self.encoder.run(None, {"image": geometry.encoder_input(image, crop)})[0]
         spent = time.perf_counter() - t
+        self.encode_times.append(spent)
         self.cache[ck] = emb
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)

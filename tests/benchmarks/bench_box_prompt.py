@@ -77,17 +77,18 @@ def run(name, items, contexts):
     scores: dict[str, list[float]] = {}
     enc: dict[float, list[float]] = {c: [] for c in contexts}
     dec: list[float] = []
+    cpu: list[float] = []   # process CPU seconds per prompt: what the prompt costs whatever else runs
     images = set()
     for key, image, truth in items:
         images.add(key)
         box = geometry.clamp_box(true_box(truth), truth.shape)
         for c in contexts:
             seg = segs[c]
-            t = time.perf_counter()
+            seg.embedding(image, geometry.choose_crop(box, truth.shape, c), key)   # encoding timed apart
+            t, tc = time.perf_counter(), time.process_time()
             r = seg.segment(image, box, key=key)
-            if r.encode_s:
-                enc[c].append(r.encode_s)
-            dec.append(time.perf_counter() - t - r.encode_s)  # decoder + pre/post-processing
+            dec.append(time.perf_counter() - t)  # decoder + pre/post-processing
+            cpu.append(time.process_time() - tc)
             tidy = geometry.tidy(r.mask, box, 2.0)      # what the segmenter returns by default
             label = "whole image" if c >= 99 else f"crop x{c:g}"
             scores.setdefault(f"{label}", []).append(dice(r.mask, truth))
@@ -110,12 +111,16 @@ def run(name, items, contexts):
     for label, vals in scores.items():
         print(f"  {label:28s} mean Dice {np.mean(vals):.3f}  median {np.median(vals):.3f}  "
               f"<0.7: {int(np.sum(np.array(vals) < 0.7))}")
+    for c, seg in segs.items():
+        enc[c] = seg.encode_times
     for c, times in enc.items():
         if times:
             print(f"  encoding ({'whole image' if c >= 99 else f'crop x{c:g}'}): mean {np.mean(times):.2f} s, "
                   f"median {np.median(times):.2f} s over {len(times)} encodings")
     ms = np.array(dec) * 1000
-    print(f"  per prompt after encoding (decoder + pre/post): median {np.median(ms):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms (n={len(ms)})")
+    print(f"  per prompt after encoding (decoder + pre/post): median {np.median(ms):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms (n={len(ms)}); "
+          f"process CPU per box prompt: median {1000 * np.median(cpu):.0f} ms, p95 {1000 * np.percentile(cpu, 95):.0f} ms; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return scores
 
 
