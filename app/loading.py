@@ -60,6 +60,9 @@ class Loader(QtCore.QObject):
 
         def finish() -> None:
             self._jobs.discard(job)
+            # the pool keeps every started QRunnable (PySide holds it for Qt): let it hold nothing
+            job.fn, job.args, job.kwargs = None, (), {}
+            job.signals.deleteLater()       # and drop the connections, whose closures see the session
             if self._queued is job:
                 self._queued = None
             if generation != self.generation:
