@@ -71,7 +71,8 @@ class ReviewPanel(PanelDock):
         self.bulk_button = QtWidgets.QPushButton("Accept likely right")
         self.bulk_button.setObjectName("reviewBulkAccept")
         self.bulk_button.setToolTip(f"Accept every unflagged mask estimated at Dice {BULK_MIN_QUALITY:.2f} or more; "
-                                    "flagged masks always need your look")
+                                    "only when the model's estimate ranked its held-out labels well (Spearman "
+                                    "≥ 0.6); flagged masks always need your look")
         self.bulk_button.clicked.connect(self.bulk_accept_requested)
         lay.addWidget(self.bulk_button)
         self.counts = QtWidgets.QLabel("")
@@ -104,7 +105,10 @@ class ReviewPanel(PanelDock):
         flagged = sum(1 for x in items if x.flags or not x.plausible)
         self.counts.setText(f"{counts.get('pending', 0)} waiting ({flagged} flagged), {counts.get('reviewed', 0)} "
                             f"accepted, {counts.get('rejected', 0)} rejected")
-        self.bulk_button.setText(f"Accept {bulk} likely right (est. Dice ≥ {BULK_MIN_QUALITY:.2f}, unflagged)")
+        if items and not any(x.trusted for x in items):
+            self.bulk_button.setText("Accept likely right: off (the estimate did not rank your held-out labels)")
+        else:
+            self.bulk_button.setText(f"Accept {bulk} likely right (est. Dice ≥ {BULK_MIN_QUALITY:.2f}, unflagged)")
         self.bulk_button.setEnabled(bulk > 0)
         for b in self.buttons.values():
             b.setEnabled(bool(items))

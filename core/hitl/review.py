@@ -43,6 +43,7 @@ class ReviewItem:
     created: str = ""
     quality: float = -1.0     # estimated Dice 0..1 (core.infer.quality); -1 = not estimated (older queue)
     flags: list[str] = field(default_factory=list)  # why the mask looks wrong, in words
+    trusted: bool = False     # the model's estimate ranked its held-out labels well (bulk accept may use it)
 
 
 def pseudo_mask_path(project: Project, sample_id: str) -> Path:
@@ -89,7 +90,7 @@ def predict_for_review(project: Project, samples: list[Sample], model: str | Pat
                 id=s.id, mask=path.relative_to(project.dir).as_posix(), uncertainty=uncertainty(pred.probabilities),
                 plausible=bool(pred.stats.get("plausible", False)),
                 area_frac=float(pred.stats.get("area_frac", 0.0)), model=Path(model).name, created=stamp,
-                quality=round(float(info["quality"]), 4), flags=list(info["flags"])))
+                quality=round(float(info["quality"]), 4), flags=list(info["flags"]), trusted=bool(info["trusted"])))
         except (ToothSegError, ValueError, OSError) as exc:
             failed.append({"id": s.id, "error": str(exc)})
         if progress is not None:
@@ -151,9 +152,11 @@ class ReviewQueue:
         return sorted(self.items.values(), key=lambda x: (x.plausible, score(x), x.id))
 
     def bulk_candidates(self, min_quality: float = BULK_MIN_QUALITY) -> list[ReviewItem]:
-        """What a bulk accept may take: unflagged masks with an estimate of at least ``min_quality``,
-        most likely right first. Flagged or unestimated masks always need a person's look."""
-        return [x for x in self.pending("right") if x.plausible and not x.flags and x.quality >= min_quality]
+        """What a bulk accept may take: unflagged masks with an estimate of at least ``min_quality`` from a
+        model whose estimate proved it ranks held-out labels (``QualityModel.trusted``), most likely right
+        first. Flagged, unestimated or unproven estimates always need a person's look."""
+        return [x for x in self.pending("right")
+                if x.trusted and x.plausible and not x.flags and x.quality >= min_quality]
 
     def accept_many(self, sample_ids: list[str]) -> int:
         """Accept several pseudo masks as they are; refuses any flagged one (nothing is accepted then)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.data.atomic import atomic_write_json
-from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice
+from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, spearman
 from core.jobs import CancelToken
 
 PRIOR_WEIGHT = 2.0
@@ -67,6 +67,7 @@ def _fitted(model: QualityModel, raw: list[float], true: list[float], source: st
         model.n_val = len(raw)
         model.source = source
         model.val_mae = float(np.mean([abs(model.estimate_raw(r) - t) for r, t in zip(raw, true, strict=True)]))
+        model.val_spearman = spearman(raw, true)
     return model
 
 

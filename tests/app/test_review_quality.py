@@ -38,8 +38,12 @@ def test_review_queue_estimates_flags_and_bulk_accept(qtbot, window, shared_data
     assert [round(x.quality, 2) for x in ranked] == shown and [x.id for x in ranked] == panel.ids
     # make the verdicts deterministic: two likely right, one doubtful, one flagged (a real predicted mask each)
     verdicts = [(0.92, []), (0.88, []), (0.55, []), (0.97, ["much smaller or larger than your labels"])]
+    for item in ranked:
+        item.trusted = False                                             # a tiny model's estimate proves nothing
+    ctl.refresh_review()
+    assert "off" in panel.bulk_button.text() and not panel.bulk_button.isEnabled()
     for item, (quality, flags) in zip(ranked, verdicts, strict=True):
-        item.quality, item.flags, item.plausible = quality, flags, not flags
+        item.quality, item.flags, item.plausible, item.trusted = quality, flags, not flags, True
     ctl.queue.save()
     ctl.refresh_review()
     flagged_id = ranked[3].id

@@ -79,6 +79,14 @@ def test_quality_estimate_ranks_the_review_queue(seed, shared_data, tmp_path):
     bulk = [true[x.id] for x in queue.bulk_candidates()]
     rho = spearmanr(est, dice)[0]
     calib = project.model(project.active_model)
+    from core.infer.predictor import load_predictor
+    from core.infer.quality import QualityModel
+
+    stored = QualityModel.from_json(load_predictor(outcome["onnx"]).meta.get("quality"))
+    print(f"\n  calibration: {stored.source} n={stored.n_val}, held-out Spearman "
+          f"{stored.val_spearman if stored.val_spearman is None else round(stored.val_spearman, 3)}, "
+          f"MAE {stored.val_mae if stored.val_mae is None else round(stored.val_mae, 3)}; "
+          f"bulk accept {'on' if stored.trusted else 'off'}")
     print(f"\nseed {seed}: trained in {train_s:.0f} s ({outcome.get('val_method', 'val')}, val n={outcome['val_n']}); "
           f"queue of n={len(ranked)} unseen-video frames predicted in {predict_s:.1f} s; model {calib.name}")
     print(f"  true Dice mean {dice.mean():.3f} (median {np.median(dice):.3f}); estimate mean {est.mean():.3f}, "

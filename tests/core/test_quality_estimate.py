@@ -18,7 +18,7 @@ from core.errors import ToothSegError
 from core.export.onnx import export_onnx
 from core.hitl.review import ReviewItem, ReviewQueue
 from core.infer.predictor import load_predictor
-from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, signals
+from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, signals, spearman
 from core.infer.quality_fit import calibrate_checkpoint, fit_line
 from core.train.data import open_dataset
 from tests.core.test_train_support import make_subset
@@ -61,6 +61,16 @@ def test_fit_line_moves_only_the_offset_with_few_images_and_never_reverses_the_r
     assert 0.0 <= b < 0.8  # a backwards trend flattens the line but never reverses the ranking
 
 
+def test_trust_needs_a_ranking_proven_on_enough_held_out_labels():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+    assert not QualityModel(n_val=20, val_spearman=0.55).trusted
+    assert not QualityModel(n_val=5, val_spearman=0.9).trusted
+    assert QualityModel(n_val=20, val_spearman=0.65).trusted
+    assert QualityModel.from_json(QualityModel(n_val=20, val_spearman=0.65).to_json()).trusted
+
+
 def test_a_damaged_calibration_is_read_as_uncalibrated():
     for bad in ({"a": "x"}, {"prior": {"log_area": [0, -1], "n": 5}}, {"b": float("nan")}, [1, 2], None):
         model = QualityModel.from_json(bad)
@@ -90,6 +100,7 @@ def test_calibration_uses_val_images_and_travels_into_onnx(calibrated):
     val = [s for s in data.index if s.has_mask and s.split == "val"]
     train = [s for s in data.index if s.has_mask and s.split == "train"]
     assert stored["n_val"] == len(val) > 0 and stored["prior"]["n"] == len(train)
+    assert "val_spearman" in stored and not QualityModel.from_json(stored).trusted  # 3 images prove nothing
     assert json.loads(sidecar.read_text())["quality"] == json.loads(json.dumps(stored))
     predictor = load_predictor(onnx)
     assert predictor.meta["quality"] == json.loads(json.dumps(stored))  # the viewer build estimates the same way
@@ -135,7 +146,7 @@ def test_queue_orders_by_estimate_and_bulk_accept_skips_flagged(shared_data, tmp
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), (mask > 0).astype(np.uint8) * 255)
         items.append(ReviewItem(id=sid, mask=f"pseudo/{sid}.png", uncertainty=0.1, plausible=not flags,
-                                area_frac=0.05, quality=quality, flags=flags))
+                                area_frac=0.05, quality=quality, flags=flags, trusted=True))
     queue = ReviewQueue(project, index)
     queue.add(items)
     assert [x.quality for x in queue.pending("right")] == [0.95, 0.85, 0.30, 0.90]  # flagged last
@@ -143,6 +154,9 @@ def test_queue_orders_by_estimate_and_bulk_accept_skips_flagged(shared_data, tmp
     assert [x.quality for x in queue.pending("confident")] == [0.95, 0.85, 0.30, 0.90]  # an older setting
     bulk = queue.bulk_candidates()
     assert [x.quality for x in bulk] == [0.95, 0.85]
+    bulk[0].trusted = False  # an estimate that did not rank the model's held-out labels is never relied on
+    assert [x.quality for x in queue.bulk_candidates()] == [0.85]
+    bulk[0].trusted = True
     with pytest.raises(ToothSegError, match="flagged"):
         queue.accept_many([x.id for x in queue.pending("right")])
     assert len(queue.items) == 4  # nothing accepted by the refused call
