@@ -90,10 +90,10 @@ def run(root: str | Path, project_dir: str | Path | None = None, minutes: float 
     how = lower_priority() if idle else "normal priority (one thread)"
     r = recipe(minutes)
     data = open_dataset(root, r.split_seed, r.split_ratios)
-    images = sum(1 for s in data.index if s.split in ("train", ""))
-    if images < MIN_IMAGES:
-        raise ToothSegError(f"background pretraining needs at least {MIN_IMAGES} images outside the validation "
-                            f"split; this folder has {images}")
+    if len(data.index) < MIN_IMAGES:  # the same count the status bar offers it for
+        raise ToothSegError(f"background pretraining needs at least {MIN_IMAGES} images; this folder has "
+                            f"{len(data.index)}")
+    images = sum(1 for s in data.index if s.split in ("train", ""))  # validation images stay out
     if events is not None:
         events.on_log(f"background MIM pretraining on {images} images, {how}, budget {minutes:g} min")
     resume = (d / "last_state.pt").exists()
