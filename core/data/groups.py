@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data.appearance import appearance_vector
 from core.data.io import is_dicom, read_image
 from core.data.sample import Sample, SampleIndex
 from core.errors import ImageReadError
@@ -66,9 +67,7 @@ class Grouping:
 
 def thumbnail(image: np.ndarray, side: int = THUMB) -> np.ndarray:
     """Grey, area-resized, zero-mean unit-variance vector (brightness and gain do not count)."""
-    from core.train.coverage import thumbnail as coverage_thumbnail
-
-    return coverage_thumbnail(image, side)
+    return appearance_vector(image, side)
 
 
 def dicom_key(path: Path) -> str | None:

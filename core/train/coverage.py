@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import cv2
 import numpy as np
 
-from core.data.io import to_unit_float
+from core.data.appearance import appearance_vector
 from core.jobs import CancelToken
 
 THUMB = 24  # pixels per side: enough to tell clips and views apart, blind to the fine anatomy
@@ -25,11 +24,7 @@ THUMB = 24  # pixels per side: enough to tell clips and views apart, blind to th
 
 def thumbnail(image: np.ndarray, side: int = THUMB) -> np.ndarray:
     """Grey, area-resized, zero-mean unit-variance vector (brightness and gain do not count)."""
-    img = to_unit_float(image)
-    if img.ndim == 3:
-        img = img.mean(axis=2)
-    small = cv2.resize(img.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA).ravel()
-    return (small - small.mean()) / (small.std() + 1e-6)
+    return appearance_vector(image, side)
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0, iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,26 @@ def test_the_check_itself_catches_a_qt_import(tmp_path):
     assert [n.split(".")[0] for n in _imports(bad)] == ["PySide6", "app"]
 
 
+# core package -> core packages it must not import (ADR 0001's map of the house; lazy imports count).
+LOWER_NEVER_IMPORTS = {
+    "data": ("annotation", "models", "infer", "train", "export", "hitl", "interop", "prompt"),
+    "annotation": ("models", "infer", "train", "export", "hitl"),
+    "models": ("infer", "train", "export", "hitl"),
+    "infer": ("train", "export", "hitl"),
+    "train": ("export", "hitl"),
+    "export": ("train", "hitl"),
+}
+
+
+def test_core_layers_import_only_downwards():
+    offenders = [f"{path.relative_to(REPO)} imports {name}"
+                 for package, banned in LOWER_NEVER_IMPORTS.items()
+                 for path in (REPO / "core" / package).rglob("*.py")
+                 for name in _imports(path)
+                 if name.split(".")[0] == "core" and len(name.split(".")) > 1 and name.split(".")[1] in banned]
+    assert offenders == []
+
+
 def test_infer_and_train_never_import_the_exporter():
     """The inference description lives in core.models.describe, below infer, train and export; running
     or training a model never needs the exporter (issue 21). Lazy imports inside functions count too."""
