@@ -582,6 +582,8 @@ COCO_CASES = [
     coco_case("area-string", _set("annotations.0.area", "big")),
     coco_case("categories-not-list", _set("categories", 5)),
     coco_case("category-id-letters", _set("categories.0.id", "a")),
+    coco_case("annotation-of-missing-image", _set("annotations.0.image_id", 99), says="",
+              runs={"check": OK, "stats": OK, "index": OK, "evaluate": OK, "split": OK}),
     coco_case("truncated-json", lambda d, e: json.dumps(d)[:60]),
     coco_case("not-utf8-json", lambda d, e: b'{"images": [\xff\xfe]}'),
 ]

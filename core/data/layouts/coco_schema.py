@@ -46,15 +46,16 @@ def validate_coco(data: Any, name: str) -> None:
         if not isinstance(ann, dict):
             _bad(name, where, "an object", ann)
         image_id = ann.get("image_id")
-        if not _is_id(image_id) or image_id not in ids:
-            _bad(name, f"{where}.image_id", "the id of an image in the file", ann.get("image_id"))
+        if not _is_id(image_id):
+            _bad(name, f"{where}.image_id", "a whole number or text", image_id)
         cat = ann.get("category_id")
         if not _is_int(cat) or not 0 < cat < 256:
             _bad(name, f"{where}.category_id", "a whole number 1-255 (it becomes the label value)", cat)
         if "area" in ann and not _is_number(ann["area"]):
             _bad(name, f"{where}.area", "a number", ann["area"])
-        im = ids[ann["image_id"]]
-        _check_segmentation(name, f"{where}.segmentation", ann.get("segmentation"), [im["height"], im["width"]])
+        im = ids.get(image_id)  # an annotation of an image left out of the file is never drawn: no size to check
+        size = [im["height"], im["width"]] if im is not None else None
+        _check_segmentation(name, f"{where}.segmentation", ann.get("segmentation"), size)
     cats = data.get("categories", [])
     if not isinstance(cats, list):
         _bad(name, "categories", "a list", cats)
@@ -65,7 +66,7 @@ def validate_coco(data: Any, name: str) -> None:
             _bad(name, f"categories[{i}].id", "a whole number 1-255", c.get("id"))
 
 
-def _check_segmentation(name: str, where: str, seg: Any, image_size: list[int]) -> None:
+def _check_segmentation(name: str, where: str, seg: Any, image_size: list[int] | None) -> None:
     if seg is None or seg == [] or seg == {}:
         return
     if isinstance(seg, list):
@@ -75,8 +76,10 @@ def _check_segmentation(name: str, where: str, seg: Any, image_size: list[int]) 
         return
     if isinstance(seg, dict):
         size, counts = seg.get("size"), seg.get("counts")
-        if size != image_size:
+        if image_size is not None and size != image_size:
             _bad(name, f"{where}.size", f"the image's [height, width] {image_size}", size)
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and 0 < v <= MAX_SIDE for v in size)):
+            _bad(name, f"{where}.size", "[height, width]", size)
         if isinstance(counts, str) or (isinstance(counts, list) and all(_is_int(v) and v >= 0 for v in counts)):
             return
         _bad(name, f"{where}.counts", "an RLE (text or a list of run lengths)", counts)
