@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
 
     predictor = load_predictor(outcome["onnx"])                        # one gland per label -> one component
     assert predictor.meta["postprocess"]["max_components"] == 1 and predictor.max_components == 1
+    # the quality estimate was calibrated on the folds' held-out rows and travels with the ONNX model
+    quality = predictor.meta["quality"]
+    assert quality["source"] == "cross-validation" and quality["n_val"] == 16 and quality["prior"]["n"] >= 10
+    assert json.loads((Path(outcome["run_dir"]) / "best.json").read_text())["quality"] == quality
     # second press: warm start from the active model, scored next to it on the same val images
     plan = auto_train.plan_training(project, index, device="cpu", **TINY)
     assert plan.warm_from == entry.name and plan.recipe.init.endswith("best.safetensors")
