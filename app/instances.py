@@ -83,7 +83,7 @@ class InstanceController(QtCore.QObject):
 
     def _source(self, source: str) -> None:
         self.source = source
-        self.panel._enable()
+        self.panel.refresh_buttons()
         self.schedule()
 
     def _min_area(self, value: int) -> None:

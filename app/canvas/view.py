@@ -139,6 +139,11 @@ class CanvasView(pg.GraphicsView):
 
     # ------------------------------------------------------------------ content
     @property
+    def raw_image(self) -> np.ndarray | None:
+        """The image as read (before window / level), for auto-window and size checks."""
+        return self._raw
+
+    @property
     def has_image(self) -> bool:
         return self._raw is not None
 

@@ -76,7 +76,7 @@ class InstancesPanel(PanelDock):
         self.items: list[InstanceItem] = []
         self.classes: dict[int, ClassDef] = {}
         self.spacing: tuple[float, float] | None = None     # mm per pixel (rows, cols) when the file says
-        self._enable()
+        self.refresh_buttons()
 
     # ------------------------------------------------------------------ content
     def set_classes(self, classes: list[ClassDef]) -> None:
@@ -128,7 +128,7 @@ class InstancesPanel(PanelDock):
         flagged = sum(1 for f in flags if f)
         self.summary.setText(f"{len(items)} instance(s) of {classes} class(es) in the {source}"
                              + (f"; {flagged} flagged for review" if flagged else ""))
-        self._enable()
+        self.refresh_buttons()
 
     def selected_row(self) -> int:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
@@ -142,7 +142,7 @@ class InstancesPanel(PanelDock):
         self.table.selectRow(row)
 
     def _selected(self) -> None:
-        self._enable()
+        self.refresh_buttons()
         row = self.selected_row()
         if row >= 0:
             self.row_selected.emit(row)
@@ -160,7 +160,7 @@ class InstancesPanel(PanelDock):
         if row >= 0 and value is not None:
             self.rename_requested.emit(row, int(value))
 
-    def _enable(self) -> None:
+    def refresh_buttons(self) -> None:
         editable = self.source.currentData() == "mask"
         self.rename_button.setEnabled(editable and self.selected_row() >= 0 and self.new_class.count() > 0)
         self.rename_button.setToolTip("Give the selected instance another class (one undoable edit, Ctrl+Z)"

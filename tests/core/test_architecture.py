@@ -84,8 +84,8 @@ def _private_uses(path: Path) -> list[str]:
                    and node.attr not in own})
 
 
-# Private attributes app/ still reaches across files (issue 21 item 1); the list may only shrink.
-KNOWN_PRIVATE_USES = {("app/box_prompt.py", "_guarded"), ("app/instances.py", "_enable"), ("app/main_window.py", "_raw")}
+# Private attributes app/ reaches across files (issue 21 item 1): none left; keep it that way.
+KNOWN_PRIVATE_USES: set[tuple[str, str]] = set()
 
 
 def test_app_uses_no_new_private_attributes_across_files():
