@@ -8,6 +8,17 @@ the whole image vs a crop around the box (context x the box's longer side), with
 post-processing (clip to box, largest piece, fill holes), and one corrective click (at the deepest
 point of the largest error: positive where the mask misses, negative where it overflows), applied the
 product's way (geometry.apply_clicks) or fed to the decoder as a SAM point prompt.
+Measured 2026-12-02 on the shared 2-CPU machine at load average 17-24 (wall times are inflated ~10x):
+  thyroid, 64 lobes on 60 frames: box 0.822 mean (median 0.844); + 1 click 0.855 (0.880); the click as a
+    SAM point prompt 0.733. Below the 0.85 goal with the box alone.
+  teeth, 95 teeth on 4 panoramics: box 0.859 (0.871); + 1 click 0.873 (0.884); as a SAM point 0.809.
+    A crop of 2x the box scored 0.728 on 39 teeth against 0.847 at 3x (the default).
+  Per prompt after encoding, 2 threads: wall p95 1.8-2.0 s under that load, but 210 ms p95 of process
+    CPU (176 ms median, 20 prompts, /tmp latency probe), so <= 300 ms on two free cores. Encoder: 2.6
+    CPU-s per image (wall 16 s under load).
+  Not in the product yet: fine-tuning the decoder alone on 27 lobes (24 frames, ids < 1300; 200 steps,
+    AdamW 1e-5, BCE + Dice, embeddings computed once) lifted 31 lobes of later frames (ids >= 1300)
+    from 0.835 to 0.875 mean (median 0.871 -> 0.896).
 TOOTHSEG_BENCH_THYROID (frames, default 60) and TOOTHSEG_BENCH_TEETH (images, default 4) set n;
 TOOTHSEG_BENCH_CONTEXTS="3,2" compares crop contexts on teeth (each x2 crop is one more encoding).
 """
