@@ -204,6 +204,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dataset.set_index(None)
         self.canvas.clear()
         self.stack.setCurrentWidget(self.canvas)
+        self.layout().setGeometry(self.layout().geometry())   # the canvas fills the window while it opens
+        self.status.labels["zoom"].setText("")                  # no image, no zoom
         self.loader.request("Open folder", f"Opening {Path(folder).name} ...", open_session, folder,
                             on_done=lambda s: self._folder_ready(s, select, offer_recovery),
                             on_failed=self._folder_failed, on_stale=lambda s: s.close())
