@@ -20,7 +20,7 @@ class ActionSpec:
     group: str
     checkable: bool = False
     icon: str = ""
-    module: str = "editor"  # who builds the QAction: "editor" (main window) or "model" (app/hitl.py)
+    module: str = "editor"  # who builds the QAction: "editor" (main window), "model" (app/hitl.py), "layout"
 
 
 TOOLS = ("brush", "eraser", "threshold", "fill", "polygon", "accept_lasso", "ruler", "box")
@@ -67,6 +67,9 @@ SHORTCUTS: tuple[ActionSpec, ...] = (
                "False positives / false negatives of the prediction against the mask", "View", True),
     ActionSpec("cycle_layers", "Cycle overlays", ("V",), "Mask -> prediction -> errors -> all -> none", "View"),
     ActionSpec("contour", "Contour mode", ("C",), "Draw masks as outlines instead of filled", "View", True),
+    ActionSpec("toggle_panels", "Hide side panels", ("Ctrl+Shift+F",),
+               "Fold every side panel away so the image gets the window; again brings the same panels back "
+               "(Panels menu; the arrangement is remembered)", "View", module="layout"),
     ActionSpec("open_folder", "Open folder...", ("Ctrl+O",), "Open a dataset folder", "File"),
     ActionSpec("preferences", "Preferences...", ("Ctrl+,",),
                "Autosave interval, training budget and device, paint mode, theme, error colours", "File"),

@@ -129,6 +129,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         m.delete_requested.connect(self.delete_model)
         m.reveal_requested.connect(self.reveal)
         m.predict_requested.connect(self.predict)
+        m.selection_changed.connect(self.show_model_curves)
         r.predict_requested.connect(lambda: self.predict("unlabeled"))
         r.show_requested.connect(self.show_pseudo)
         r.accept_requested.connect(self.accept)
@@ -141,6 +142,9 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.evaluation.run_requested.connect(self.evaluate)
         self.evaluation.open_requested.connect(self.open_with_errors)
         self.w.dataset.model.modelReset.connect(self.session_changed)
+        self._plan_timer = QtCore.QTimer(self, singleShot=True, interval=250)   # a burst of saves: one plan
+        self._plan_timer.timeout.connect(self._labels_changed)
+        self.w.dataset.model.dataChanged.connect(lambda *_a: self._plan_timer.start())
         self.w.dataset.activated.connect(lambda _p: self._clear_saliency())
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
@@ -197,10 +201,18 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         try:
             plan = auto_train.plan_training(s.project, s.index, minutes=self.default_minutes, **self.auto_overrides)
         except Exception as exc:
-            self.training.plan_label.setText(str(exc))
+            self.training.show_plan(str(exc), ready=False)
+            self._planned_labels = len(s.index.labeled())
             return
         self.training.budget.setValue(plan.recipe.max_minutes or self.training.budget.value())
-        self.training.plan_label.setText(plan.describe())
+        self.training.show_plan(plan.describe())
+        self._planned_labels = plan.labeled
+
+    def _labels_changed(self) -> None:
+        """A mask was saved or accepted (a dataset row changed): the plan follows the label count at once."""
+        s = self.session
+        if s is not None and self.job is None and len(s.index.labeled()) != getattr(self, "_planned_labels", None):
+            self.show_plan()
 
     def status(self, text: str) -> None:
         self.w.status.message(text)
@@ -234,7 +246,7 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         self.last = {"kind": "auto", "plan": plan, "run_dir": auto_train.new_run_dir(project),
                      "previous": str(auto_train.model_path(project, prev)) if prev else None}
         self.training.begin("Train on my labels")
-        self.training.plan_label.setText(plan.describe())
+        self.training.show_plan(plan.describe())
         self.training.set_budget(plan.recipe.max_minutes)
         self.training.set_running(True)
         self.job = self._run("Preparing splits", auto_train.compute_splits, project, s.index,
@@ -355,6 +367,15 @@ class HitlController(ReviewActions, EvaluationActions, LabelNextActions, QtCore.
         active = next((r for r in rows if r["active"]), None)
         if active:
             self.models.show_info(f"Active: {active['name']} - {quality_text(active['metrics'])}")
+
+    def show_model_curves(self, name: str) -> None:
+        """The selected model's training curves, read back from the metrics.csv beside its checkpoint."""
+        from core.train.metrics_log import run_metrics
+
+        project = self.session.project if self.session else None
+        m = project.model(name) if project and name else None
+        rows = run_metrics(auto_train.model_path(project, m) or auto_train.model_path(project, m, onnx=True)) if m else []
+        self.models.show_curves(name if m else "", rows)
 
     def set_active(self, name: str) -> None:
         project = self._project()

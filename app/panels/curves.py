@@ -18,23 +18,30 @@ PREVIEW_TITLES = {"input_masked": "masked input", "input_perturbed": "perturbed 
 class CurvesWidget(pg.GraphicsLayoutWidget):
     """Three stacked plots sharing the step axis: loss, Dice (per epoch), learning rate."""
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, compact: bool = False):
         super().__init__(parent)
         self.setObjectName("trainingCurves")
         self.setBackground("#15191e")
-        self.setMinimumHeight(240)
+        self.setMinimumHeight(130 if compact else 200)
         pen = {"loss": pg.mkPen("#56B4E9", width=1.6), "dice": pg.mkPen("#E69F00", width=2),
                "val_loss": pg.mkPen("#CC79A7", width=1.6), "lr": pg.mkPen("#009E73", width=1.4)}
-        self.loss_plot = self.addPlot(row=0, col=0, title="loss")
+        # axis labels instead of plot titles: a title row costs each plot a fifth of its height in a side panel
+        self.loss_plot = self.addPlot(row=0, col=0)
         self.loss_plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
-        self.dice_plot = self.addPlot(row=1, col=0, title="validation Dice")
-        self.lr_plot = self.addPlot(row=2, col=0, title="learning rate")
+        self.dice_plot = self.addPlot(row=0, col=1) if compact else self.addPlot(row=1, col=0)  # side by side
+        self.lr_plot = self.addPlot(row=2, col=0)
+        for plot, label in ((self.loss_plot, "loss"), (self.dice_plot, "val Dice"), (self.lr_plot, "lr")):
+            plot.setLabel("left", label, **{"font-size": "8pt"})
+        self.lr_plot.setVisible(not compact)   # a past run's learning rate is in its metrics.csv, rarely needed
         for p in (self.loss_plot, self.dice_plot, self.lr_plot):
             p.showGrid(x=True, y=True, alpha=0.15)
             p.getAxis("left").setWidth(42)
             p.setMenuEnabled(False)
-        for row, stretch in enumerate((3, 3, 2)):
-            self.ci.layout.setRowStretchFactor(row, stretch)
+        if not compact:
+            for plot in (self.loss_plot, self.dice_plot):
+                plot.hideAxis("bottom")   # the plots share the step axis: only the lowest one shows it
+            for row, stretch in enumerate((3, 3, 2)):
+                self.ci.layout.setRowStretchFactor(row, stretch)
         self.dice_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)
         self.dice_plot.setYRange(0, 1, padding=0.02)
@@ -58,6 +65,27 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
             self.data[k] = ([], [])
             self.curves[k].setData([], [])
         self._last_step = 0
+        self._dirty = False
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt API)
+        """Ask for the minimum: a scrolling panel then fits its curves instead of growing past the screen."""
+        return QtCore.QSize(320, self.minimumHeight())
+
+    def show_history(self, rows: list[dict[str, float]]) -> None:
+        """Draw a finished run from its epoch rows (``core.train.metrics_log``): train loss, val loss, Dice, lr."""
+        self.reset()
+        for k, row in enumerate(rows):
+            step = row.get("step", float(k + 1))
+            if "train_loss" in row:
+                self._append("loss", step, row["train_loss"])
+            if "lr" in row:
+                self._append("lr", step, row["lr"])
+            if "val_dice" in row:
+                self._append("dice", step, row["val_dice"])
+            if "val_loss" in row:
+                self._append("val_loss", step, row["val_loss"])
+        self._dirty = True
+        self._repaint()
 
     def add_step(self, step: int, loss: float, lr: float) -> None:
         self._last_step = step

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.panels.curves import CurvesWidget
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
 from core.train.confidence import describe, from_metrics
 
-COLUMNS = ("", "Model", "Mode", "Created", "Data", "Val Dice", "ONNX", "int8 Dice drop")
+COLUMNS = ("", "Model", "Val Dice", "Mode", "Created", "ONNX", "int8 drop", "Data")  # what decides, first
+DICE = COLUMNS.index("Val Dice")
 
 
 def _num(value, fmt: str = "{:.3f}") -> str:
@@ -48,23 +50,34 @@ class ModelsPanel(PanelDock):
     predict_requested = QtCore.Signal(str)           # "current" | "selection" | "unlabeled"
     overlay_requested = QtCore.Signal(str)           # show this model's output above the mask (caries)
     overlay_clear_requested = QtCore.Signal()
+    selection_changed = QtCore.Signal(str)           # the model whose past curves to show ("" for none)
 
     def __init__(self, parent=None):
         super().__init__("Models", "modelsDock", parent)
         lay = self.body_layout
         self.table = row_table(COLUMNS, "modelsTable")
         self.table.doubleClicked.connect(lambda _i: self._emit(self.activate_requested))
-        lay.addWidget(self.table, 1)
+        self.table.itemSelectionChanged.connect(lambda: self.selection_changed.emit(self.selected()))
+        lay.addWidget(self.table, 2)
+        self.curves_title = QtWidgets.QLabel("")
+        self.curves_title.setObjectName("modelCurvesTitle")
+        self.curves_title.setStyleSheet("color: #8a939c;")
+        lay.addWidget(self.curves_title)
+        self.curves = CurvesWidget(compact=True)   # the selected model's run, from its metrics.csv
+        self.curves.setObjectName("modelCurves")
+        self.curves.setVisible(False)
+        lay.addWidget(self.curves, 3)
         grid = QtWidgets.QGridLayout()
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         specs = (("activate", "Set active", lambda: self._emit(self.activate_requested)),
                  ("export", "Export ONNX", lambda: self._emit_export(False)),
-                 ("export_int8", "Export + int8", lambda: self._emit_export(True)),
-                 ("reveal", "Show files", lambda: self._emit(self.reveal_requested)),
+                 ("export_int8", "+ int8", lambda: self._emit_export(True)),
+                 ("reveal", "Files", lambda: self._emit(self.reveal_requested)),
                  ("delete", "Delete", lambda: self._emit(self.delete_requested)),
                  ("overlay", "Show as overlay", lambda: self._emit(self.overlay_requested)),
                  ("overlay_clear", "Clear overlay", self.overlay_clear_requested.emit))
-        tips = {"overlay": "Run this model on every image you view and draw its classes in the Overlay layer "
+        tips = {"export_int8": "Export ONNX and an int8-quantized copy, with its Dice drop against fp32",
+                "reveal": "Open the model's folder", "overlay": "Run this model on every image you view and draw its classes in the Overlay layer "
                            "above the mask (e.g. a caries model over the teeth)",
                 "overlay_clear": "Stop showing the overlay model"}
         for k, (key, text, slot) in enumerate(specs):
@@ -72,7 +85,7 @@ class ModelsPanel(PanelDock):
             b.setToolTip(tips.get(key, ""))
             b.setObjectName(f"models_{key}")
             b.clicked.connect(slot)
-            grid.addWidget(b, k // 3, k % 3)
+            grid.addWidget(b, k // 4, k % 4)
             self.buttons[key] = b
         lay.addLayout(grid)
         pbox = QtWidgets.QGroupBox("Predict with the active model (ONNX Runtime)")
@@ -106,16 +119,17 @@ class ModelsPanel(PanelDock):
         for r, row in enumerate(rows):
             m = row["metrics"]
             onnx = "yes" if row["has_onnx"] else "-"
-            if row["has_onnx"] and isinstance(row.get("parity"), (int, float)):
-                onnx = f"yes (parity {row['parity']:.1e})"
-            values = ("●" if row["active"] else "", row["name"], row["mode"], row["created"].replace("T", " "),
-                      row["fingerprint"][:8], _dice_text(m), onnx, _num(row.get("dice_drop"), "{:+.4f}"))
+            parity = f"ONNX parity {row['parity']:.1e}" if isinstance(row.get("parity"), (int, float)) else ""
+            created = row["created"].replace("T", " ")
+            values = ("●" if row["active"] else "", row["name"], _dice_text(m), row["mode"], created[5:16],
+                      onnx, _num(row.get("dice_drop"), "{:+.4f}"), row["fingerprint"][:8])
+            tips = {DICE: _dice_tip(m), 4: created, 5: parity if row["has_onnx"] else "", 7: row["fingerprint"]}
             for c, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
                 if row["active"]:
                     item.setFont(bold)
-                if c == 5:
-                    item.setToolTip(_dice_tip(m))
+                if tips.get(c):
+                    item.setToolTip(tips[c])
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         names = [row["name"] for row in rows]
@@ -160,3 +174,14 @@ class ModelsPanel(PanelDock):
 
     def show_info(self, text: str) -> None:
         self.info.setText(text)
+
+    def show_curves(self, name: str, rows: list[dict[str, float]]) -> None:
+        """The curves of model ``name``'s training run (empty rows: say there are none)."""
+        self.curves.show_history(rows)
+        self.curves.setVisible(bool(rows))
+        if not name:
+            self.curves_title.setText("")
+        elif rows:
+            self.curves_title.setText(f"Training curves of {name} ({len(rows)} epochs)")
+        else:
+            self.curves_title.setText(f"{name}: no training curves (metrics.csv) beside the model")

@@ -11,6 +11,7 @@ import time
 
 from PySide6 import QtCore, QtWidgets
 
+from app.actions import key_of
 from app.panels.curves import CurvesWidget, PreviewStrip
 from app.panels.recipe_form import RecipeForm
 from core.capabilities import TRAINING_NEEDS_FULL_BUILD
@@ -94,7 +95,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.log_view.setMaximumBlockCount(2000)
         self.log_view.setPlaceholderText("Training log")
         self.log_view.setStyleSheet("font-family: monospace; font-size: 8pt;")
-        self.log_view.setMaximumHeight(120)
+        self.log_view.setMaximumHeight(64)
         lay.addWidget(self.log_view, 1)
         body.setMinimumWidth(380)
         scroll = QtWidgets.QScrollArea()  # small screens scroll the panel instead of growing the window
@@ -115,8 +116,10 @@ class TrainingPanel(QtWidgets.QDockWidget):
 
     # ------------------------------------------------------------------ layout
     def _auto_box(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Train on my labels")
+        box = QtWidgets.QGroupBox(f"{key_of('train_on_labels')}: Train on my labels")
+        box.setObjectName("autoBox")
         grid = QtWidgets.QGridLayout(box)
+        grid.setContentsMargins(6, 4, 6, 4)
         self.auto_button = QtWidgets.QPushButton("Train on my labels")
         self.auto_button.setObjectName("trainOnLabels")
         self.auto_button.setMinimumHeight(34)
@@ -141,8 +144,23 @@ class TrainingPanel(QtWidgets.QDockWidget):
         return box
 
     def _mode_box(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Training mode")
-        lay = QtWidgets.QVBoxLayout(box)
+        box = QtWidgets.QWidget()
+        outer = QtWidgets.QVBoxLayout(box)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.modes_toggle = QtWidgets.QToolButton()   # the second recipe folds away: Ctrl+T never uses it
+        self.modes_toggle.setObjectName("otherModesToggle")
+        self.modes_toggle.setText(f"Other modes and their recipe (not {key_of('train_on_labels')})")
+        self.modes_toggle.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.modes_toggle.setCheckable(True)
+        self.modes_toggle.setAutoRaise(True)
+        self.modes_toggle.setArrowType(QtCore.Qt.ArrowType.RightArrow)
+        self.modes_box = QtWidgets.QGroupBox()
+        self.modes_box.setObjectName("otherModes")
+        self.modes_box.setVisible(False)
+        self.modes_toggle.toggled.connect(self.show_modes)
+        outer.addWidget(self.modes_toggle)
+        outer.addWidget(self.modes_box)
+        lay = QtWidgets.QVBoxLayout(self.modes_box)
         row = QtWidgets.QHBoxLayout()
         self.mode = QtWidgets.QComboBox()
         self.mode.setObjectName("trainingMode")
@@ -196,6 +214,16 @@ class TrainingPanel(QtWidgets.QDockWidget):
         return col
 
     # ------------------------------------------------------------------ recipe
+    def show_plan(self, text: str, ready: bool = True) -> None:
+        """The one line that says what Ctrl+T will do now (or why it cannot)."""
+        self.plan_label.setText(f"{key_of('train_on_labels')} will train: {text}" if ready else text)
+
+    def show_modes(self, on: bool) -> None:
+        """Unfold the five modes with their own recipe (Start), or fold them under their heading."""
+        self.modes_toggle.setChecked(on)
+        self.modes_toggle.setArrowType(QtCore.Qt.ArrowType.DownArrow if on else QtCore.Qt.ArrowType.RightArrow)
+        self.modes_box.setVisible(on)
+
     def current_mode(self) -> str:
         return str(self.mode.currentData())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.panels.models import DICE
 from core.data.groups import ensure_groups
 from core.data.layouts import load_index
 from core.data.project import ModelEntry, Project
@@ -30,7 +31,7 @@ def test_dataset_panel_shows_and_filters_stored_groups(main_window, shared_data,
     assert panel.model.rowCount() == 10
     assert all("clip 0246-0270" in panel.model.data(panel.model.index(r)) for r in range(10))
     models = w.hitl.models
-    item = models.table.item(0, 5)
+    item = models.table.item(0, DICE)
     assert item.text() == "0.712 [0.61–0.80]"
     tip = item.toolTip()
     assert "95 % CI 0.610–0.800; 20 images, 11 groups" in tip and "4-fold cross-validation" in tip
