@@ -102,6 +102,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.folder_access import install_folder_access  # read-only when another instance has the folder
 
         self.folder_access = install_folder_access(self)
+        from app.layout import install_layout  # last: arranges every dock, remembers it, Ctrl+Shift+F folds them
+
+        self.panel_layout = install_layout(self)
 
     # ------------------------------------------------------------------ composition
     def _handlers(self) -> dict:
