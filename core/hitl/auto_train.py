@@ -67,11 +67,12 @@ def _rel(project: Project, path: Path) -> str:
 
 
 def _device() -> str:
+    """The device a training job will pick (CUDA, Apple MPS, else CPU): one rule, core.train.runtime's."""
     try:
-        import torch
-    except ImportError:
+        from core.train.runtime import pick_device
+    except ImportError:              # the viewer build has no torch
         return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick_device("auto").type
 
 
 def split_ratios(labeled: int) -> tuple[float, float, float]:

@@ -97,3 +97,14 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     assert [r["active"] for r in rows] == [False, True] and all(r["has_onnx"] for r in rows)
     library.delete(project, entry2.name)
     assert project.active_model == entry.name and not Path(outcome2["run_dir"]).exists()
+
+
+def test_plan_device_follows_the_training_runtime(monkeypatch):
+    """Apple MPS is a device the plan knows (it used to plan a CPU run on a Mac GPU)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert auto_train._device() == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert auto_train._device() == "cpu"
