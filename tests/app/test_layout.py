@@ -8,8 +8,11 @@ from PySide6 import QtWidgets
 
 from app.actions import help_html
 from app.panels.models import DICE
+from core.hitl.auto_train import model_path
+from core.train.metrics_log import run_metrics
 from tests.app.test_editor_window import drag
 from tests.core.test_hitl_auto_train import thyroid_copy
+from tests.e2e.test_hitl import TINY
 
 
 def new_window(qtbot):
@@ -104,13 +107,9 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     dice = t.curves.dice_plot
     top = t.curves.mapTo(scroll.widget(), t.curves.rect().topLeft()).y()
     assert top + dice.geometry().bottom() <= scroll.viewport().height()   # loss and Dice without scrolling
-    t.set_mode("finetune")
-    t.fields["size"].setValue(64)
-    t.fields["base_channels"].setValue(4)
-    t.fields["epochs"].setValue(2)
-    t.fields["batch_size"].setValue(4)
-    t.start_button.click()
-    qtbot.waitUntil(lambda: ctl.job is None and t.result_label.text() != "", timeout=120000)
+    ctl.auto_overrides = dict(TINY)                             # a real run of a few steps
+    t.auto_button.click()
+    qtbot.waitUntil(lambda: ctl.job is None and "active model" in t.result_label.text(), timeout=180000)
     name = ctl.session.project.models[0].name
     w.close()
 
@@ -120,8 +119,10 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     m.raise_()
     m.select(name)
     qtbot.waitUntil(lambda: m.curves.isVisible())
-    assert m.curves.points("dice") == 2 and m.curves.points("loss") == 2
-    assert m.curves_title.text() == f"Training curves of {name} (2 epochs)"
+    rows = run_metrics(model_path(w2.session.project, w2.session.project.model(name)))
+    assert len(rows) >= 1 and m.curves.points("dice") == m.curves.points("loss") == len(rows)
+    assert m.curves.data["dice"][1] == [r["val_dice"] for r in rows]
+    assert m.curves_title.text() == f"Training curves of {name} ({len(rows)} epochs)"
     table = m.table
     assert table.item(0, DICE).text().startswith("0.")
     right = table.columnViewportPosition(DICE) + table.columnWidth(DICE)
