@@ -189,7 +189,7 @@ def test_predict_folder_skips_bad_files_and_writes_outputs(onnx_model, shared_da
     assert all(f["error"] for f in summary["failed"]) and calls[-1] == (5, 5)
     with open(tmp_path / "out" / "stats.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["filename", "area_frac", "cy_rel", "cx_rel", "plausible"] and len(rows) == 3
+    assert list(rows[0]) == ["filename", "area_frac", "cy_rel", "cx_rel", "plausible", "quality"] and len(rows) == 3
     for row in rows:
         stem = row["filename"].rsplit(".", 1)[0]
         mask = read_mask(tmp_path / "out" / "masks" / f"{stem}.png")
