@@ -103,8 +103,8 @@ class ReviewPanel(PanelDock):
                                                     LOW if x.quality < 0.5 else self.table.palette().text().color())
         self.table.blockSignals(False)
         flagged = sum(1 for x in items if x.flags or not x.plausible)
-        self.counts.setText(f"{counts.get('pending', 0)} waiting ({flagged} flagged), {counts.get('reviewed', 0)} "
-                            f"accepted, {counts.get('rejected', 0)} rejected")
+        self.counts.setText(f"{counts.get('pending', 0)} waiting, {counts.get('reviewed', 0)} accepted, "
+                            f"{counts.get('rejected', 0)} rejected; {flagged} flagged")
         if items and not any(x.trusted for x in items):
             self.bulk_button.setText("Accept likely right: off (the estimate did not rank your held-out labels)")
         else:
