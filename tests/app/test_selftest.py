@@ -203,3 +203,20 @@ def test_slim_self_test_runs_with_torch_blocked(tmp_path):
     assert "ok   training (skipped: slim build)" in done.stdout and "PyTorch not importable" in done.stdout
     assert "ok   predict with ONNX Runtime + write mask" in done.stdout and "Dice vs sample mask" in done.stdout
     assert "torch loaded: False" in done.stdout
+
+
+def test_self_test_runs_the_box_models_and_a_bundle_without_them_fails(qapp, monkeypatch, tmp_path):
+    from tests.litemedsam import onnx_dir
+
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(onnx_dir()))
+    lines: list[str] = []
+    assert run_self_test(out=lines.append, slim=True) == 0, "\n".join(lines)
+    step = next(line for line in lines if "box prompt (LiteMedSAM" in line)
+    assert step.startswith("ok") and float(step.split("Dice ")[1].split()[0]) > 0.7
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(tmp_path / "none"))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)          # a bundle must carry them
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    lines = []
+    assert run_self_test(out=lines.append, slim=True) == 1
+    assert [line.split(" (")[0] for line in lines if line.startswith("FAIL")] == ["FAIL box prompt"], lines
+    assert any(line.startswith("FAIL box prompt") and "not found" in line for line in lines), lines
