@@ -12,6 +12,7 @@ held-out frame, per training seed (TOOTHSEG_BENCH_SEEDS, default "0 1").
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_library_warm_start_against_scratch_on_unseen_videos(shared_data, tmp_pa
     earlier, new = rest[: len(rest) // 2], rest[len(rest) // 2 :]
     labeled = new[:: len(new) // LABELED][:LABELED]
     unlabeled = [n for n in new if n not in labeled]
-    library_home, empty_home = tmp_path / "userdata-library", tmp_path / "userdata-empty"
+    library_home = tmp_path / "userdata-library"
     monkeypatch.setenv("TOOTHSEG_USER_DATA", str(library_home))
     t0 = time.perf_counter()
     first = build_folder(src, tmp_path / "earlier", earlier, [])
@@ -67,7 +68,14 @@ def test_library_warm_start_against_scratch_on_unseen_videos(shared_data, tmp_pa
           f"{len(unlabeled)} unlabeled; held out {held[0][:-4]}-{held[-1][:-4]}")
     rows = []
     for seed in SEEDS:
-        for arm, home in (("scratch", empty_home), ("library", library_home)):
+        for arm in ("scratch", "library"):
+            # every arm gets its own user-data folder: an empty library, or one holding only the earlier
+            # project's model (each arm publishes its own model, which must not warm-start the next one)
+            home = tmp_path / f"userdata-{arm}-{seed}"
+            if arm == "library":
+                shutil.copytree(library_home, home)
+            else:
+                home.mkdir()
             monkeypatch.setenv("TOOTHSEG_USER_DATA", str(home))
             root = build_folder(src, tmp_path / f"new-{arm}-{seed}", labeled, unlabeled)
             t1 = time.perf_counter()
