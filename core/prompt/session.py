@@ -50,6 +50,7 @@ class PromptSegmenter:
             from core.prompt.store import check_dir
 
             self.manifest = check_dir(folder)
+        self.folder = Path(folder)
         self.encoder, self.provider = make_session(Path(folder) / ENCODER_FILE, threads=threads,
                                                    name="LiteMedSAM encoder")
         self.decoder, _ = make_session(Path(folder) / DECODER_FILE, threads=threads, name="LiteMedSAM decoder")

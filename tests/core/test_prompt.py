@@ -122,3 +122,26 @@ def test_cli_prompt_writes_the_mask_and_one_json_object(shared_data, tmp_path, m
     assert main(["prompt", str(image), "--box", "400", "400", "500", "500", "--out", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no area" in err[0] and not bad.exists()
+
+
+def test_decoder_finetune_writes_a_usable_model_folder(shared_data, tmp_path, monkeypatch, capsys):
+    """A few steps on two real thyroid frames: a verified folder whose decoder changed, usable by prompt."""
+    from training.cli import main
+
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(onnx_dir()))
+    data = tmp_path / "thyroid"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+        for name in ("0061.jpg", "0070.jpg"):
+            shutil.copy(shared_data / "tg3k_thyroid" / sub / name, data / sub / name)
+    out = tmp_path / "tuned"
+    assert main(["prompt-finetune", "--data", str(data), "--out", str(out), "--steps", "3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["images"] == 2 and summary["structures"] >= 2 and summary["steps"] == 3
+    manifest = store.check_dir(out)
+    assert manifest["decoder_sha256"] != store.check_dir(onnx_dir())["decoder_sha256"]
+    lobe, box = lobe_and_box(shared_data)
+    mask = tmp_path / "m.png"
+    assert main(["prompt", str(shared_data / "tg3k_thyroid" / "images" / FRAME), "--box", *map(str, box),
+                 "--out", str(mask), "--models", str(out)]) == 0
+    assert dice(read_image(mask) > 127, lobe) > 0.8

@@ -18,8 +18,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--point", type=float, nargs=3, action="append", default=[], metavar=("X", "Y", "LABEL"),
                    help="refining click: LABEL 1 inside the structure, 0 outside (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="mask PNG to write (0 / 255)")
+    p.add_argument("--models", type=Path, default=None,
+                   help="LiteMedSAM model folder (e.g. from prompt-finetune); default: the installed one")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_prompt)
+
+    f = sub.add_parser("prompt-finetune", help="fine-tune LiteMedSAM's decoder on a folder's labels (needs torch)")
+    f.add_argument("--data", type=Path, required=True, help="dataset folder with masks")
+    f.add_argument("--out", type=Path, required=True, help="model folder to write (use with prompt --models)")
+    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--lr", type=float, default=1e-5)
+    f.add_argument("--max-images", type=int, default=0, help="use at most this many labeled images (0: all)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(func=cmd_finetune)
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
@@ -31,7 +42,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     if any(int(lab) not in (0, 1) for *_, lab in args.point):
         raise ToothSegError("--point LABEL must be 1 (inside) or 0 (outside)")
     image = read_image(args.image)
-    segmenter = PromptSegmenter()
+    segmenter = PromptSegmenter(args.models)
     result = segmenter.segment(image, args.box, [(x, y, int(lab)) for x, y, lab in args.point])
     if not args.json:
         print(f"LiteMedSAM on {segmenter.provider}", file=sys.stderr)
@@ -41,4 +52,21 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     text = (f"{summary['area_px']} px in the box -> {args.out} (predicted IoU {summary['predicted_iou']:.2f}, "
             f"encoder {summary['encode_s']:.2f} s, decoder {1000 * summary['decode_s']:.0f} ms)")
     emit(summary, args.json, text)
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from core.data.layouts import load_index
+    from core.prompt.finetune import finetune_decoder
+
+    labeled = [s for s in load_index(args.data) if s.has_mask]
+    if args.max_images:
+        labeled = labeled[: args.max_images]
+    if not labeled:
+        raise ToothSegError(f"{args.data}: no labeled image to fine-tune on")
+    manifest = finetune_decoder([(s.image, s.mask) for s in labeled], args.out, steps=args.steps, lr=args.lr)
+    done = manifest["finetuned"]
+    summary = {"out": str(args.out), **done}
+    emit(summary, args.json, f"LiteMedSAM decoder fine-tuned on {done['structures']} structures of "
+                             f"{done['images']} images in {done['seconds']} s -> {args.out} (toothseg prompt --models)")
     return 0
