@@ -57,7 +57,11 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from core.data.layouts import load_index
-    from core.prompt.finetune import finetune_decoder
+
+    try:
+        from core.prompt.finetune import finetune_decoder
+    except ImportError as exc:
+        raise ToothSegError(f"prompt-finetune needs PyTorch, which this build lacks ({exc}); use the full build") from exc
 
     labeled = [s for s in load_index(args.data) if s.has_mask]
     if args.max_images:
