@@ -96,13 +96,19 @@ class MainWindow(QtWidgets.QMainWindow):
         from app.image_notes import install_image_notes  # per-image flags and note under the dataset list
 
         self.image_notes = install_image_notes(self)
+        from app.file_menu import install_file_menu  # File: open, recent, import, export, preferences, quit
+
+        self.file_menu = install_file_menu(self)
         from app.instances import install_instances  # instance list and overlay model, beside the HITL tabs
 
         self.instance_list = install_instances(self)
+        from app.measure import install_measurements  # ruler and areas in mm when the file has a spacing
+
+        self.measurements = install_measurements(self)
         from app.folder_access import install_folder_access  # read-only when another instance has the folder
 
         self.folder_access = install_folder_access(self)
-        from app.layout import install_layout  # last: arranges every dock, remembers it, Ctrl+Shift+F folds them
+        from app.layout import install_layout  # last: arranges and remembers the docks
 
         self.panel_layout = install_layout(self)
 
@@ -121,6 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "toggle_errors": lambda: self.toggle_layer("errors"), "cycle_layers": self.cycle_layers,
             "contour": lambda: self.layers.contour.setChecked(self.actions["contour"].isChecked()),
             "open_folder": self.browse_folder, "help": self.show_help,
+            "preferences": lambda: self.file_menu.edit_preferences(), "quit": self.close,
         })
         h.update({f"class_{i}": (lambda i=i: self.class_keys.digit(i % 10)) for i in range(1, 11)})
         h.update({"next_class": lambda: self.classes.step(1), "previous_class": lambda: self.classes.step(-1)})
@@ -322,7 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         ed = s.editor
         position = s.position
-        first = not self.canvas.has_image or self.canvas._raw.shape != ed.image.shape
+        first = not self.canvas.has_image or self.canvas.raw_image.shape != ed.image.shape
         if ed.labels is not frame.labels:               # the mask changed meanwhile: colour the current one
             frame = display.prepare(ed.image, ed.labels, self.canvas.lut, self.canvas.contour,
                                     s.predictions.get(sample.id), frame.window)
@@ -426,7 +433,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _auto_window(self) -> None:
         if self.canvas.has_image:
-            self.canvas.set_window(render.auto_window(self.canvas._raw))
+            self.canvas.set_window(render.auto_window(self.canvas.raw_image))
             self.layers.show_window(*self.canvas.window)
 
     def _hovered(self, x: float, y: float) -> None:
