@@ -124,7 +124,12 @@ class PanelLayout(QtCore.QObject):
         if s is not None and s is not self._restored_for:
             self._restored_for = s
             # after the window and the HITL controller have shown their docks (their own zero-delay calls)
-            QtCore.QTimer.singleShot(0, self.w, lambda: QtCore.QTimer.singleShot(0, self.w, self.restore))
+            QtCore.QTimer.singleShot(0, self.w, lambda: QtCore.QTimer.singleShot(0, self.w, self._opened))
+
+    def _opened(self) -> None:
+        """The stored arrangement, or the default one with the image list in front."""
+        if not self.restore():
+            self.w.dataset.raise_()
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
         if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:
