@@ -56,7 +56,8 @@ def split_text(split: str, counts: dict[str, int], origins: dict[str, int]) -> s
     if split == "train":
         return f"train: {n} the model learned from (optimistic)"
     parts = [f"{origins[o]} {ORIGIN_TEXT[o]}" for o in ORIGINS if origins.get(o)]
-    return f"all: {n} = {' + '.join(parts) or '0'} (includes training images)"
+    mixed = " (includes training images)" if any(origins.get(o) for o in OPTIMISTIC) else ""
+    return f"all: {n} = {' + '.join(parts) or '0'}{mixed}"
 
 
 class EvaluationPanel(PanelDock):

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 
 from core.data.sample import Sample
 
-ORIGINS = ("train", "val", "test", "accepted")
-ORIGIN_TEXT = {"train": "train", "val": "val", "test": "test", "accepted": "accepted pseudo-label"}
+ORIGINS = ("train", "val", "test", "accepted", "unsplit")
+ORIGIN_TEXT = {"train": "train", "val": "val", "test": "test", "accepted": "accepted pseudo-label",
+               "unsplit": "no split yet"}
 
 
 def origin(sample: Sample) -> str:
-    """``accepted`` for an accepted pseudo-label, else the sample's split (``train`` when it has none)."""
-    return "accepted" if sample.status == "reviewed" else (sample.split or "train")
+    """``accepted`` for an accepted pseudo-label, else the sample's split (``unsplit`` before splits exist)."""
+    return "accepted" if sample.status == "reviewed" else (sample.split or "unsplit")
 
 
 def origin_counts(samples: Iterable[Sample]) -> dict[str, int]:

@@ -130,7 +130,7 @@ def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shar
     e = ctl.evaluation
     assert e.model_a.currentText() == "longer"
     e.model_b.setCurrentText("shorter")
-    assert e.split.currentData() == "all" and e.split.currentText() == "all (8 labeled)"  # no split has labels yet
+    assert e.split.currentData() == "all" and e.split.currentText() == "all: 8 = 8 no split yet"  # no splits yet
     e.select_split("test")
     e.run_button.click()
     qtbot.waitUntil(lambda: bool(errors(window)), timeout=60000)
@@ -140,7 +140,7 @@ def test_compare_two_models_side_by_side_and_library_actions(qtbot, window, shar
     e.select_split("all")
     e.run_button.click()
     qtbot.waitUntil(lambda: e.table.rowCount() == 8, timeout=60000)
-    assert e.table.columnCount() == 5 and "shorter" in e.summary.text()
+    assert e.table.columnCount() == 7 and "shorter" in e.summary.text()  # + origin, estimated Dice
     assert "95 % CI" in e.summary.text() and "8 images" in e.summary.text()  # n, groups and interval
     dice_a = [float(e.table.item(r, 1).text()) for r in range(8)]
     assert dice_a == sorted(dice_a)                                     # worst first
