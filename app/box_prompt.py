@@ -17,12 +17,13 @@ from app.workers import run_job, show_error
 log = logging.getLogger("toothseg.app.box")
 
 
-def run_prompt(holder: dict, image, box, points, key):
-    """Worker side: load the segmenter once (kept in ``holder``), encode if not cached, decode."""
+def run_prompt(holder: dict, image, box, points, key, root=None):
+    """Worker side: load the segmenter once per dataset folder (kept in ``holder``; a pair fine-tuned on
+    this folder's labels wins), encode if not cached, decode."""
     from core.prompt.session import PromptSegmenter
 
-    if holder.get("segmenter") is None:
-        holder["segmenter"] = PromptSegmenter()
+    if holder.get("segmenter") is None or holder.get("root") != root:
+        holder["segmenter"], holder["root"] = PromptSegmenter(root=root), root
     return holder["segmenter"].segment(image, box, points, key=key)
 
 
@@ -93,7 +94,7 @@ class BoxPrompt(QtCore.QObject):
         self.tools.message.emit("Box tool: segmenting ..." if self.holder.get("segmenter") else
                                 "Box tool: loading LiteMedSAM ...")
         self.job = run_job(self._parent(), "Box tool", run_prompt, self.holder, s.editor.image,
-                           self.box, list(self.points), s.sample.id, progress_dialog=False,
+                           self.box, list(self.points), s.sample.id, s.root, progress_dialog=False,
                            on_done=self._done, on_failed=self._failed)
 
     def _failed(self) -> None:

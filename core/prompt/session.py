@@ -41,11 +41,11 @@ class PromptSegmenter:
     """The ONNX encoder/decoder pair with an LRU embedding cache (a few MB per entry)."""
 
     def __init__(self, folder: Path | None = None, threads: int | None = None, cache_size: int = 16,
-                 context: float = 3.0, tidy: bool = True, model_clicks: bool = False):
+                 context: float = 3.0, tidy: bool = True, model_clicks: bool = False, root: Path | None = None):
         from core.infer.runtime import make_session
 
         if folder is None:
-            folder, self.manifest = locate()
+            folder, self.manifest = locate(root=root)
         else:
             from core.prompt.store import check_dir
 

@@ -1,6 +1,7 @@
 """Finding the LiteMedSAM ONNX pair: bundled with the app, or converted once into the user-data folder.
 
-Order: ``TOOTHSEG_PROMPT_MODEL_DIR``; the bundle's ``litemedsam/`` folder (frozen builds, converted by
+Order: the project's own ``litemedsam/`` folder (a decoder fine-tuned on its labels by ``toothseg
+prompt-finetune``), when a dataset folder is given; ``TOOTHSEG_PROMPT_MODEL_DIR``; the bundle's ``litemedsam/`` folder (frozen builds, converted by
 packaging/build.py); ``<user data>/litemedsam/<checkpoint sha>/``. If none holds a valid pair and PyTorch
 and the packaged checkpoint are present, the pair is converted there on first use. Every file is checked
 against the manifest's SHA-256, so a corrupt file disables the box tool with a clear message.
@@ -28,8 +29,15 @@ def cache_dir() -> Path:
     return user_data_dir() / BUNDLE_FOLDER / weights.CHECKPOINT_SHA256[:16]
 
 
-def candidates() -> list[Path]:
-    found = []
+def project_folder(root: Path) -> Path:
+    """Where a dataset folder's fine-tuned pair lives (beside its project file)."""
+    from core.data.project import project_dir_for
+
+    return project_dir_for(root) / BUNDLE_FOLDER
+
+
+def candidates(root: Path | None = None) -> list[Path]:
+    found = [project_folder(root)] if root is not None else []
     if os.environ.get("TOOTHSEG_PROMPT_MODEL_DIR"):
         found.append(Path(os.environ["TOOTHSEG_PROMPT_MODEL_DIR"]))
     if getattr(sys, "frozen", False):
@@ -56,10 +64,11 @@ def check_dir(folder: Path) -> dict:
     return manifest
 
 
-def locate(convert_if_missing: bool = True) -> tuple[Path, dict]:
-    """(folder, manifest) of a usable ONNX pair; converts into the user-data folder when it can."""
+def locate(convert_if_missing: bool = True, root: Path | None = None) -> tuple[Path, dict]:
+    """(folder, manifest) of a usable ONNX pair (``root``: a dataset folder whose tuned pair comes first);
+    converts into the user-data folder when it can."""
     problems = []
-    for folder in candidates():
+    for folder in candidates(root):
         if not (folder / MANIFEST_FILE).exists():
             continue
         try:

@@ -125,7 +125,8 @@ def test_cli_prompt_writes_the_mask_and_one_json_object(shared_data, tmp_path, m
 
 
 def test_decoder_finetune_writes_a_usable_model_folder(shared_data, tmp_path, monkeypatch, capsys):
-    """A few steps on two real thyroid frames: a verified folder whose decoder changed, usable by prompt."""
+    """A few steps on two real thyroid frames: a verified folder whose decoder changed, in the project (so
+    the box tool uses it for this folder), usable by prompt --models."""
     from training.cli import main
 
     monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(onnx_dir()))
@@ -134,8 +135,9 @@ def test_decoder_finetune_writes_a_usable_model_folder(shared_data, tmp_path, mo
         (data / sub).mkdir(parents=True)
         for name in ("0061.jpg", "0070.jpg"):
             shutil.copy(shared_data / "tg3k_thyroid" / sub / name, data / sub / name)
-    out = tmp_path / "tuned"
-    assert main(["prompt-finetune", "--data", str(data), "--out", str(out), "--steps", "3", "--json"]) == 0
+    assert main(["prompt-finetune", "--data", str(data), "--steps", "3", "--json"]) == 0
+    out = store.project_folder(data)                  # the project's own pair, which the box tool prefers
+    assert store.locate(convert_if_missing=False, root=data)[0] == out
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["images"] == 2 and summary["structures"] >= 2 and summary["steps"] == 3
     manifest = store.check_dir(out)

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = sub.add_parser("prompt-finetune", help="fine-tune LiteMedSAM's decoder on a folder's labels (needs torch)")
     f.add_argument("--data", type=Path, required=True, help="dataset folder with masks")
-    f.add_argument("--out", type=Path, required=True, help="model folder to write (use with prompt --models)")
+    f.add_argument("--out", type=Path, default=None,
+                   help="model folder to write (default: the project's litemedsam/, which the box tool then uses)")
     f.add_argument("--steps", type=int, default=200)
     f.add_argument("--lr", type=float, default=1e-5)
     f.add_argument("--max-images", type=int, default=0, help="use at most this many labeled images (0: all)")
@@ -68,6 +69,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         labeled = labeled[: args.max_images]
     if not labeled:
         raise ToothSegError(f"{args.data}: no labeled image to fine-tune on")
+    if args.out is None:
+        from core.prompt.store import project_folder
+
+        args.out = project_folder(args.data)
     manifest = finetune_decoder([(s.image, s.mask) for s in labeled], args.out, steps=args.steps, lr=args.lr)
     done = manifest["finetuned"]
     summary = {"out": str(args.out), **done}
