@@ -30,6 +30,7 @@ class PanelLayout(QtCore.QObject):
         self.w = window
         self.collapsed: list[QtWidgets.QDockWidget] = []   # the docks a collapse hid (shown again on expand)
         self._restored_for = None
+        self._first = True
         self._arrange()
         self.actions = build_actions(window, {"toggle_panels": self.toggle}, module="layout")
         self._menu()
@@ -127,9 +128,15 @@ class PanelLayout(QtCore.QObject):
             QtCore.QTimer.singleShot(0, self.w, lambda: QtCore.QTimer.singleShot(0, self.w, self._opened))
 
     def _opened(self) -> None:
-        """The stored arrangement, or the default one with the image list in front."""
-        if not self.restore():
-            self.w.dataset.raise_()
+        """First folder of this window: the stored arrangement, or the default one with the image list in
+        front. A later folder keeps this session's arrangement; folded panels stay folded."""
+        if self._first:
+            self._first = False
+            if not self.restore():
+                self.w.dataset.raise_()
+        elif self.collapsed:
+            for d in self.docks():
+                d.setVisible(False)
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
         if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:

@@ -65,6 +65,8 @@ def test_panels_fold_away_and_the_arrangement_survives_a_new_window(qtbot, share
     assert w2.open_folder(root)
     qtbot.waitUntil(lambda: w2.panel_layout.is_collapsed)       # restored folded
     assert shown_docks(w2) == set()
+    assert w2.open_folder(root)                                 # another folder in this window: still folded
+    qtbot.waitUntil(lambda: shown_docks(w2) == set())
     w2.panel_layout.toggle()                                    # and the same panels come back
     assert shown_docks(w2) == before
     w2.findChild(QtWidgets.QDockWidget, "instancesDock").setVisible(False)   # one panel closed by hand
