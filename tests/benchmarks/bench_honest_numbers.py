@@ -9,6 +9,10 @@ and groups, and the active ONNX model's Dice on the unseen frames (predicted as 
 Goal: at least 5 of the 6 intervals contain the unseen Dice, every interval narrower than 0.3.
 TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset; TOOTHSEG_BENCH_MINUTES=M passes
 ``--minutes M``.
+
+Measured (2-core CPU at load average 10-22, default budgets, 4-fold cross-validation over groups): 6 of 6
+intervals contain the unseen Dice; widths 0.34, 0.51, 0.36 (20 labels) and 0.31, 0.23, 0.25 (50 labels).
+20 labels with ``--minutes 3``: 0.675 [0.561, 0.790] against 0.717 unseen (width 0.23). ADR 0012.
 """
 
 from __future__ import annotations
