@@ -42,6 +42,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = parser.parse_args()
+    # a fresh user-data folder: a stored panel layout, preferences or model library never change the pictures
+    os.environ["TOOTHSEG_USER_DATA"] = tempfile.mkdtemp(prefix="toothseg-shots-")
     from PySide6 import QtWidgets
 
     from app.icons import style_sheet
@@ -107,6 +109,10 @@ def main() -> int:
         print(take_screenshot(w, app, args.out / "training-panel.png"))
         ctl.cancel()
         wait(lambda: ctl.job is None)
+        ctl.models.raise_()   # the model library with the first run's curves read back from its metrics.csv
+        ctl.models.select(entry.name)
+        wait(lambda: ctl.models.curves.isVisible())
+        print(take_screenshot(w, app, args.out / "models-panel.png"))
         w.close()
     return 0
 
