@@ -32,6 +32,7 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         self.lr_plot = self.addPlot(row=2, col=0)
         for plot, label in ((self.loss_plot, "loss"), (self.dice_plot, "val Dice"), (self.lr_plot, "lr")):
             plot.setLabel("left", label, **{"font-size": "8pt"})
+            plot.getAxis("left").enableAutoSIPrefix(False)   # "loss (x0.001)" would not fit the narrow axis
         self.lr_plot.setVisible(not compact)   # a past run's learning rate is in its metrics.csv, rarely needed
         for p in (self.loss_plot, self.dice_plot, self.lr_plot):
             p.showGrid(x=True, y=True, alpha=0.15)
