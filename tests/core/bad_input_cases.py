@@ -210,7 +210,11 @@ TRAIN_FLAGS = ["--epochs", "1", "--max-steps", "1", "--size", "32", "--base-chan
 
 
 def register_command(name: str, argv: Argv) -> None:
-    """Add a command the cases may name in ``runs`` (``argv(inputs, env, out_dir) -> CLI arguments``)."""
+    """Add a command the cases may name in ``runs`` (``argv(inputs, env, out_dir) -> CLI arguments``).
+    Names are global across the corpus modules: a second registration of a name is refused, since it
+    silently changed the other module's cases when both were collected in one run."""
+    if name in COMMANDS:
+        raise ValueError(f"corpus command {name!r} is registered twice; give the new one its own name")
     COMMANDS[name] = argv
 
 

@@ -68,12 +68,12 @@ register_command("predict-ckpt", lambda i, e, o: ["predict", "--model", str(i.ch
                                                    str(Path(i.data) / "images"), "--out", str(o / "pred")])
 register_command("evaluate-onnx", lambda i, e, o: ["evaluate", "--model", str(i.onnx or e.onnx), "--data",
                                                     str(i.data), "--split", "all"])
-register_command("finetune-resume", lambda i, e, o: ["finetune", "--data", str(i.data), "--out",
+register_command("finetune-resume-ckpt", lambda i, e, o: ["finetune", "--data", str(i.data), "--out",
                                                       str(Path(i.checkpoint).parent), "--resume", *RESUME_FLAGS])
-ORDER = ("predict-ckpt", "predict", "evaluate", "evaluate-onnx", "export", "finetune-init", "finetune-resume")
+ORDER = ("predict-ckpt", "predict", "evaluate", "evaluate-onnx", "export", "finetune-init", "finetune-resume-ckpt")
 CHECKPOINT_RUNS = {"predict-ckpt": FAIL, "evaluate": FAIL, "export": FAIL, "finetune-init": FAIL,
-                   "finetune-resume": FAIL}
-STATE_RUNS = {"finetune-resume": FAIL}
+                   "finetune-resume-ckpt": FAIL}
+STATE_RUNS = {"finetune-resume-ckpt": FAIL}
 ONNX_RUNS = {"predict": FAIL, "evaluate-onnx": FAIL}
 
 
