@@ -94,6 +94,8 @@ def main() -> int:
         wait(lambda: sample_id in w.session.predictions)
         panel = w.instance_list.panel  # list the predicted gland with its score beside the overlay
         panel.source.setCurrentIndex(panel.source.findData("prediction"))
+        w.show()   # a dock raised before the window first shows loses its tab to the default front one
+        app.processEvents()
         panel.raise_()
         wait(lambda: bool(panel.items))
         print(take_screenshot(w, app, args.out / "editor-thyroid.png"))
