@@ -27,8 +27,8 @@ from core.data.origins import origin_counts
 from core.errors import ToothSegError
 from core.hitl import auto_train, library
 from core.hitl.cross_validation import quality_text
-from core.hitl.logs import log_path, setup_logging, tail
 from core.hitl.review import ReviewQueue
+from core.logs import log_path, setup_logging, tail
 
 log = logging.getLogger("toothseg.app.hitl")
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from core.hitl.logs import setup_logging
+    from core.logs import setup_logging
 
     setup_logging()  # the rotating file in user data gets every line from here on (Help -> Show logs)
     from PySide6 import QtWidgets

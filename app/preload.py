@@ -22,7 +22,7 @@ GIL_BOUND = ("onnx", "onnxruntime")
 SWITCH_INTERVAL_S = 0.001
 # Imported on the UI thread when a folder opens (training plan, warm start, model table) and at the first
 # Train; the folder-open worker imports them first, so the UI thread finds them ready.
-WARM = ("PIL.Image", "PIL.PngImagePlugin", "core.infer.runtime", "core.hitl.model_store", "core.models.checkpoint",
+WARM = ("PIL.Image", "PIL.PngImagePlugin", "core.infer.ort_session", "core.hitl.model_store", "core.models.checkpoint",
         "core.models.unet", "core.models.variants", "core.models.resnet_unet", "core.train.speed")
 
 

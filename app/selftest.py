@@ -60,7 +60,7 @@ def _scratch_environment() -> Iterator[Path]:
 
 
 def _close_logs(folder: Path) -> int:
-    from core.hitl.logs import close_logging
+    from core.logs import close_logging
 
     return close_logging(under=folder)
 
@@ -235,8 +235,8 @@ def build_slim_model(meta: dict[str, Any] | None = None) -> bytes:
 def predict_and_write(model: Path, data: Path, out_dir: Path, slim: bool) -> str:
     """ONNX Runtime prediction on a sample image, metadata read back, mask written and re-read."""
     from core.data.io import read_image, read_mask, write_mask
-    from core.export.samples import dice
     from core.infer.predictor import load_predictor
+    from core.metrics import dice
 
     predictor = load_predictor(model, backend="onnx")
     if predictor.meta.get("format") != "toothseg-onnx" or not predictor.meta.get("classes"):

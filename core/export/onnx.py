@@ -21,10 +21,11 @@ from core.data.io import read_image
 from core.errors import ModelFileError
 from core.export.graph import INPUT_NAME, export_graph
 from core.export.quantize import quantize_int8
-from core.export.samples import collect_samples, dice, network_input
+from core.export.samples import collect_samples, network_input
 from core.infer.backends import OnnxBackend, TorchBackend
 from core.infer.predictor import SegmentationPredictor
 from core.jobs import CancelToken, Progress, no_progress
+from core.metrics import dice
 from core.models.checkpoint import load_checkpoint, read_sidecar
 from core.models.describe import inference_meta, to_props
 

@@ -50,8 +50,3 @@ def network_input(path: Path, size: tuple[int, int], mean: float, std: float) ->
     img = to_network_size(img, size)
     return ((img - mean) / std)[None].astype(np.float32)
 
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    denom = int(a.sum()) + int(b.sum())
-    return 1.0 if denom == 0 else 2.0 * int((a & b).sum()) / denom

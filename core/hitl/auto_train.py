@@ -124,7 +124,7 @@ def apply_splits(project: Project, index: SampleIndex, splits: dict[str, str] | 
 def _cpu_threads() -> int:
     """One core fewer than the machine has: the window stays responsive, and on a busy 2-core machine
     a single thread trains several times faster than two fighting over one core (OpenMP spin-waits)."""
-    from core.infer.runtime import physical_cores
+    from core.infer.ort_session import physical_cores
 
     return max(1, physical_cores() - 1)
 

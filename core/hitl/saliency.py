@@ -17,7 +17,7 @@ def gradient_saliency(checkpoint: str | Path, image: np.ndarray, smooth: float =
     """(H, W) float32 saliency in [0, 1] of ``checkpoint`` for a grayscale ``image``."""
     import torch
 
-    from core.train.predict import CheckpointModel
+    from core.train.checkpoint_model import CheckpointModel
 
     ckpt = CheckpointModel(checkpoint)
     x = ckpt.preprocess(image).requires_grad_(True)

@@ -75,7 +75,7 @@ class OnnxBackend:
 
     def __init__(self, model: bytes | str | Path, providers: list[str] | None = None,
                  threads: int | None = None, name: str | None = None) -> None:
-        from core.infer.runtime import make_session
+        from core.infer.ort_session import make_session
 
         self.name = label = name or (Path(model).name if not isinstance(model, bytes) else "model")
         self.meta = read_onnx(model, label)

@@ -42,7 +42,7 @@ class PromptSegmenter:
 
     def __init__(self, folder: Path | None = None, threads: int | None = None, cache_size: int = 16,
                  context: float = 3.0, tidy: bool = True, model_clicks: bool = False, root: Path | None = None):
-        from core.infer.runtime import make_session
+        from core.infer.ort_session import make_session
 
         if folder is None:
             folder, self.manifest = locate(root=root)

@@ -1,6 +1,6 @@
 """The one training loop: budget, cancel, optimiser, schedule, checkpoints, CSV/TensorBoard, DDP.
 
-Modes differ only by their Objective (``core.train.objectives``) and recipe. RUN_DIR receives
+Modes differ only by their Objective (``core.train.objective_registry``) and recipe. RUN_DIR receives
 ``best`` and ``last`` checkpoints (``save_checkpoint``: safetensors + JSON sidecar), ``last_state.pt``
 (optimiser, scheduler, epoch, RNG as a ``torch.load(weights_only=True)`` dict), ``metrics.csv``
 and, when asked, ``tb/`` TensorBoard logs. Cancelling keeps the checkpoints of the last finished
@@ -39,7 +39,7 @@ def run_training(recipe: Recipe, data: str | Path | Dataset2D, run_dir: str | Pa
     ``events`` receives the detailed protocol (steps, epochs, previews, log lines); ``progress`` the
     shared ``core.jobs`` callback. Returns a JSON-able summary; raises CancelledError on cancel.
     """
-    from core.train.objectives import OBJECTIVES
+    from core.train.objective_registry import OBJECTIVES
 
     recipe.validate()
     rt = start_runtime(recipe.device, recipe.amp, recipe.threads)

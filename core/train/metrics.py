@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from core.metrics import dice_iou
 
-def dice_iou(pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Dice and IoU of two boolean masks (1.0 each when both are empty)."""
-    pred, target = pred.astype(bool), target.astype(bool)
-    inter = int(np.logical_and(pred, target).sum())
-    total = int(pred.sum()) + int(target.sum())
-    if total == 0:
-        return 1.0, 1.0
-    return 2.0 * inter / total, inter / (total - inter)
+__all__ = ["dice_iou", "predict_labels", "class_scores"]
 
 
 def predict_labels(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:

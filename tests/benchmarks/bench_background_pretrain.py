@@ -19,10 +19,10 @@ import pytest
 
 from core.data.io import read_image, read_mask
 from core.data.project import Project
-from core.export.samples import dice
 from core.hitl import background_pretrain
 from core.hitl.auto_train import train_on_labels
 from core.infer.predictor import load_predictor
+from core.metrics import dice
 
 PRETRAIN_MINUTES = float(os.environ.get("TOOTHSEG_BENCH_PRETRAIN_MINUTES", "10"))
 SEEDS = [int(s) for s in os.environ.get("TOOTHSEG_BENCH_SEEDS", "0 1").split()]

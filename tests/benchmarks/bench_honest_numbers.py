@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.io import read_image, read_mask
-from core.export.samples import dice
+from core.metrics import dice
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = [int(x) for x in os.environ.get("TOOTHSEG_BENCH_LABELS", "20,50").split(",")]

@@ -24,7 +24,7 @@ from core.data.io import read_image, to_unit_float
 from core.export.graph import export_graph
 from core.export.onnx import export_onnx
 from core.export.quantize import quantize_int8
-from core.infer.runtime import make_session, physical_cores
+from core.infer.ort_session import make_session, physical_cores
 from core.models import build_model
 from tests.core.tiny_trained import train_tiny
 
@@ -168,8 +168,8 @@ def test_inference_speed_and_int8_quality(shared_data, tmp_path):
 
 def _dice_on(val, shared_data, tmp_path) -> dict:
     from core.data.io import read_mask
-    from core.export.samples import dice
     from core.infer.predictor import load_predictor
+    from core.metrics import dice
 
     fp32, int8 = load_predictor(tmp_path / "m.onnx"), load_predictor(tmp_path / "m.int8.onnx")
     d32, d8 = [], []

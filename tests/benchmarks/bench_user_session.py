@@ -17,8 +17,8 @@ from PySide6 import QtWidgets
 
 from core.data.io import read_image, read_mask
 from core.data.project import Project
-from core.export.samples import dice
 from core.infer.predictor import load_predictor
+from core.metrics import dice
 
 LABELED = 20
 PICKS = [p for p in ("spread", "label_next") if os.environ.get("TOOTHSEG_BENCH_PICK", p) == p]

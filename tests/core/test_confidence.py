@@ -11,7 +11,7 @@ from core.train.confidence import describe, dice_summary, from_metrics, group_bo
 def _clip_dice(shared_data) -> tuple[list[float], list[str]]:
     """Real per-frame agreement: Dice of each TG3K mask with its clip's first mask (clips of 4 frames)."""
     from core.data.io import read_mask
-    from core.export.samples import dice
+    from core.metrics import dice
 
     names = sorted(p.name for p in (shared_data / "tg3k_thyroid" / "masks").iterdir())[:48]
     values, groups = [], []

@@ -7,12 +7,12 @@ import logging
 import numpy as np
 import pytest
 
+from core import logs
 from core.data.io import read_image, read_mask
 from core.data.layouts import load_index
 from core.data.project import Project
 from core.errors import MaskError, ToothSegError
 from core.export.onnx import export_onnx
-from core.hitl import logs
 from core.hitl.review import ReviewQueue, predict_for_review, pseudo_mask_path, review_candidates
 from core.hitl.saliency import gradient_saliency, heat_rgba
 from tests.core.test_hitl_auto_train import thyroid_copy

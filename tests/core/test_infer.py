@@ -226,8 +226,8 @@ def test_predict_cli_json(onnx_model, shared_data, tmp_path, capsys):
 
 def test_runtime_threads_and_missing_provider(monkeypatch, onnx_model):
     from core.errors import ModelFileError
+    from core.infer.ort_session import choose_providers, physical_cores
     from core.infer.predictor import load_predictor
-    from core.infer.runtime import choose_providers, physical_cores
 
     assert 1 <= physical_cores() <= (__import__("os").cpu_count() or 1)
     monkeypatch.setenv("TOOTHSEG_THREADS", "1")

@@ -11,9 +11,9 @@ import onnx
 from core.data.masks import load_image
 from core.export.onnx import export_onnx
 from core.infer.predictor import load_predictor
+from core.train.checkpoint_model import CheckpointModel
 from core.train.data import open_dataset
 from core.train.loop import run_training
-from core.train.predict import CheckpointModel
 from tests.core.test_train_support import make_subset, tiny
 
 

@@ -12,7 +12,7 @@ from core.jobs import CancelToken
 from core.train.data import open_dataset
 from core.train.finetune import MIN_VAL_TO_CHOOSE
 from core.train.loop import run_training
-from core.train.objectives import OBJECTIVES
+from core.train.objective_registry import OBJECTIVES
 from core.train.runtime import start_runtime, stop_runtime
 from tests.core.test_train_support import make_subset, tiny
 

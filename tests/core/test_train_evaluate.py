@@ -12,11 +12,11 @@ from core.data.io import read_mask
 from core.data.masks import load_image, load_mask
 from core.errors import ToothSegError
 from core.infer.postprocess import postprocess_binary
+from core.train.checkpoint_model import CheckpointModel
 from core.train.data import open_dataset
 from core.train.evaluate import evaluate
 from core.train.loop import run_training
 from core.train.metrics import dice_iou
-from core.train.predict import CheckpointModel
 from core.train.pseudo import run_pseudo_label
 from core.train.suggest import band_brightness, suggest
 from tests.core.test_train_support import make_subset, tiny

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from core.data.io import read_mask
 from core.data.layouts import load_index
 from core.data.project import Project
-from core.hitl.logs import tail
+from core.logs import tail
 from tests.core.test_hitl_auto_train import thyroid_copy
 
 TINY = {"size": 64, "model": {"name": "unet", "base_channels": 4, "norm": "batch"}, "max_steps": 12,
