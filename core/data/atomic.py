@@ -183,17 +183,26 @@ def _locked_by_writer(path: str) -> bool:
 
 
 def _lock_nowait(fd: int) -> bool:
-    """Take an exclusive advisory lock on ``fd`` without waiting; False when someone else holds it."""
+    """Take an exclusive advisory lock on ``fd`` without waiting; False when someone else holds it.
+    Windows has no flock, but a file open in another process cannot be deleted there anyway."""
+    held = flock_nowait(fd)
+    return True if held is None else held
+
+
+def flock_nowait(fd: int) -> bool | None:
+    """POSIX ``flock`` without waiting: True taken, False held by another process, None where there is
+    no ``fcntl`` (Windows). A file system without locks (some network shares) counts as taken, so
+    callers fall back to their other rules instead of waiting forever."""
     try:
         import fcntl
-    except ImportError:  # Windows: a file open in another process cannot be deleted anyway
-        return True
+    except ImportError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     except OSError:
-        return True  # the file system has no locks: fall back to the age rule
+        return True
     return True
 
 

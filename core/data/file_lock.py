@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.data.atomic import error_for
+from core.data.atomic import error_for, flock_nowait
 from core.errors import ToothSegError
 
 WAIT_S = 15.0
@@ -43,22 +43,15 @@ def locked(path: str | os.PathLike, wait_s: float = WAIT_S) -> Iterator[None]:
 
 
 def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:
-        import msvcrt
+    held = flock_nowait(fd)
+    if held is not None:
+        return held
+    import msvcrt  # Windows
 
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
     except OSError:
-        return True  # the file system has no locks (some network shares): proceed as before
+        return False
     return True
 
 
