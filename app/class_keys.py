@@ -18,6 +18,7 @@ class ClassKeys(QtCore.QObject):
         self.typed = TypedNumber(frozenset())
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)   # a coarse timer may fire 5 % early
         self.timer.timeout.connect(self._expired)
         tools, classes = window.tools, window.classes
         tools.protected = lambda: classes.protected
@@ -35,9 +36,13 @@ class ClassKeys(QtCore.QObject):
         self._apply(result)
 
     def _expired(self) -> None:
-        result = self.typed.expire(time.monotonic())
+        now = time.monotonic()
+        result = self.typed.expire(now)
         if result is not None:
             self._apply(result)
+        elif self.typed.pending is not None:           # woke a little early: wait out the rest
+            left = WAIT_S - (now - self.typed.since)
+            self.timer.start(max(1, int(left * 1000) + 5))
 
     def _apply(self, result: tuple[str, int]) -> None:
         kind, n = result

@@ -139,3 +139,19 @@ def test_enter_in_a_field_gives_the_keys_back_to_the_canvas(teeth, qtbot):
     qtbot.keyClicks(w.classes.search, "tooth")
     qtbot.keyClick(w.classes.search, QtCore.Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=2000)
+
+
+def test_a_lone_digit_still_picks_when_the_timer_wakes_early(teeth, qtbot):
+    """Qt may wake a timer before its interval; the lone quadrant digit must not be lost then."""
+    import time
+
+    w = teeth
+    keys = w.class_keys
+    keys.digit(4)                                                      # a quadrant: waits for a second digit
+    assert keys.typed.pending == 4 and keys.timer.isActive()
+    keys.timer.stop()
+    keys.typed.since = time.monotonic()                                # as if the timer fired at once
+    keys._expired()
+    assert keys.typed.pending == 4 and keys.timer.isActive()           # re-armed for the rest of the wait
+    qtbot.waitUntil(lambda: keys.typed.pending is None, timeout=3000)
+    assert w.classes.active_value() == w.classes.classes[3].value      # the fourth class of the list
