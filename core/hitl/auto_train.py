@@ -208,11 +208,13 @@ def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None
              cancel: CancelToken | None = None, resume: bool = False, previous_checkpoint: str | Path | None = None,
              progress: Progress | None = None) -> dict[str, Any]:
     """Train, export ONNX and score new and previous model on the validation split (no project writes);
-    the sequence is ``core.hitl.sequence.run_sequence``, measured (interval or cross-validation)."""
+    the sequence is ``core.hitl.sequence.run_sequence``, measured. When validation is too small the
+    outcome's interval is "estimating…" (``cv_pending``): ``core.hitl.measure_later`` runs the
+    cross-validation once the model is registered and active."""
     from core.hitl.sequence import run_sequence
 
     outcome = run_sequence(plan.recipe, root, run_dir, events=events, cancel=cancel, resume=resume, measure=True,
-                           previous_checkpoint=previous_checkpoint)
+                           previous_checkpoint=previous_checkpoint, defer_cv=True)
     return {**outcome, "previous": plan.previous, "warm_from": plan.warm_from}
 
 
@@ -264,12 +266,15 @@ def _publish(project: Project, entry: ModelEntry) -> None:
 
 
 def train_on_labels(root: str | Path, minutes: float | None = None, events=None, cancel: CancelToken | None = None,
-                    seed: int | None = None, **overrides: Any) -> tuple[ModelEntry, dict[str, Any]]:
-    """The whole button for scripts and benchmarks: plan, train, export, register, activate. ``seed``
-    seeds training and, for a project without splits yet, the split."""
+                    seed: int | None = None, cv: bool = True, **overrides: Any) -> tuple[ModelEntry, dict[str, Any]]:
+    """The whole button for scripts and benchmarks: plan, train, export, register, activate, then (when
+    validation is too small) cross-validate and update the registered figures; ``cv=False`` skips that
+    (the val split's own figure stands, saying so). ``seed`` seeds training and, for a project without
+    splits yet, the split. The outcome's ``active_s`` is when the model became active."""
     from core.data.groups import stored_groups
     from core.data.layouts import load_index
 
+    t0 = time.monotonic()
     project = Project.open(root)
     index = project.apply(load_index(Path(root)))
     ensure_splits(project, index, seed=seed or 0)
@@ -282,4 +287,11 @@ def train_on_labels(root: str | Path, minutes: float | None = None, events=None,
     grouping = stored_groups(project)
     if grouping is not None:
         outcome["grouping"] = {"groups": grouping.count, "method": grouping.method, "message": grouping.message}
-    return register(project, outcome), outcome
+    entry = register(project, outcome)
+    outcome["active_s"] = round(time.monotonic() - t0, 2)
+    if outcome.pop("cv_pending", False):
+        from core.hitl import measure_later
+
+        later = measure_later.finish(project, entry.name, outcome["run_dir"], events, cancel, run=cv)
+        outcome.update({k: later.get(k) for k in measure_later.METRIC_KEYS}, cv_s=later.get("seconds"))
+    return entry, outcome

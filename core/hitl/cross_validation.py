@@ -163,8 +163,14 @@ def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float
 
 def quality_text(outcome: dict[str, Any]) -> str:
     """The training result in words: Dice, its interval, n images and groups, how it was measured."""
+    from core.hitl.measure_later import ESTIMATING, is_estimating
     from core.train.confidence import describe, from_metrics
 
+    if is_estimating(outcome):
+        text = f"Validation Dice: {ESTIMATING} (cross-validation over groups runs in the background)"
+        if outcome.get("holdout_n") and outcome.get("holdout_dice") is not None:
+            text += f"; on the {outcome['holdout_n']} validation images alone {outcome['holdout_dice']:.3f}"
+        return text
     summary = from_metrics(outcome)
     if summary is None:
         return "no validation Dice"

@@ -21,8 +21,10 @@ from core.train.recipe import Recipe
 
 def run_sequence(recipe: Recipe, root: str | Path, run_dir: str | Path, events=None,
                  cancel: CancelToken | None = None, resume: bool = False, measure: bool = False,
-                 previous_checkpoint: str | Path | None = None) -> dict[str, Any]:
-    """Train ``recipe`` on ``root`` into ``run_dir``; returns the outcome ``auto_train.register`` records."""
+                 previous_checkpoint: str | Path | None = None, defer_cv: bool = False) -> dict[str, Any]:
+    """Train ``recipe`` on ``root`` into ``run_dir``; returns the outcome ``auto_train.register`` records.
+    ``defer_cv``: when validation is too small, do not run the cross-validation folds here; write their
+    plan beside the model (``core.hitl.measure_later``) and report the interval as estimating."""
     from core.models.checkpoint import read_sidecar
     from core.train.data import open_dataset
     from core.train.loop import run_training
@@ -35,7 +37,8 @@ def run_sequence(recipe: Recipe, root: str | Path, run_dir: str | Path, events=N
     resume = resume and (run_dir / "last_state.pt").exists()
     cv, why = _needs_cv(data) if measure else (False, "")
     if cv and events is not None:
-        events.on_log(f"{why}: after training, cross-validation over groups measures the model")
+        when = "once the model is active, in the background," if defer_cv else "after training,"
+        events.on_log(f"{why}: {when} cross-validation over groups measures the model")
     if recipe.mode == "pseudo-label" and not resume:
         result = run_pseudo_label(recipe, data, run_dir, events=events, cancel=cancel)
     else:
@@ -58,11 +61,13 @@ def run_sequence(recipe: Recipe, root: str | Path, run_dir: str | Path, events=N
         new = evaluate(best, data, split="val", cancel=cancel)
         outcome.update(onnx=export["out"], export=export, val_dice=new["dice"], val_iou=new["iou"])
         if measure:
-            outcome.update(_measure(new, recipe, data, run_dir, result if cv else None, why, events, cancel,
-                                    previous_checkpoint))
+            outcome.update(_measure(new, recipe, data, run_dir, result if cv and not defer_cv else None, why,
+                                    events, cancel, previous_checkpoint))
             from core.infer.quality_fit import calibrate_after_training  # estimated Dice per mask (issue 16)
 
             calibrate_after_training(best, export["out"], data, new["per_image"], run_dir)
+            if cv and defer_cv:
+                outcome.update(_defer(recipe, root, data, run_dir, result, why, new, best, export["out"]))
     outcome["elapsed_s"] = round(time.monotonic() - t0, 2)
     return outcome
 
@@ -79,7 +84,6 @@ def _measure(holdout: dict[str, Any], recipe: Recipe, data, run_dir: Path, train
              why: str, events, cancel: CancelToken, previous_checkpoint: str | Path | None) -> dict[str, Any]:
     """val_dice / val_ci / val_n / val_groups (the holdout with its interval, or cross-validation's),
     the holdout itself and the previous model's Dice on the same validation images."""
-    from core.hitl.cross_validation import cross_validate
     from core.train.confidence import dice_summary
     from core.train.evaluate import evaluate
 
@@ -94,17 +98,52 @@ def _measure(holdout: dict[str, Any], recipe: Recipe, data, run_dir: Path, train
     rows = holdout["per_image"]
     summary = {**dice_summary([r["dice"] for r in rows], [group_of.get(r["id"], r["id"]) for r in rows]),
                "method": "validation split"}
+    out = {"val_dice": summary["dice"], "val_ci": summary["ci"], "val_n": summary["n"],
+           "val_groups": summary["groups"], "val_method": summary["method"], "val_note": summary["ci_note"],
+           "holdout_dice": holdout["dice"], "holdout_n": holdout["n"], "previous_dice": old}
     if trained is not None:
-        from core.hitl.cross_validation import TIME_CAP
+        out.update(cv_summary(recipe, data, run_dir, int(trained.get("steps", 0)) or 1, _cap(trained), why,
+                              summary, events, cancel))
+    return out
 
-        cap = max(1.0, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
-        cv = cross_validate(recipe, data, run_dir, int(trained.get("steps", 0)) or 1, cap, events=events,
-                            cancel=cancel, seed=recipe.seed)
-        if cv.get("dice") is not None:
-            cv["ci_note"] = f"{why}; {cv['method']} instead" + (f"; {cv['ci_note']}" if cv["ci_note"] else "")
-            summary = cv
-        else:
-            summary["ci_note"] = f"{why}; {cv['ci_note']}"
-    return {"val_dice": summary["dice"], "val_ci": summary["ci"], "val_n": summary["n"],
-            "val_groups": summary["groups"], "val_method": summary["method"], "val_note": summary["ci_note"],
-            "holdout_dice": holdout["dice"], "holdout_n": holdout["n"], "previous_dice": old}
+
+def _cap(trained: dict[str, Any]) -> float:
+    """Minutes a fold may take: TIME_CAP times the shipped model's training time, at least one."""
+    from core.hitl.cross_validation import TIME_CAP
+
+    return max(1.0, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
+
+
+def cv_summary(recipe: Recipe, data, run_dir: Path, steps: int, cap_minutes: float, why: str,
+               holdout: dict[str, Any], events, cancel: CancelToken) -> dict[str, Any]:
+    """The val_* fields from cross-validation over groups (``holdout``, the val split's own summary,
+    stands when no fold could be scored)."""
+    from core.hitl.cross_validation import cross_validate
+
+    cv = cross_validate(recipe, data, run_dir, steps, cap_minutes, events=events, cancel=cancel, seed=recipe.seed)
+    if cv.get("dice") is not None:
+        cv["ci_note"] = f"{why}; {cv['method']} instead" + (f"; {cv['ci_note']}" if cv["ci_note"] else "")
+        summary = cv
+    else:
+        summary = {**holdout, "ci_note": f"{why}; {cv['ci_note']}"}
+    return {"val_dice": summary.get("dice"), "val_ci": summary.get("ci"), "val_n": summary.get("n", 0),
+            "val_groups": summary.get("groups", 0), "val_method": summary.get("method", "validation split"),
+            "val_note": summary.get("ci_note", "")}
+
+
+def _defer(recipe: Recipe, root, data, run_dir: Path, trained: dict[str, Any], why: str, holdout: dict[str, Any],
+           best: Path, onnx: str) -> dict[str, Any]:
+    """Write the folds' plan beside the model; the outcome's interval reads "estimating…" until
+    ``core.hitl.measure_later.measure`` has run them."""
+    from core.hitl.measure_later import estimating_metrics, write_pending
+    from core.train.confidence import dice_summary
+
+    group_of = {s.id: s.group or s.id for s in data.index}
+    rows = [{"id": r["id"], "dice": r["dice"], "group": group_of.get(r["id"], r["id"]),
+             **{k: r[k] for k in ("soft", "flip", "area_frac") if k in r}} for r in holdout["per_image"]]
+    own = {**dice_summary([r["dice"] for r in rows], [r["group"] for r in rows]), "method": "validation split"}
+    write_pending(run_dir, {"root": str(Path(root).resolve()), "recipe": recipe.to_json(),
+                            "steps": int(trained.get("steps", 0)) or 1, "cap_minutes": _cap(trained), "why": why,
+                            "label_ids": sorted(s.id for s in data.index if s.is_training_label),
+                            "checkpoint": str(best), "onnx": str(onnx), "holdout": own, "holdout_rows": rows})
+    return {**estimating_metrics(why), "cv_pending": True}

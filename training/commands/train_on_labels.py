@@ -1,7 +1,9 @@
 """`toothseg train-on-labels DIR [--minutes M] [--seed S] [--json]`: the toolbar's Train on my labels.
 
-Same planner, splits by acquisition group, training, ONNX export, validation interval (or
-cross-validation over groups when validation is too small) and registration as the active model.
+Same planner, splits by acquisition group, training, ONNX export, validation interval and registration
+as the active model. When validation is too small, cross-validation over groups then measures the
+model that is already active (``active_seconds`` in the JSON says when it was) and updates its figures,
+reported in the same JSON; ``--no-cv`` skips it (the validation split's own figure stands, saying so).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="dataset folder")
     p.add_argument("--minutes", type=float, help="time budget (default: chosen from the number of labels)")
     p.add_argument("--seed", type=int, help="training seed (and split seed when the project has no splits)")
+    p.add_argument("--no-cv", action="store_true",
+                   help="do not cross-validate when validation is small (faster; the interval is the val split's)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run)
 
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.minutes <= 0:
         raise ToothSegError(f"--minutes must be positive, got {args.minutes}")
     t0 = time.monotonic()
-    entry, out = train_on_labels(args.data, minutes=args.minutes, seed=args.seed,
+    entry, out = train_on_labels(args.data, minutes=args.minutes, seed=args.seed, cv=not args.no_cv,
                                  events=None if args.json else StderrLogEvents())
     grouping = out.get("grouping") or {}
     if grouping.get("message"):
@@ -45,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
               "holdout_dice": out["holdout_dice"], "holdout_n": out["holdout_n"],
               "previous": out.get("previous") or None, "previous_dice": out.get("previous_dice"),
               "groups": grouping.get("groups"), "groups_method": grouping.get("method"),
-              "groups_note": grouping.get("message", ""), "seconds": round(time.monotonic() - t0, 1)}
+              "groups_note": grouping.get("message", ""), "seconds": round(time.monotonic() - t0, 1),
+              "active_seconds": out.get("active_s"), "cv_seconds": out.get("cv_s")}
     summary = {"dice": out["val_dice"], "ci": out["val_ci"], "n": out["val_n"], "groups": out["val_groups"],
                "ci_note": out["val_note"]}
     emit(result, args.json, f"{entry.name} is the active model; {describe(summary, 'val Dice')} "
-                            f"[{out['val_method']}]; {result['seconds']:.0f} s\nONNX: {out['onnx']}")
+                            f"[{out['val_method']}]; active after {result['active_seconds']:.0f} s, {result['seconds']:.0f} s in all\nONNX: {out['onnx']}")
     return 0
