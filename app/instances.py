@@ -9,6 +9,7 @@ new prediction or min-area change), on the UI thread for small images and in a w
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -19,21 +20,26 @@ from app.workers import describe, run_job, show_error
 from core.annotation.instance_list import InstanceItem, instance_rgba, list_instances, review_flags
 from core.data.classes import is_fdi_tooth
 
+if TYPE_CHECKING:
+    from app.hitl import HitlController
+
 log = logging.getLogger("toothseg.app.instances")
 SYNC_PIXELS = 1_000_000   # below this, components take a few ms: compute at once
 
 
 class InstanceController(QtCore.QObject):
-    def __init__(self, window: QtWidgets.QMainWindow):
+    def __init__(self, window: QtWidgets.QMainWindow, hitl: HitlController):
+        """``hitl`` gives the Models panel (its overlay buttons) and the predictions whose scores the
+        prediction instances show."""
         super().__init__(window)
         self.w = window
         self.panel = InstancesPanel(window)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
-        below = getattr(window, "layers", None)
-        if isinstance(below, QtWidgets.QDockWidget):
-            window.tabifyDockWidget(below, self.panel)
-            QtCore.QTimer.singleShot(0, below, below.raise_)
-        self.overlay = OverlayController(window)
+        below = window.layers
+        window.tabifyDockWidget(below, self.panel)
+        QtCore.QTimer.singleShot(0, below, below.raise_)
+        self.overlay = OverlayController(window, hitl.models)
+        hitl.prediction_ctl.details_ready.connect(self.set_prediction_details)
         self.source = "mask"
         self.min_area = self.panel.min_area.value()
         self.by_instance = False
@@ -41,6 +47,7 @@ class InstanceController(QtCore.QObject):
         self.details: tuple[str, object, list[int] | None] | None = None   # sample id, Prediction, class values
         self._shown: tuple | None = None     # (sample id, source, min area, labels copy) of the listed map
         self._generation = 0
+        self._shown_for = None               # the session the tab was last shown for
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
@@ -69,12 +76,11 @@ class InstanceController(QtCore.QObject):
 
     def _image_shown(self, _position: int) -> None:
         s = self.w.session
-        if s is not getattr(self, "_shown_for", None):  # once per folder: a closed tab stays closed
+        if s is not self._shown_for:  # once per folder: a closed tab stays closed
             self._shown_for = s
             self.panel.setVisible(True)
-            front = getattr(self.w, "layers", None)
-            if front is not None:  # showing a tab makes it current; the editor's own tab stays in front
-                QtCore.QTimer.singleShot(0, front, front.raise_)
+            front = self.w.layers   # showing a tab makes it current; the editor's own tab stays in front
+            QtCore.QTimer.singleShot(0, front, front.raise_)
         self.panel.set_classes(s.project.classes if s else [])
         self.w.canvas.set_highlight([])
         if self.details and s and s.sample and self.details[0] != s.sample.id:
@@ -213,7 +219,6 @@ class InstanceController(QtCore.QObject):
         self.w.status.message(f"Renamed instance {item.value} -> {new_value} ({item.area} px); Ctrl+Z undoes it")
 
 
-def install_instances(window: QtWidgets.QMainWindow) -> InstanceController:
+def install_instances(window: QtWidgets.QMainWindow, hitl: HitlController) -> InstanceController:
     """Add the Instances dock and the overlay model controller to ``window``; returns the controller."""
-    controller = InstanceController(window)
-    return controller
+    return InstanceController(window, hitl)

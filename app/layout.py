@@ -53,7 +53,7 @@ class PanelLayout(QtCore.QObject):
             d = self._dock(name)
             if d is not None:
                 d.setWindowTitle(title)
-        dataset = self._dock("datasetDock") or getattr(w, "dataset", None)
+        dataset = self._dock("datasetDock") or w.dataset
         for name in ("reviewDock", "labelNextDock", "evaluationDock"):
             d = self._dock(name)
             if d is not None and dataset is not None:
@@ -101,7 +101,7 @@ class PanelLayout(QtCore.QObject):
     # ------------------------------------------------------------------ remembered
     def save(self) -> None:
         """Store the arrangement; only while a folder is open (the start page hides every dock)."""
-        if getattr(self.w, "session", None) is None:
+        if self.w.session is None:
             return
         state = bytes(self.w.saveState(STATE_VERSION).toBase64()).decode("ascii")
         preferences.put(STATE_KEY, {"state": state, "collapsed": [d.objectName() for d in self.collapsed]})
@@ -121,7 +121,7 @@ class PanelLayout(QtCore.QObject):
         return bool(ok)
 
     def _folder_changed(self) -> None:
-        s = getattr(self.w, "session", None)
+        s = self.w.session
         if s is not None and s is not self._restored_for:
             self._restored_for = s
             # after the window and the HITL controller have shown their docks (their own zero-delay calls)

@@ -101,7 +101,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.file_menu = install_file_menu(self)
         from app.instances import install_instances  # instance list and overlay model, beside the HITL tabs
 
-        self.instance_list = install_instances(self)
+        self.instance_list = install_instances(self, self.hitl)
         from app.measure import install_measurements  # ruler and areas in mm when the file has a spacing
 
         self.measurements = install_measurements(self)

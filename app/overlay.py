@@ -33,7 +33,8 @@ def predict_overlay(model: Path, image_path: Path, predictor=None) -> dict:
 
 
 class OverlayController(QtCore.QObject):
-    def __init__(self, window: QtWidgets.QMainWindow):
+    def __init__(self, window: QtWidgets.QMainWindow, models):
+        """``models`` is the Models panel whose "Show as overlay" / "Clear overlay" this follows."""
         super().__init__(window)
         self.w = window
         self.model: Path | None = None
@@ -46,10 +47,8 @@ class OverlayController(QtCore.QObject):
         self._model_key = 0
         self.job = None
         window.image_shown.connect(lambda _p: self.follow())
-        models = getattr(getattr(window, "hitl", None), "models", None)
-        if models is not None:
-            models.overlay_requested.connect(self.show_model_named)
-            models.overlay_clear_requested.connect(self.clear)
+        models.overlay_requested.connect(self.show_model_named)
+        models.overlay_clear_requested.connect(self.clear)
 
     def show_model_named(self, name: str) -> None:
         """The project's model ``name`` becomes the overlay (it needs an ONNX export)."""

@@ -43,14 +43,7 @@ def current() -> dict[str, Any]:
 def apply(window, prefs: dict[str, Any], theme: bool = False) -> None:
     """Make the running window follow ``prefs`` (the theme too with ``theme``: ``app.main`` sets it at start)."""
     window.autosave.timer.setInterval(int(prefs["autosave_s"] * 1000))
-    hitl = getattr(window, "hitl", None)   # the viewer build has no training controller
-    if hitl is not None:
-        hitl.default_minutes = prefs["budget_min"] or None
-        if prefs["device"] == "auto":
-            hitl.auto_overrides.pop("device", None)
-        else:
-            hitl.auto_overrides["device"] = prefs["device"]
-        hitl.show_plan()
+    window.hitl.training_ctl.follow_preferences(prefs["budget_min"] or None, prefs["device"])
     combo = window.layers.paint_mode
     combo.setCurrentIndex(max(combo.findData(prefs["paint_mode"]), 0))
     window.canvas.error_colors = tuple(tuple(QtGui.QColor(prefs[k]).getRgb()[:3]) for k in ("fp_color", "fn_color"))

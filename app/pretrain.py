@@ -38,9 +38,13 @@ class _Events(TrainEvents):
 class BackgroundPretrainer(QtCore.QObject):
     """Owns the job, the status-bar widget, and the hand-over to Train on my labels."""
 
-    def __init__(self, window: QtWidgets.QMainWindow, enabled: bool = True):
+    def __init__(self, window: QtWidgets.QMainWindow, enabled: bool = True,
+                 training_busy: Callable[[], bool] = lambda: False, on_registered: Callable[[], None] = lambda: None):
+        """``training_busy()`` says a training runs (no auto start then); ``on_registered()`` refreshes the
+        model library and the plan once a pretraining of the folder shown is kept."""
         super().__init__(window)
         self.w, self.enabled = window, enabled
+        self.training_busy, self.on_registered = training_busy, on_registered
         self.session = None
         self.job: Job | None = None
         self.job_session = None  # the session the running job belongs to (the user may open another)
@@ -133,12 +137,8 @@ class BackgroundPretrainer(QtCore.QObject):
         if s is None or self.running or s.project.active_model:
             return
         st = self._state()
-        if st["enough_images"] and not st["finished"] and not self._training_busy():
+        if st["enough_images"] and not st["finished"] and not self.training_busy():
             self.start()
-
-    def _training_busy(self) -> bool:
-        hitl = getattr(self.w, "hitl", None)
-        return getattr(hitl, "job", None) is not None
 
     # ------------------------------------------------------------------ actions
     def toggle(self) -> None:
@@ -199,10 +199,8 @@ class BackgroundPretrainer(QtCore.QObject):
                 entry = None
             if entry is not None:
                 self.w.status.message(f"Pretraining kept: Train on my labels starts from {entry.name}")
-                hitl = getattr(self.w, "hitl", None)
-                if session is self.session and hitl is not None and hasattr(hitl, "refresh_models"):
-                    hitl.refresh_models()
-                    hitl.show_plan()
+                if session is self.session:
+                    self.on_registered()
         self.refresh()
         actions, self.then = self.then, []
         for action in actions:

@@ -12,12 +12,9 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.panels.dock import PanelDock
-from app.panels.review import read_image_file
 from core.data.origins import ORIGIN_TEXT, ORIGINS
-from core.hitl import auto_train, library
 
 NONE = "(none)"
-
 
 
 def _dice(report: dict) -> str:
@@ -26,6 +23,7 @@ def _dice(report: dict) -> str:
 
     return describe({"dice": report["dice"], "ci": report.get("ci"), "n": report["n"],
                      "groups": report.get("groups", report["n"]), "ci_note": report.get("ci_note", "")})
+
 
 class _Num(QtWidgets.QTableWidgetItem):
     """Sorts numerically; empty cells last."""
@@ -96,6 +94,7 @@ class EvaluationPanel(PanelDock):
         self.table.cellClicked.connect(self._clicked)
         lay.addWidget(self.table, 1)
         self.names: tuple[str, str] = ("", "")
+        self.torch_available = True   # False in the slim build: Evaluate stays off
 
     def set_models(self, names: list[str], active: str) -> None:
         for combo, extra in ((self.model_a, []), (self.model_b, [NONE])):
@@ -103,7 +102,7 @@ class EvaluationPanel(PanelDock):
             combo.clear()
             combo.addItems(extra + names)
             combo.setCurrentText(keep if keep in names else (active if combo is self.model_a else NONE))
-        self.run_button.setEnabled(bool(names) and getattr(self, "torch_available", True))
+        self.run_button.setEnabled(bool(names) and self.torch_available)
 
     def set_split_counts(self, counts: dict[str, int], origins: dict[str, int] | None = None) -> None:
         """Say what each split holds and how many labeled images; leave an empty split for the next one
@@ -175,55 +174,3 @@ class EvaluationPanel(PanelDock):
         item = self.table.item(row, 0)
         if item is not None:
             self.open_requested.emit(item.text(), self.names[0])
-
-
-class EvaluationActions:
-    """Evaluation and saliency for app.hitl.HitlController (a mixin; state lives there)."""
-
-    def evaluate(self, a: str, b: str, split: str) -> None:
-        project = self._project()
-        if project is None or not a or not self.torch:
-            return
-        from core.train.evaluate import evaluate
-
-        paths = [auto_train.model_path(project, library.entry(project, n)) for n in (a, b) if n]
-
-        def both(progress=None, cancel=None):
-            reports = [evaluate(p, self.session.root, split=split, cancel=cancel, tta=self.tta) for p in paths]
-            return reports + [None] * (2 - len(reports))
-
-        self._run("Evaluate", both, on_done=lambda r: self.evaluation.show_reports(r[0], r[1], (a, b)))
-
-    def open_with_errors(self, sample_id: str, model: str) -> None:
-        project = self._project()
-        if project is None or not self.open_sample(sample_id):
-            return
-        entry = library.entry(project, model)
-        onnx = auto_train.model_path(project, entry, onnx=True) or auto_train.model_path(project, entry)
-        sample = self.session.index[sample_id]
-        self.w.layers.set_layer_checked("errors", True)
-        self._run("Predict", lambda: self.predictor(onnx).predict(read_image_file(sample.image)),
-                  on_done=lambda p: self._show_prediction(sample_id, p.mask, onnx))
-    def toggle_saliency(self) -> None:
-        on = self.actions["saliency"].isChecked()
-        project = self._project()
-        ckpt = library.active_checkpoint(project) if project else None
-        if not on or ckpt is None or self.session.sample is None:
-            self._clear_saliency()
-            if on and ckpt is None:
-                self.status("Saliency needs an active model")
-            return
-        from core.hitl.saliency import gradient_saliency, heat_rgba
-
-        image = self.session.editor.image
-        self._run("Saliency", lambda: heat_rgba(gradient_saliency(ckpt, image)), on_done=self._show_saliency)
-
-    def _show_saliency(self, rgba) -> None:
-        self.saliency.setImage(rgba, levels=(0, 255))
-        self.saliency.setRect(QtCore.QRectF(0, 0, rgba.shape[1], rgba.shape[0]))
-        self.saliency.setVisible(True)
-        self.status("Saliency: brighter = the prediction depends more on these pixels")
-
-    def _clear_saliency(self) -> None:
-        self.saliency.setVisible(False)
-        self.actions["saliency"].setChecked(False)

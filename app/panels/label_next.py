@@ -6,8 +6,6 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.panels.dock import PanelDock
-from app.workers import show_error
-from core.hitl import library
 
 # combo text -> suggest method (None: brightness until a model exists, then its uncertainty)
 RANKINGS = {"Automatic": None,
@@ -68,22 +66,3 @@ class LabelNextPanel(PanelDock):
 
     def _open(self, item: QtWidgets.QListWidgetItem) -> None:
         self.open_requested.emit(str(item.data(QtCore.Qt.ItemDataRole.UserRole)))
-
-
-class LabelNextActions:
-    """Label next for app.hitl.HitlController (a mixin; state lives there)."""
-
-    def rank_unlabeled(self) -> None:
-        project = self._project()
-        if project is None or not self.torch:
-            return
-        from core.train.suggest import suggest
-
-        method = self.label_next.chosen_method()
-        ckpt = library.active_checkpoint(project) if method in (None, "entropy", "tta") else None
-        if method in ("entropy", "tta") and ckpt is None:
-            show_error(self.w, "Label next", "Ranking by model uncertainty needs an active model: "
-                                   "train one (Train on my labels) or set one active in the model library.")
-            return
-        self._run("Label next", suggest, self.session.root, model_path=ckpt, top=25, method=method,
-                  on_done=self.label_next.set_ranking)

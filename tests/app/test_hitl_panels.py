@@ -275,7 +275,7 @@ def test_flip_tta_is_remembered_and_reaches_every_prediction_path(qtbot, window,
     import core.hitl.review as review
 
     real = review.predict_for_review
-    monkeypatch.setattr("app.panels.review.predict_for_review",
+    monkeypatch.setattr("app.controllers.review.predict_for_review",
                         lambda *a, **k: seen.update(k) or real(*a, **k))
     ctl.predict("unlabeled")
     qtbot.waitUntil(lambda: ctl.review.table.rowCount() == 3, timeout=30000)

@@ -94,9 +94,38 @@ def test_app_uses_no_new_private_attributes_across_files():
     assert found <= KNOWN_PRIVATE_USES, sorted(found - KNOWN_PRIVATE_USES)
 
 
+WINDOW_NAMES = ("window", "w", "win")   # how app/ code names a main window it was handed
+
+
+def _window_searches(path: Path) -> list[int]:
+    """Lines where ``getattr``/``hasattr`` looks something up on a window (``window``, ``w``, ``self.w``):
+    what a part needs from the window is passed to it explicitly instead (issue 21)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+    def is_window(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in WINDOW_NAMES
+        return (isinstance(node, ast.Attribute) and node.attr in WINDOW_NAMES and isinstance(node.value, ast.Name)
+                and node.value.id == "self")
+
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "hasattr") and node.args and is_window(node.args[0]))
+
+
+def test_app_never_searches_the_window_with_getattr():
+    found = [f"{path.relative_to(REPO).as_posix()}:{line}"
+             for path in (REPO / "app").rglob("*.py") for line in _window_searches(path)]
+    assert found == []
+
+
 def test_the_checks_catch_an_exporter_import_and_a_private_use(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f(canvas):\n    from core.export.metadata import to_props\n    return canvas._raw, to_props\n"
                    "class A:\n    def g(self):\n        return self._mine, self.other._theirs\n")
     assert "core.export.metadata" in _imports(bad)
     assert _private_uses(bad) == ["_raw", "_theirs"]
+    searching = tmp_path / "search.py"
+    searching.write_text("def f(window):\n    return getattr(window, 'hitl', None)\n"
+                         "class B:\n    def g(self):\n        return hasattr(self.w, 'layers'), getattr(self, 'mine', 1)\n")
+    assert _window_searches(searching) == [2, 5]

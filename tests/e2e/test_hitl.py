@@ -142,8 +142,8 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     qtbot.waitUntil(lambda: ctl.label_next.list.count() > 0, timeout=30000)
     assert "uncertainty" in ctl.label_next.method.text() and ctl.label_next.list.count() == 6
     ctl.actions["saliency"].trigger()
-    qtbot.waitUntil(lambda: ctl.saliency.isVisible(), timeout=20000)
-    assert ctl.saliency.image.shape[:2] == window.session.editor.image.shape
+    qtbot.waitUntil(lambda: ctl.saliency_ctl.layer.isVisible(), timeout=20000)
+    assert ctl.saliency_ctl.layer.image.shape[:2] == window.session.editor.image.shape
     ctl.actions["show_logs"].trigger()
     assert "Train on my labels" in ctl.logs_dialog.findChild(QtWidgets.QPlainTextEdit).toPlainText()
     assert not error_boxes(window)

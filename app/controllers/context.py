@@ -1,0 +1,89 @@
+"""What the model-side controllers may use of the window, named and typed, instead of the window itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtWidgets
+
+from app.workers import Job, describe, run_job, show_error
+
+log = logging.getLogger("toothseg.app.hitl")
+
+
+class PredictorCache:
+    """Loaded predictors by model path, built with the current flip-TTA setting; cleared when a model or
+    the setting changes."""
+
+    def __init__(self, tta: bool = False):
+        self.tta = tta
+        self._loaded: dict[str, Any] = {}
+
+    def get(self, model: Path):
+        from core.infer.predictor import load_predictor
+
+        key = str(model)
+        if key not in self._loaded:
+            self._loaded[key] = load_predictor(model, tta=self.tta)
+        return self._loaded[key]
+
+    def loaded(self, model: Path):
+        """The predictor already loaded for ``model``, or None (never loads)."""
+        return self._loaded.get(str(model))
+
+    def clear(self) -> None:
+        self._loaded.clear()
+
+
+@dataclass
+class HitlContext:
+    """The session, the window's few services the controllers call, a job runner and the predictor cache.
+
+    ``session`` follows the window's folder (``app.hitl`` sets it); the callables are late-bound so a
+    test that replaces ``window.ask`` is heard."""
+
+    parent: QtWidgets.QWidget                   # dialogs and jobs are parented here
+    message: Callable[[str], None]              # the status line
+    ask: Callable[[str], bool]                  # a yes/no question
+    save_now: Callable[[], None]                # save the mask in the editor, quietly
+    select: Callable[[int], bool]               # show image ``position`` in the editor
+    torch: bool                                 # training is possible in this build
+    predictors: PredictorCache = field(default_factory=PredictorCache)
+    session: Any = None                         # core.annotation.session.AnnotationSession | None
+
+    def status(self, text: str) -> None:
+        self.message(text)
+        log.info(text)
+
+    def error(self, title: str, message: str, details: str = "") -> None:
+        show_error(self.parent, title, message, details)
+
+    def failed(self, title: str, exc: BaseException) -> None:
+        show_error(self.parent, title, *describe(exc))
+
+    def project(self):
+        """The open folder's project, or None after telling the user to open one."""
+        if self.session is None:
+            self.message("Open a dataset folder first")
+            return None
+        return self.session.project
+
+    def run(self, title: str, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
+            **kwargs: Any) -> Job:
+        """Run ``fn`` in a worker; progress goes to the status line, errors to a dialog and the log."""
+        job = run_job(self.parent, title, fn, *args, on_done=on_done, progress_dialog=False, **kwargs)
+        job.signals.progress.connect(lambda d, n, msg: self.message(f"{title}: {d}/{n} {msg}"))
+        return job
+
+    def open_sample(self, sample_id: str) -> bool:
+        """Show ``sample_id`` in the editor (True when it is, or already was, the image shown)."""
+        s = self.session
+        if s is None or sample_id not in s.index:
+            return False
+        if s.sample is None or s.sample.id != sample_id:
+            return bool(self.select(s.index.samples.index(s.index[sample_id])))
+        return True

@@ -1,0 +1,204 @@
+"""Training controller: Train on my labels (plan, splits, run), the five modes from the Advanced fields,
+cancel and resume, and registering the finished model. Long work runs through ``HitlContext.run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore
+
+from app.controllers.context import HitlContext
+from app.panels.training import QtTrainEvents, TrainingPanel
+from core.capabilities import TRAINING_NEEDS_FULL_BUILD
+from core.hitl import auto_train
+from core.hitl.cross_validation import quality_text
+
+
+class TrainingController(QtCore.QObject):
+    registered = QtCore.Signal()      # a run's model is in the project's library (refresh library and plan)
+    review_wanted = QtCore.Signal()   # a pseudo-label run finished: predict the unlabeled images for review
+
+    def __init__(self, ctx: HitlContext, panel: TrainingPanel, summary_changed, pretrainer):
+        """``summary_changed()`` refreshes the dataset summary (the Group filter) once splits are stored;
+        ``pretrainer`` is the background pretraining that must stop before a training starts."""
+        super().__init__(panel)
+        self.ctx, self.panel, self.summary_changed, self.pretrainer = ctx, panel, summary_changed, pretrainer
+        self.auto_overrides: dict[str, Any] = {}   # recipe keys forced on Train on my labels (tests, power users)
+        self.default_minutes: float | None = None   # Preferences: budget shown in the plan (None: the plan's)
+        self.job = None
+        self.last: dict[str, Any] | None = None    # what Resume continues
+        self.planned_labels: int | None = None     # label count the plan shown was made for
+        self._job_project = None
+        panel.auto_requested.connect(lambda minutes: self.train_on_labels(minutes))
+        panel.start_requested.connect(self.start_mode)
+        panel.cancel_requested.connect(self.cancel)
+        panel.resume_requested.connect(self.resume)
+
+    def session_changed(self) -> None:
+        self.last = None
+
+    # ------------------------------------------------------------------ the plan
+    def show_plan(self) -> None:
+        s = self.ctx.session
+        if s is None or not self.ctx.torch:
+            return
+        try:
+            plan = auto_train.plan_training(s.project, s.index, minutes=self.default_minutes, **self.auto_overrides)
+        except Exception as exc:
+            self.panel.show_plan(str(exc), ready=False)
+            self.planned_labels = len(s.index.labeled())
+            return
+        self.panel.budget.setValue(plan.recipe.max_minutes or self.panel.budget.value())
+        self.panel.show_plan(plan.describe())
+        self.planned_labels = plan.labeled
+
+    def follow_preferences(self, minutes: float | None, device: str) -> None:
+        """Preferences: the budget the plan shows (None: the plan's own) and the device ("auto": the plan's)."""
+        self.default_minutes = minutes
+        if device == "auto":
+            self.auto_overrides.pop("device", None)
+        else:
+            self.auto_overrides["device"] = device
+        self.show_plan()
+
+    def labels_changed(self) -> None:
+        """A mask was saved or accepted (a dataset row changed): the plan follows the label count at once."""
+        s = self.ctx.session
+        if s is not None and self.job is None and len(s.index.labeled()) != self.planned_labels:
+            self.show_plan()
+
+    # ------------------------------------------------------------------ starting
+    def train_on_labels(self, minutes: float | None = None) -> None:
+        project = self.ctx.project()
+        if project is None or self.job is not None:
+            return
+        if not self.ctx.torch:
+            self.ctx.error("Train on my labels", TRAINING_NEEDS_FULL_BUILD)
+            return
+        if self.pretrainer.stop_then(lambda: self.train_on_labels(minutes)):  # its checkpoint is the warm start
+            self.ctx.status("Stopping the background pretraining; training starts from it")
+            return
+        s = self.ctx.session
+        if s.dirty:  # an unchanged mask is never rewritten
+            self.ctx.save_now()
+        try:
+            plan = auto_train.plan_training(project, s.index, minutes=minutes, **self.auto_overrides)
+        except Exception as exc:
+            self.ctx.failed("Train on my labels", exc)
+            return
+        prev = project.model(plan.previous) if plan.previous else None
+        self.last = {"kind": "auto", "plan": plan, "run_dir": auto_train.new_run_dir(project),
+                     "previous": str(auto_train.model_path(project, prev)) if prev else None}
+        self.panel.begin("Train on my labels")
+        self.panel.show_plan(plan.describe())
+        self.panel.set_budget(plan.recipe.max_minutes)
+        self.panel.set_running(True)
+        self.job = self.ctx.run("Preparing splits", auto_train.compute_splits, project, s.index,
+                                on_done=lambda splits: self._splits_ready(splits))
+        self._watch(self.job)
+
+    def _splits_ready(self, splits) -> None:
+        from core.data.groups import stored_groups
+
+        s = self.ctx.session
+        auto_train.apply_splits(s.project, s.index, splits)
+        grouping = stored_groups(s.project)
+        if grouping is not None:  # say what validation keeps apart, and when grouping found nothing useful
+            self.panel.append_log(grouping.describe())
+            if grouping.message:
+                self.ctx.status(f"Acquisition groups: {grouping.message}")
+        self.summary_changed()  # the Group filter fills in
+        self._start_training(resume=False)
+
+    def start_mode(self, mode: str, changes: dict) -> None:
+        """Run one of the five modes with the recipe from the Advanced fields."""
+        project = self.ctx.project()
+        if project is None or self.job is not None or not self.ctx.torch:
+            return
+        if self.pretrainer.stop_then(lambda: self.start_mode(mode, changes)):  # one training at a time
+            return
+        from core.train.recipe import default_recipe
+
+        if self.ctx.session.dirty:  # an unchanged mask is never rewritten
+            self.ctx.save_now()
+        try:
+            recipe = default_recipe(mode).updated(**changes)
+        except Exception as exc:
+            self.ctx.failed("Training recipe", exc)
+            return
+        self.last = {"kind": "mode", "recipe": recipe, "run_dir": auto_train.new_run_dir(project, mode)}
+        self.panel.begin(self.panel.mode.currentText())
+        self.panel.set_budget(recipe.max_minutes)
+        self.panel.set_running(True)
+        self._start_training(resume=False)
+
+    def _start_training(self, resume: bool) -> None:
+        self.panel.raise_()  # show the curves of the run being started
+        last = self.last
+        events = QtTrainEvents(self.panel.signals)
+        root, self._job_project = self.ctx.session.root, self.ctx.session.project
+        if last["kind"] == "auto":
+            from core.hitl.auto_train import run_plan
+
+            self.job = self.ctx.run("Train on my labels", run_plan, last["plan"], root, last["run_dir"],
+                                    events=events, resume=resume, previous_checkpoint=last["previous"],
+                                    on_done=self._trained)
+        else:
+            from core.hitl.modes import run_mode
+
+            self.job = self.ctx.run("Training", run_mode, last["recipe"], root, last["run_dir"], events=events,
+                                    resume=resume, on_done=self._trained)
+        self.panel.set_running(True)
+        self._watch(self.job)
+
+    # ------------------------------------------------------------------ stopping and finishing
+    def _watch(self, job) -> None:
+        job.signals.cancelled.connect(lambda _m: self._stopped(True))
+        job.signals.failed.connect(lambda _m, _d: self._stopped(False))
+
+    def _stopped(self, cancelled: bool) -> None:
+        self.job = None
+        run_dir = Path(self.last["run_dir"]) if self.last else None
+        can_resume = bool(run_dir and (run_dir / "last_state.pt").exists())
+        self.panel.set_running(False, can_resume=can_resume)
+        if cancelled:
+            kept = f"; last checkpoint kept in {run_dir}" if can_resume else ""
+            self.panel.append_log(f"cancelled{kept}")
+            self.panel.eta.setText("cancelled" + (" - press Resume to continue" if can_resume else ""))
+            self.ctx.status(f"Training cancelled{kept}")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel_token.cancel()
+
+    def resume(self) -> None:
+        if self.job is None and self.last is not None and self.ctx.session is not None:
+            self.panel.append_log(f"--- resume {Path(self.last['run_dir']).name} ---")
+            self._start_training(resume=True)
+
+    def _trained(self, outcome: dict) -> None:
+        self.job = None
+        project, segmentation = self._job_project, bool(outcome.get("onnx"))
+        s = self.ctx.session
+        if s is None or s.project is not project:  # another folder was opened meanwhile
+            auto_train.register(project, outcome, make_active=segmentation)
+            return
+        entry = auto_train.register(project, outcome, make_active=segmentation)
+        self.ctx.predictors.clear()
+        self.panel.set_running(False, can_resume=False)
+        if segmentation:
+            prev = outcome.get("previous_dice")
+            text = quality_text(outcome)
+            text += f" (previous model {prev:.3f} on the same validation images)" if prev is not None else " (first model)"
+            text += f" - {entry.name} is now the active model"
+        else:
+            text = f"{entry.name} saved; Train on my labels will warm-start from it"
+        self.panel.result_label.setText(text)
+        self.panel.eta.setText(f"done in {outcome.get('elapsed_s', 0):.0f} s")
+        self.panel.append_log(text)
+        self.ctx.status(text)
+        self.registered.emit()
+        self.show_plan()
+        if outcome.get("mode") == "pseudo-label":
+            self.review_wanted.emit()
