@@ -68,8 +68,8 @@ class HitlController(QtCore.QObject):
         self.prediction_ctl = PredictionController(ctx, window.canvas)
         self.training_ctl = TrainingController(ctx, self.training, dataset.update_summary, self.pretrainer)
         self.models_ctl = ModelLibraryController(ctx, self.models)
-        self.review_ctl = ReviewController(ctx, self.review, self.prediction_ctl, dataset, window.canvas,
-                                           window.tools, self.models.show_info)
+        self.review_ctl = ReviewController(ctx, self.review, self.prediction_ctl, dataset, window.tools,
+                                           self.models.show_info)
         self.evaluation_ctl = EvaluationController(ctx, self.evaluation, self.prediction_ctl,
                                                    lambda: window.layers.set_layer_checked("errors", True))
         self.label_next_ctl = LabelNextController(ctx, self.label_next)
@@ -167,6 +167,7 @@ class HitlController(QtCore.QObject):
             return
         self.session = self.ctx.session = s
         self.ctx.predictors.clear()
+        self.prediction_ctl.follow(s)
         self.training_ctl.session_changed()
         self.pretrainer.session_changed(s)
         self._show(s is not None)

@@ -1,5 +1,6 @@
-"""Prediction controller: run a model on the image in the editor (in a worker, coloured there too) and
-show the result; the flip test-time augmentation switch that every later prediction follows."""
+"""Prediction controller: run a model on the image in the editor (in a worker, coloured there too); the
+canvas follows the session's predictions of the image shown, whoever set them (``AnnotationSession``
+listeners); the flip test-time augmentation switch that every later prediction follows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,23 @@ class PredictionController(QtCore.QObject):
     def __init__(self, ctx: HitlContext, canvas):
         super().__init__(canvas)
         self.ctx, self.canvas = ctx, canvas
+        self._layers = None          # colours made in the worker for the prediction being set
+        self._unsubscribe = None
+
+    def follow(self, session) -> None:
+        """Listen to ``session`` (the folder now open) instead of the previous one."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._unsubscribe = None if session is None else session.subscribe(
+            lambda change, sample_id: self._session_changed(session, change, sample_id))
+
+    def _session_changed(self, session, change: str, sample_id: str) -> None:
+        """A prediction of the image in the editor was set or dropped: the canvas shows it."""
+        layers, self._layers = self._layers, None
+        if change != "prediction" or session is not self.ctx.session or session.sample is None \
+                or session.sample.id != sample_id:
+            return
+        self.canvas.set_prediction(session.predictions.get(sample_id), layers)
 
     def active_onnx(self):
         """The active model's ONNX file, or None after saying why nothing can be predicted."""
@@ -60,14 +78,12 @@ class PredictionController(QtCore.QObject):
                      on_done=lambda p: self.show(sample_id, p.mask, model))
 
     def show(self, sample_id: str, mask, model: Path, prediction=None, layers=None) -> None:
-        s = self.ctx.session
-        s.set_prediction(sample_id, mask)
         predictor = self.ctx.predictors.loaded(model)
         if prediction is not None and predictor is not None:
             values = predictor.class_values.tolist() if predictor.class_values is not None else None
             self.details_ready.emit(sample_id, prediction, values)
-        if s.sample is not None and s.sample.id == sample_id:
-            self.canvas.set_prediction(mask, layers)
+        self._layers = layers
+        self.ctx.session.set_prediction(sample_id, mask)     # the canvas follows (``_session_changed``)
         provider = predictor.provider if predictor is not None else ""
         self.ctx.status(f"Predicted {sample_id} with {model.parent.name} on {provider}")
 

@@ -12,13 +12,12 @@ from core.hitl.review import BULK_MIN_QUALITY, ReviewQueue, predict_for_review, 
 
 
 class ReviewController(QtCore.QObject):
-    def __init__(self, ctx: HitlContext, panel: ReviewPanel, prediction: PredictionController, dataset, canvas,
-                 tools, info):
+    def __init__(self, ctx: HitlContext, panel: ReviewPanel, prediction: PredictionController, dataset, tools, info):
         """``dataset`` is the dataset panel (its rows repaint), ``tools`` the editor's tool controller (Edit
         applies the pseudo mask), ``info(text)`` the model library's info line."""
         super().__init__(panel)
         self.ctx, self.panel, self.prediction = ctx, panel, prediction
-        self.dataset, self.canvas, self.tools, self.info = dataset, canvas, tools, info
+        self.dataset, self.tools, self.info = dataset, tools, info
         self.queue: ReviewQueue | None = None
         self.editing = ""
         panel.show_requested.connect(self.show_pseudo)
@@ -92,9 +91,7 @@ class ReviewController(QtCore.QObject):
 
     def show_pseudo(self, sample_id: str) -> None:
         if self.queue is not None and sample_id in self.queue.items and self.ctx.open_sample(sample_id):
-            mask = self.queue.mask(sample_id)
-            self.ctx.session.set_prediction(sample_id, mask)
-            self.canvas.set_prediction(mask)
+            self.ctx.session.set_prediction(sample_id, self.queue.mask(sample_id))   # the canvas follows
 
     def edit(self, sample_id: str) -> None:
         self.show_pseudo(sample_id)

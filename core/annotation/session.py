@@ -12,6 +12,7 @@ taken over. Opening with the lock removes temporary files a killed process left 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,10 @@ class Loaded:
     source: np.ndarray      # the cached mask it was copied from (a newer one in the cache means: reread)
 
 
+# ``listener(change, sample_id)``; change is "prediction" (set or cleared) or "saved" (a mask written)
+SessionListener = Callable[[str, str], None]
+
+
 class AnnotationSession:
     def __init__(self, root: str | Path, cache_bytes: int = 384 * 1024 * 1024,
                  history_bytes: int = 512 * 1024 * 1024):
@@ -65,6 +70,18 @@ class AnnotationSession:
         self.editor: MaskEditor | None = None
         self.dirty = False
         self.last_save: SaveResult | None = None
+        self.listeners: list[SessionListener] = []
+
+    def subscribe(self, listener: SessionListener) -> Callable[[], None]:
+        """Call ``listener(change, sample_id)`` after each change a view shows ("prediction", "saved"), so
+        views follow the session instead of being refreshed by whoever changed it (plain callbacks: no Qt
+        here). Returns the call that unsubscribes."""
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener) if listener in self.listeners else None
+
+    def _notify(self, change: str, sample_id: str) -> None:
+        for listener in list(self.listeners):
+            listener(change, sample_id)
 
     def _classes(self, max_masks: int = 8):
         """The saved class table, else one guessed from up to ``max_masks`` masks spread over the set.
@@ -235,6 +252,7 @@ class AnnotationSession:
             self.cache.put(sample.id, (cached[0], self.editor.labels.copy()))
         self.dirty = False
         self.last_save = result
+        self._notify("saved", sample.id)
         return result
 
     # ------------------------------------------------------------------ recovery
@@ -262,6 +280,7 @@ class AnnotationSession:
             if n:
                 self.store.save(sample, labels)
                 self.cache.put(sid, (image, labels.copy()))
+                self._notify("saved", sid)
             self.journal.clear_everywhere(sid)
             total += n
         if self.sample is not None and self.sample.id in sample_ids:
@@ -274,10 +293,13 @@ class AnnotationSession:
 
     # ------------------------------------------------------------------ predictions and state
     def set_prediction(self, sample_id: str, labels: np.ndarray | None) -> None:
+        """Keep (or with None drop) a model's label map for ``sample_id``; listeners hear "prediction"."""
         if labels is None:
-            self.predictions.pop(sample_id, None)
+            if self.predictions.pop(sample_id, None) is None:
+                return
         else:
             self.predictions[sample_id] = np.asarray(labels)
+        self._notify("prediction", sample_id)
 
     def save_project(self) -> Path:
         self._check_lock()

@@ -164,3 +164,25 @@ def test_load_on_a_worker_then_show_and_u_skips_the_current_image(shared_data, t
     s.show(stale)                                         # the stale copy is not shown: the saved mask is
     assert s.editor.labels[10, 15] == 1 and s.editor.labels is not stale.labels
     s.close()
+
+
+def test_listeners_hear_predictions_and_saves_until_they_unsubscribe(shared_data, tmp_path):
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=2)
+    s = AnnotationSession(root)
+    heard: list[tuple[str, str]] = []
+    unsubscribe = s.subscribe(lambda change, sid: heard.append((change, sid)))
+    sample = s.open(0)
+    mask = np.zeros(s.editor.shape, np.uint8)
+    s.set_prediction(sample.id, mask)
+    s.set_prediction(sample.id, None)
+    s.set_prediction(sample.id, None)                  # nothing to drop: nothing heard
+    assert s.predictions == {}
+    s.save()                                           # an untouched mask is not written: nothing heard
+    s.editor.paint_segment((20, 20), (30, 30), 4, s.project.classes[0].value)
+    s.committed((10, 40, 10, 40))
+    s.save()
+    assert heard == [("prediction", sample.id), ("prediction", sample.id), ("saved", sample.id)]
+    unsubscribe()
+    s.set_prediction(sample.id, mask)
+    assert len(heard) == 3 and s.listeners == []
+    s.close()
