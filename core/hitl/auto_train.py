@@ -19,6 +19,7 @@ from core.data.sample import SampleIndex
 from core.data.splits import DEFAULT_RATIOS, make_splits
 from core.errors import ToothSegError
 from core.jobs import CancelToken, Progress
+from core.models.metadata_schema import DEFAULT_SIDE
 from core.train.recipe import Recipe, default_recipe
 
 MIN_LABELS = 4
@@ -150,7 +151,7 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     labels = "binary" if len(project.classes) <= 1 else "multiclass"
     if gpu:
         model = {"name": "unet", "base_channels": 16, "norm": "batch"}
-        size, budget = 256, minutes if minutes is not None else min(10.0, 1.0 + n / 100)
+        size, budget = DEFAULT_SIDE, minutes if minutes is not None else min(10.0, 1.0 + n / 100)
     else:
         model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
         size = 128 if n < 100 else 160

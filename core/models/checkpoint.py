@@ -18,7 +18,13 @@ from core import __version__
 from core.data.atomic import atomic_write_files
 from core.errors import ModelFileError
 from core.models.describe import DEFAULT_NORMALIZATION, default_classes, normalize_classes
-from core.models.metadata_schema import SIDECAR_FORMAT, SIDECAR_VERSION, check_sidecar, read_sidecar_file
+from core.models.metadata_schema import (
+    DEFAULT_SIDE,
+    SIDECAR_FORMAT,
+    SIDECAR_VERSION,
+    check_sidecar,
+    read_sidecar_file,
+)
 from core.models.registry import build_model
 
 FORMAT = SIDECAR_FORMAT
@@ -49,7 +55,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
         "version": VERSION,
         "model": dict(config),
         "classes": normalize_classes(meta.pop("classes", default_classes(int(config.get("out_channels", 1))))),
-        "input_size": list(meta.pop("input_size", [256, 256])),
+        "input_size": list(meta.pop("input_size", [DEFAULT_SIDE, DEFAULT_SIDE])),
         "normalization": dict(meta.pop("normalization", DEFAULT_NORMALIZATION)),
         "recipe": meta.pop("recipe", {}),
         "metrics": meta.pop("metrics", {}),

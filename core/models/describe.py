@@ -17,7 +17,7 @@ from typing import Any
 
 from core import __version__
 from core.errors import ModelFileError
-from core.models.metadata_schema import MAX_PROP_BYTES, check_inference_meta
+from core.models.metadata_schema import DEFAULT_SIDE, MAX_PROP_BYTES, check_inference_meta
 from core.preprocess import preprocess_spec
 
 DEFAULT_MIN_AREA_FRAC = 0.001   # post-processing drops components smaller than this fraction of the image
@@ -58,7 +58,7 @@ def input_policy(sidecar: dict[str, Any], mode: str | None = None, overlap: floa
     """How images reach the network: resized to ``size``, or tiled in windows of ``size`` with overlap.
     Values are passed through as given; ``check_inference_meta`` bounds them (see ``inference_meta``)."""
     given = sidecar.get("input_policy") if isinstance(sidecar.get("input_policy"), dict) else {}
-    size = size or given.get("size") or sidecar.get("input_size") or [256, 256]
+    size = size or given.get("size") or sidecar.get("input_size") or [DEFAULT_SIDE, DEFAULT_SIDE]
     mode = mode or given.get("mode") or "resize"
     policy: dict[str, Any] = {"mode": mode, "size": list(size) if isinstance(size, (list, tuple)) else size}
     if mode == "sliding":

@@ -23,6 +23,7 @@ SIDECAR_FORMAT, SIDECAR_VERSION = "toothseg-checkpoint", 1   # core.models.check
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024          # a sidecar is a few kB; a larger file is not one
 MAX_PROP_BYTES = 1024 * 1024                 # one ONNX metadata value
 MIN_SIDE, MAX_SIDE = 16, 4096                # network input (resize size or sliding window), per side
+DEFAULT_SIDE = 256                           # ... when a recipe, sidecar or plan names none (the one default)
 MAX_INPUT_PIXELS = 2048 * 2048               # one network input
 MAX_FEATURE_ELEMENTS = 2**26                 # base_channels x H x W: 256 MB for the first feature map
 MAX_BASE_CHANNELS, MAX_DEPTH = 64, 6

@@ -17,6 +17,7 @@ from typing import Any
 from core.errors import ToothSegError
 from core.models.metadata_schema import (
     DEFAULT_BASE_CHANNELS,
+    DEFAULT_SIDE,
     MAX_SIDE,
     MIN_SIDE,
     check_model_config,
@@ -34,7 +35,7 @@ class Recipe:
     mode: str = "finetune"
     model: dict[str, Any] = field(default_factory=lambda: {"name": "unet", "base_channels": 16,
                                                            "norm": "batch"})
-    size: int = knob(256, title="Input height (px)", lo=MIN_SIDE, hi=MAX_SIDE, step=32,
+    size: int = knob(DEFAULT_SIDE, title="Input height (px)", lo=MIN_SIDE, hi=MAX_SIDE, step=32,
                      help="training input height (and width unless --width is given)")
     width: int = knob(0, title="Input width (px)", lo=0, hi=MAX_SIDE, step=32, off="square",
                       help="training input width; 0 = square (the height); 2:1 keeps a panoramic's shape")
