@@ -4,7 +4,7 @@ The job trains the network Train on my labels will use (the plan's architecture 
 small label set) to fill in hidden blocks of the folder's own images, at idle priority with one
 thread, in ``<project>/models/background-mim``. It is cancellable (the last finished epoch is kept)
 and resumable (its budget counts every session), and once registered as a ``pretrain-mim`` model the
-plan's warm start (``auto_train._warm_start``) starts the first Train on my labels from it.
+plan's warm start (``core.hitl.plan.choose_warm_start``) starts the first Train on my labels from it.
 """
 
 from __future__ import annotations

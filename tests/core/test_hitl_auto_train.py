@@ -105,6 +105,8 @@ def test_plan_device_follows_the_training_runtime(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert auto_train._device() == "mps"
+    from core.hitl.plan import training_device
+
+    assert training_device() == "mps"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert auto_train._device() == "cpu"
+    assert training_device() == "cpu"

@@ -1,0 +1,126 @@
+"""The plan of Train on my labels: model, input size, budget and device from the number of labels, and the
+warm start (the active model, a pretrained one, or an earlier project's model of the same modality)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.data.project import Project
+from core.data.sample import SampleIndex
+from core.errors import ToothSegError
+from core.hitl.model_files import model_path
+from core.models.metadata_schema import DEFAULT_SIDE
+from core.train.recipe import Recipe, default_recipe
+
+MIN_LABELS = 4
+
+
+@dataclass
+class TrainPlan:
+    """What Train on my labels will do, shown to the user before it starts."""
+
+    recipe: Recipe
+    labeled: int
+    device: str
+    warm_start: str = ""        # checkpoint path the weights come from ("" = from scratch)
+    warm_from: str = ""         # the registered model's name, or "" when not from a project model
+    previous: str = ""          # name of the model that was active before (compared against)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        r = self.recipe
+        model = f"{r.model.get('name')} ({r.model.get('base_channels', '?')} ch)"
+        start = f"warm start from {self.warm_from or Path(self.warm_start).name}" if self.warm_start else "from scratch"
+        budget = f"{r.max_minutes:g} min" if r.max_minutes else f"{r.epochs} epochs"
+        from core.train.speed import describe_for
+
+        return (f"{self.labeled} labels, {model}, {r.size_text}, {budget} on {self.device}, {start}; "
+                f"{describe_for(r, self.device)}")
+
+
+def training_device() -> str:
+    """The device a training job will pick (CUDA, Apple MPS, else CPU): one rule, core.train.runtime's."""
+    try:
+        from core.train.runtime import pick_device
+    except ImportError:              # the viewer build has no torch
+        return "cpu"
+    return pick_device("auto").type
+
+
+def cpu_threads() -> int:
+    """One core fewer than the machine has: the window stays responsive, and on a busy 2-core machine
+    a single thread trains several times faster than two fighting over one core (OpenMP spin-waits)."""
+    from core.infer.ort_session import physical_cores
+
+    return max(1, physical_cores() - 1)
+
+
+def plan_training(project: Project, index: SampleIndex, minutes: float | None = None,
+                  device: str | None = None, warm_start: bool = True, **overrides: Any) -> TrainPlan:
+    """Model, size and budget from the number of labels and the device; ``overrides`` are recipe keys.
+    ``warm_start=False`` (the CLI's plan) leaves the project's models alone; ``--init`` chooses one."""
+    labeled = index.labeled()
+    if len(labeled) < MIN_LABELS:
+        raise ToothSegError(f"Train on my labels needs at least {MIN_LABELS} labeled or reviewed images; "
+                            f"this project has {len(labeled)}. Draw or accept a few more masks first.")
+    device = device or training_device()
+    n = len(labeled)
+    gpu = device != "cpu"
+    recipe = default_recipe("finetune")
+    labels = "binary" if len(project.classes) <= 1 else "multiclass"
+    if gpu:
+        model = {"name": "unet", "base_channels": 16, "norm": "batch"}
+        size, budget = DEFAULT_SIDE, minutes if minutes is not None else min(10.0, 1.0 + n / 100)
+    else:
+        model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
+        size = 128 if n < 100 else 160
+        budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
+    # A CPU run of a minute or two sees few epochs; augmentation then slows fitting more than it helps
+    # (20 thyroid labels: Dice on unseen frames 0.68 with it, 0.77 without), so it starts at 50 labels.
+    changes: dict[str, Any] = {"augment": gpu or n >= 50,
+                               "model": model, "size": size, "labels": labels, "max_minutes": float(budget),
+                               "epochs": 1000, "batch_size": 8 if gpu else 4, "lr": 1e-2, "plateau_patience": 10,
+                               "early_stop_patience": 60, "device": device, "preview_every": 1,
+                               "threads": 0 if gpu else cpu_threads()}
+    plan = TrainPlan(recipe=recipe, labeled=n, device=device)
+    if warm_start:
+        choose_warm_start(project, plan, changes, index)
+    changes.update(overrides)
+    plan.recipe = recipe.updated(**changes)
+    return plan
+
+
+def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], index: SampleIndex | None = None) -> None:
+    """Prefer the active model, then the newest pretrained one, then the newest model of an earlier
+    project of the same modality (``core.hitl.model_store``); adopt its architecture and size."""
+    from core.hitl import model_store
+    from core.models.checkpoint import read_sidecar
+
+    active = project.model(project.active_model) if project.active_model else None
+    plan.previous = active.name if active else ""
+    pretrained = [m for m in reversed(project.models) if m.mode.startswith("pretrain")]
+    library = model_store.entries(model_store.modality(project, index), project.root) if index is not None else []
+    for entry in [e for e in (active, *pretrained, *library[:1]) if e is not None]:
+        path = model_path(project, entry)
+        if path is None or not Path(path).with_suffix(".json").exists():
+            plan.notes.append(f"{entry.name}: checkpoint missing, not used for warm start")
+            continue
+        try:
+            meta = read_sidecar(path)
+        except ToothSegError as exc:
+            plan.notes.append(f"{entry.name}: {exc}")
+            continue
+        config = dict(meta.get("model", {}))
+        for key in ("in_channels", "out_channels"):
+            config.pop(key, None)
+        if config.get("name"):
+            changes["model"] = config
+        size = meta.get("input_size") or [changes["size"]] * 2
+        changes["size"], changes["width"] = int(size[0]), int(size[1]) if int(size[1]) != int(size[0]) else 0
+        plan.warm_start, plan.warm_from = str(path), entry.name
+        changes["init"] = str(path)
+        if not entry.mode.startswith("pretrain"):  # a pretrained encoder's head is fresh: full rate
+            changes["lr"] = 3e-3  # gentler on weights that already work
+        return
