@@ -30,6 +30,11 @@ class TrainingController(QtCore.QObject):
         self.last: dict[str, Any] | None = None    # what Resume continues
         self.planned_labels: int | None = None     # label count the plan shown was made for
         self._job_project = None
+        self.result_model = ""                     # the model the result line speaks of
+        from app.interval_worker import BackgroundMeasurer
+
+        self.measurer = BackgroundMeasurer(ctx.parent)  # cross-validation after the model is active (ADR 0019)
+        self.measurer.measured.connect(self._measured)
         panel.auto_requested.connect(lambda minutes: self.train_on_labels(minutes))
         panel.start_requested.connect(self.start_mode)
         panel.cancel_requested.connect(self.cancel)
@@ -37,6 +42,8 @@ class TrainingController(QtCore.QObject):
 
     def session_changed(self) -> None:
         self.last = None
+        if self.ctx.session is not None and self.ctx.torch:
+            self.measurer.resume(self.ctx.session.project)  # an interval left pending by a closed window
 
     # ------------------------------------------------------------------ the plan
     def show_plan(self) -> None:
@@ -78,6 +85,9 @@ class TrainingController(QtCore.QObject):
             return
         if self.pretrainer.stop_then(lambda: self.train_on_labels(minutes)):  # its checkpoint is the warm start
             self.ctx.status("Stopping the background pretraining; training starts from it")
+            return
+        if self.measurer.stop_then(lambda: self.train_on_labels(minutes)):  # one training at a time
+            self.ctx.status("Stopping the previous model's interval estimate; training starts next")
             return
         s = self.ctx.session
         if s.dirty:  # an unchanged mask is never rewritten
@@ -182,9 +192,12 @@ class TrainingController(QtCore.QObject):
         project, segmentation = self._job_project, bool(outcome.get("onnx"))
         s = self.ctx.session
         if s is None or s.project is not project:  # another folder was opened meanwhile
-            auto_train.register(project, outcome, make_active=segmentation)
+            entry = auto_train.register(project, outcome, make_active=segmentation)
+            if outcome.get("cv_pending"):
+                self.measurer.start(project, entry.name, outcome["run_dir"])
             return
         entry = auto_train.register(project, outcome, make_active=segmentation)
+        self.result_model = entry.name
         self.ctx.predictors.clear()
         self.panel.set_running(False, can_resume=False)
         if segmentation:
@@ -200,5 +213,22 @@ class TrainingController(QtCore.QObject):
         self.ctx.status(text)
         self.registered.emit()
         self.show_plan()
+        if outcome.get("cv_pending"):  # the interval: cross-validation over groups, in the background
+            self.measurer.start(project, entry.name, outcome["run_dir"])
         if outcome.get("mode") == "pseudo-label":
             self.review_wanted.emit()
+
+    def _measured(self, name: str, _metrics: dict) -> None:
+        """The background cross-validation is done (or was cancelled): the result line and the library follow."""
+        self.ctx.predictors.clear()  # the quality estimate was refitted on the folds' held-out labels
+        s = self.ctx.session
+        entry = s.project.model(name) if s is not None else None
+        if entry is not None and name == self.result_model:
+            text = quality_text(entry.metrics)
+            prev = entry.metrics.get("previous_val_dice")
+            text += f" (previous model {prev:.3f} on the same validation images)" if prev is not None else ""
+            text += f" - {name} is the active model" if s.project.active_model == name else f" - {name}"
+            self.panel.result_label.setText(text)
+            self.panel.append_log(text)
+            self.ctx.status(text)
+        self.registered.emit()

@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.panels.curves import CurvesWidget
 from app.panels.dock import PanelDock
 from app.panels.tables import row_table
+from core.hitl.measure_later import ESTIMATING, is_estimating
 from core.train.confidence import describe, from_metrics
 
 COLUMNS = ("", "Model", "Val Dice", "Mode", "Created", "ONNX", "int8 drop", "Data")  # what decides, first
@@ -23,12 +24,16 @@ def _num(value, fmt: str = "{:.3f}") -> str:
 
 def _dice_text(m: dict) -> str:
     """``0.712 [0.61-0.80]``: the validation Dice with its 95 % interval over groups, when it has one."""
+    if is_estimating(m):  # cross-validation still runs in the background (core.hitl.measure_later)
+        return ESTIMATING
     ci = m.get("val_ci")
     text = _num(m.get("val_dice"))
     return f"{text} [{ci[0]:.2f}–{ci[1]:.2f}]" if text and isinstance(ci, (list, tuple)) and len(ci) == 2 else text
 
 
 def _dice_tip(m: dict) -> str:
+    if is_estimating(m):
+        return m.get("val_note") or ESTIMATING
     summary = from_metrics(m)
     if summary is None:
         return ""

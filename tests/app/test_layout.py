@@ -112,6 +112,7 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     ctl.auto_overrides = dict(TINY)                             # a real run of a few steps
     t.auto_button.click()
     qtbot.waitUntil(lambda: ctl.job is None and "active model" in t.result_label.text(), timeout=180000)
+    qtbot.waitUntil(lambda: not ctl.training_ctl.measurer.running, timeout=180000)  # its interval, measured after
     name = ctl.session.project.models[0].name
     w.close()
 

@@ -84,7 +84,8 @@ def test_human_in_the_loop_session(qtbot, window, shared_data, tmp_path):
     assert ctl.training.curves.points("loss") >= 1 and ctl.training.curves.points("dice") >= 1
     ctl.training.resume_button.click()
     qtbot.waitUntil(lambda: ctl.job is None and "Validation Dice" in ctl.training.result_label.text(),
-                    timeout=300000)  # with cross-validation over groups (16 labels: val too small)
+                    timeout=300000)  # active first; cross-validation over groups then runs in the background
+    qtbot.waitUntil(lambda: not ctl.training_ctl.measurer.running, timeout=300000)  # (16 labels: val too small)
     assert not error_boxes(window)
     result = ctl.training.result_label.text()  # 16 labels: too few val images, so folds over groups measure
     assert "95 % CI" in result and "groups" in result and "cross-validation over groups" in result
