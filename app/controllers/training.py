@@ -33,7 +33,7 @@ class TrainingController(QtCore.QObject):
         self.result_model = ""                     # the model the result line speaks of
         from app.interval_worker import BackgroundMeasurer
 
-        self.measurer = BackgroundMeasurer(ctx.parent)  # cross-validation after the model is active (ADR 0019)
+        self.measurer = BackgroundMeasurer(ctx.parent)  # cross-validation after the model is active (ADR 0012)
         self.measurer.measured.connect(self._measured)
         panel.auto_requested.connect(lambda minutes: self.train_on_labels(minutes))
         panel.start_requested.connect(self.start_mode)

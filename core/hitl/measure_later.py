@@ -8,7 +8,7 @@ trained on) and its interval reads "estimating…". ``measure`` then runs the fo
 worker; the CLI: right after the model is written, or never with ``--no-cv``), refits the quality
 estimate on their out-of-fold rows, and ``apply`` writes the figures into the model's entry (model
 library, training result). A cancelled or failed measurement leaves the model as it is, saying so.
-See ADR 0012 / 0019.
+See ADR 0012.
 """
 
 from __future__ import annotations

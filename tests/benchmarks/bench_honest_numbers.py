@@ -109,7 +109,7 @@ def test_honest_numbers(shared_data, tmp_path):
                   f"{high - low:.3f} (n={out['val_n']}, {out['val_groups']} groups, {out['val_method']}; holdout "
                   f"{out['holdout_dice']:.3f} n={out['holdout_n']}); unseen Dice {np.mean(scores):.3f} "
                   f"(n={len(scores)}, median {np.median(scores):.3f}) {'inside' if inside else 'OUTSIDE'}; "
-                  f"{out['seconds']:.0f} s", flush=True)
+                  f"model active after {out['active_seconds']:.0f} s, interval after {out['seconds']:.0f} s", flush=True)
             if out["val_note"]:
                 print(f"    note: {out['val_note']}")
     hits = sum(r[0] for r in rows)
