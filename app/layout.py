@@ -35,6 +35,7 @@ class PanelLayout(QtCore.QObject):
         self.actions = build_actions(window, {"toggle_panels": self.toggle}, module="layout")
         self._menu()
         window.dataset.model.modelReset.connect(self._folder_changed)
+        window.image_shown.connect(lambda _position: self._folder_changed(shown=True))
         window.installEventFilter(self)
 
     # ------------------------------------------------------------------ arrangement
@@ -120,9 +121,13 @@ class PanelLayout(QtCore.QObject):
         self.collapsed = [d for d in self.docks() if d.objectName() in names] if ok else []
         return bool(ok)
 
-    def _folder_changed(self) -> None:
+    def _folder_changed(self, shown: bool = False) -> None:
+        """Arrange once per folder, after its first image is shown (the instance list shows itself then);
+        an empty folder, once its list is set."""
         s = self.w.session
-        if s is not None and s is not self._restored_for:
+        if s is None or not (shown or len(s.index) == 0):
+            return
+        if s is not self._restored_for:
             self._restored_for = s
             # after the window and the HITL controller have shown their docks (their own zero-delay calls)
             QtCore.QTimer.singleShot(0, self.w, lambda: QtCore.QTimer.singleShot(0, self.w, self._opened))

@@ -98,6 +98,30 @@ class Loader(QtCore.QObject):
         job.signals.cancelled.connect(lambda _m: failed("Cancelled", ""))
         self.pool.start(job)
 
+    def defer(self, title: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the UI thread in a later event-loop turn as part of the current request (the
+        window stays busy and ``wait`` waits for it): a long UI step split in two lets the window repaint
+        between the halves. Dropped if a newer request came first; a request made by ``fn`` carries on."""
+        generation = self.generation
+        self.pending += 1
+
+        def run() -> None:
+            if generation != self.generation:
+                return
+            try:
+                fn()
+            except Exception as exc:   # a bug in the UI part still reaches the user
+                show_error(self.parent_widget, title, *describe(exc))
+            if generation != self.generation:   # fn started the next request: it owns the busy state
+                return
+            self.pending -= 1
+            if self.pending <= 0:
+                self.pending = 0
+                self.on_busy(None)
+                self.settled.emit()
+
+        QtCore.QTimer.singleShot(0, self, run)
+
     def wait(self) -> None:
         """Return once nothing is loading, processing events meanwhile."""
         if not self.busy:

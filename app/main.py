@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("ToothSeg Studio")
     app.setStyleSheet(theme_style(current()))
     window = MainWindow()
+    from app.preload import settle_heap
+
+    settle_heap()   # the start-up heap is permanent: later collections skip it (250 ms pauses otherwise)
     install_excepthook(window)
     install_file_open(app, window)  # macOS Finder opens .toothseg files with an event, not an argument
     try:

@@ -83,6 +83,10 @@ class Job(QtCore.QRunnable):
 _running: set[Job] = set()
 
 
+def _finished(*_args: Any, **_kwargs: Any) -> None:
+    """What a finished job's ``fn`` becomes: its real function and arguments are let go."""
+
+
 def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any], *args: Any,
             on_done: Callable[[Any], None] | None = None, progress_dialog: bool = True,
             on_failed: Callable[[], None] | None = None, **kwargs: Any) -> Job:
@@ -108,6 +112,9 @@ def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any]
 
     def finish() -> None:
         _running.discard(job)
+        # Qt's pool keeps every started runnable (PySide holds it): let it hold nothing, or the arguments
+        # (a session, images, a model) stay alive with every finished job
+        job.fn, job.args, job.kwargs = _finished, (), {}
         if dialog is not None:
             dialog.reset()
             dialog.deleteLater()

@@ -35,7 +35,10 @@ class _ThumbJob(QtCore.QRunnable):
             arr = thumbnail(self.path, THUMB)
         except Exception:  # an unreadable image is reported when opened; its row keeps the blank thumbnail
             arr = np.zeros((1, 1), np.uint8)
-        self.signals.ready.emit(self.sample_id, arr)
+        try:
+            self.signals.ready.emit(self.sample_id, arr)
+        except RuntimeError:   # the window closed meanwhile (its signal object is gone): drop the result
+            pass
 
 
 class ThumbnailLoader(QtCore.QObject):

@@ -32,6 +32,7 @@ class StallSampler:
         import threading
 
         self.beat, self.counts = beat, collections.Counter()
+        self.gaps: dict[tuple[str, float], list[str]] = {}     # (scenario, gap start): UI stacks in it
         self.main = threading.main_thread().ident
         self.thread = threading.Thread(target=self._watch, daemon=True)
         self.thread.start()
@@ -52,11 +53,20 @@ class StallSampler:
                             f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n" for f in top)] += 1
                 if frame is not None:
                     stack = traceback.extract_stack(frame)[-14:]
-                    self.counts[self.beat.scenario + "\n" + "".join(f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n"
-                                        for f in stack)] += 1
+                    text = "".join(f"    {f.filename.split('/work/main/')[-1]}:{f.lineno} {f.name}\n" for f in stack)
+                    self.counts[self.beat.scenario + "\n" + text] += 1
+                    self.gaps.setdefault((self.beat.scenario, self.beat.last), []).append(text)
 
     def report(self) -> str:
-        return "\n".join(f"  {n} x 10 ms in {stack}" for stack, n in self.counts.most_common(40))
+        """The most frequent stacks, then every sample of the three longest single stalls per scenario
+        (the counts mix many short stalls; the goal is about the longest one)."""
+        lines = [f"  {n} x 10 ms in {stack}" for stack, n in self.counts.most_common(40)]
+        for scenario in dict.fromkeys(s for s, _ in self.gaps):
+            longest = sorted(((k, v) for k, v in self.gaps.items() if k[0] == scenario), key=lambda kv: -len(kv[1]))
+            for _key, stacks in longest[:3]:
+                lines.append(f"== {scenario}: a stall of >= {len(stacks) * 10 + 30} ms; its UI-thread samples:")
+                lines.extend(f"  -- sample {i}\n{text}" for i, text in enumerate(stacks))
+        return "\n".join(lines)
 
 
 class Heartbeat:
@@ -130,6 +140,9 @@ def run(root: Path, model: tuple[str, str] | None) -> dict:
     from app.main_window import MainWindow
 
     w = MainWindow()
+    from app.preload import settle_heap
+
+    settle_heap()                    # as app.main does after building the window
     w.ask = lambda q: False
     w.resize(1400, 900)
     w.show()
