@@ -129,7 +129,7 @@ def test_enter_in_a_field_gives_the_keys_back_to_the_canvas(teeth, qtbot):
     spin.selectAll()
     qtbot.keyClicks(spin, "5")
     qtbot.keyClick(spin, QtCore.Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=2000)
+    qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=10000)
     assert w.tools.radius == 5
     w.classes.select_value(11)
     qtbot.keyClick(w.canvas, QtCore.Qt.Key.Key_4)                     # now a class key, not "54 px"
@@ -138,7 +138,7 @@ def test_enter_in_a_field_gives_the_keys_back_to_the_canvas(teeth, qtbot):
     w.classes.search.setFocus()
     qtbot.keyClicks(w.classes.search, "tooth")
     qtbot.keyClick(w.classes.search, QtCore.Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=2000)
+    qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=10000)
 
 
 def test_a_lone_digit_still_picks_when_the_timer_wakes_early(teeth, qtbot):
@@ -153,5 +153,5 @@ def test_a_lone_digit_still_picks_when_the_timer_wakes_early(teeth, qtbot):
     keys.typed.since = time.monotonic()                                # as if the timer fired at once
     keys._expired()
     assert keys.typed.pending == 4 and keys.timer.isActive()           # re-armed for the rest of the wait
-    qtbot.waitUntil(lambda: keys.typed.pending is None, timeout=3000)
+    qtbot.waitUntil(lambda: keys.typed.pending is None, timeout=10000)
     assert w.classes.active_value() == w.classes.classes[3].value      # the fourth class of the list

@@ -114,7 +114,7 @@ def test_autosave_timer_saves_while_dirty_and_new_masks_get_a_png(qtbot, window,
     window.tools.click(128, 128)
     assert window.session.dirty
     window.autosave.timer.setInterval(50)
-    qtbot.waitUntil(lambda: not window.session.dirty, timeout=3000)
+    qtbot.waitUntil(lambda: not window.session.dirty, timeout=10000)
     drawn = window.session.project.drawn_mask_path(sample.id)
     assert drawn.exists() and read_mask(drawn)[128, 128] == 1
     assert window.session.project.status[sample.id] == "labeled"

@@ -67,10 +67,10 @@ def test_list_click_rename_undo_and_save(teeth, qtbot, shared_data):
     assert (after[changed_px] == 37).all() and changed_px.sum() == item.area
     assert np.array_equal(after[~changed_px], before[~changed_px])
     assert w.session.editor.history.undo_steps == steps + 1
-    qtbot.waitUntil(lambda: 36 not in {it.value for it in ctl.items}, timeout=3000)   # the list refreshed
+    qtbot.waitUntil(lambda: 36 not in {it.value for it in ctl.items}, timeout=10000)   # the list refreshed
     qtbot.keyClick(w.canvas, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(w.session.editor.labels, before)
-    qtbot.waitUntil(lambda: 36 in {it.value for it in ctl.items}, timeout=3000)
+    qtbot.waitUntil(lambda: 36 in {it.value for it in ctl.items}, timeout=10000)
     w.actions["redo"].trigger()
     assert (w.session.editor.labels[changed_px] == 37).all()
 
@@ -83,7 +83,7 @@ def test_list_click_rename_undo_and_save(teeth, qtbot, shared_data):
     on_disk = cv2.imread(str(saved[0]), cv2.IMREAD_UNCHANGED)
     assert (on_disk[changed_px] == 37).all() and not (on_disk == 36).any()
     assert np.array_equal(on_disk[~changed_px], before[~changed_px])
-    qtbot.waitUntil(lambda: len(ctl.items) == n_teeth(shared_data, w.session.sample.id), timeout=3000)
+    qtbot.waitUntil(lambda: len(ctl.items) == n_teeth(shared_data, w.session.sample.id), timeout=10000)
     assert w.canvas.highlight_item.path().isEmpty()       # no highlight left from the other image
 
 
@@ -102,15 +102,15 @@ def test_colour_by_instance(teeth, qtbot):
     w.tools.value = 11
     w.tools.set_radius(6)
     w.tools.click(5.0, 5.0)
-    qtbot.waitUntil(lambda: len(ctl.items) == len(colours) + 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(ctl.items) == len(colours) + 1, timeout=10000)
     rgba = w.canvas.layers["mask"].buffer
     new = next(r for r, it in enumerate(ctl.items) if it.value == 11 and it.box[0] < 12 and it.box[2] < 12)
     assert rgba[5, 5, 3] == 255 and tuple(rgba[5, 5, :3]) == tuple(palette(len(ctl.items))[new])
     w.layers.contour.setChecked(True)                     # outlines redraw the mask: instance colours stay
-    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=3000)
+    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=10000)
     assert w.canvas.layers["mask"].buffer is w.canvas.instance_rgba
     w.layers.contour.setChecked(False)
-    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=3000)
+    qtbot.waitUntil(lambda: w.canvas.instance_rgba is not None, timeout=10000)
     ctl.panel.by_instance.setChecked(False)
     restored = w.canvas.layers["mask"].buffer
     away = np.ones(restored.shape[:2], bool)
@@ -129,7 +129,7 @@ def test_prediction_instances_have_scores(teeth, qtbot):
     w.canvas.set_prediction(pred)
     ctl.set_prediction_details(w.session.sample.id, Prediction(logits, pred, pred), values)
     ctl.panel.source.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: ctl.source == "prediction" and len(ctl.items) == len(values) - 2, timeout=3000)
+    qtbot.waitUntil(lambda: ctl.source == "prediction" and len(ctl.items) == len(values) - 2, timeout=10000)
     expected = float(np.exp(4.0) / (np.exp(4.0) + len(values) - 1))
     for it in ctl.items:
         assert it.score == pytest.approx(expected, abs=1e-4)
@@ -153,7 +153,7 @@ def test_low_score_and_duplicate_teeth_are_flagged(teeth, qtbot):
     w.canvas.set_prediction(pred)
     ctl.set_prediction_details(w.session.sample.id, Prediction(logits, pred, pred), values)
     ctl.panel.source.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: ctl.source == "prediction" and sum(it.value == 11 for it in ctl.items) == 2, timeout=3000)
+    qtbot.waitUntil(lambda: ctl.source == "prediction" and sum(it.value == 11 for it in ctl.items) == 2, timeout=10000)
     table = ctl.panel.table
     flags = {ctl.items[r].value: table.item(r, 2).text() for r in range(table.rowCount()) if table.item(r, 2).text()}
     assert set(flags) == {11, 36}

@@ -53,7 +53,7 @@ def test_spacing_from_dicom_only(dicom_teeth, shared_data):
 def test_ruler_and_instance_areas_in_mm(window, dicom_teeth, qtbot, tmp_path):
     w = window
     assert w.open_folder(dicom_teeth)
-    qtbot.waitUntil(lambda: w.measurements.spacing is not None, timeout=3000)
+    qtbot.waitUntil(lambda: w.measurements.spacing is not None, timeout=10000)
     messages = []
     w.tools.message.connect(messages.append)
     w.set_tool("ruler")

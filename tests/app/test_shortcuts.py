@@ -191,7 +191,7 @@ def check_class(i):
     def check(qtbot, w, key):
         w.classes.apply_preset("fdi")
         press(qtbot, w, key)                       # a lone digit: after the wait for a second one, the i-th class
-        qtbot.waitUntil(lambda: w.tools.value == w.classes.classes[i - 1].value, timeout=2000)
+        qtbot.waitUntil(lambda: w.tools.value == w.classes.classes[i - 1].value, timeout=10000)
         assert w.classes.active_value() == w.classes.classes[i - 1].value
         if 1 <= i <= 4:                            # a quadrant digit and a second digit: that tooth
             press(qtbot, w, key)

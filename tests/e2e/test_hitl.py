@@ -34,7 +34,7 @@ def error_boxes(window) -> list[str]:
 def key(qtbot, window, text: str) -> None:
     window.activateWindow()
     window.windowHandle().requestActivate()                              # focus may have gone to a closed box
-    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=3000)
+    qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=10000)
     window.canvas.setFocus()
     combo = QtGui.QKeySequence(text)[0]
     qtbot.keyClick(window.canvas, combo.key(), combo.keyboardModifiers())
