@@ -1,16 +1,18 @@
 """An estimated Dice (0-1) for each predicted mask, without a reference mask.
 
 Signals, all from one image's prediction:
-- ``flip``: Dice between the mask and the mask of the mirror image (test-time-augmentation agreement);
+- ``soft``: the Dice the mask would have if the model's probabilities were right, 2·Σp·m / (Σp + Σm):
+  a mask whose pixels the network is unsure of, or with unsure pixels outside it, scores low;
 - ``area``: the mask's area against the user's own labels (``ShapePrior.size``) -- a tiny blob scores
   low however sure the network is, and a mask smaller than the structure usually is tends to be partial;
-- ``soft``: the Dice the mask would have if the model's probabilities were right, 2·Σp·m / (Σp + Σm);
-  reported, not used: its scale follows how calibrated a model's probabilities are, which differs
-  between the cross-validation fold models the line is fitted on and the shipped model (ADR 0016);
+- ``flip``: Dice between the mask and the mask of the mirror image (test-time-augmentation agreement);
+  a flag, not part of the estimate since v2: a thyroid lobe's mirror image is the other lobe, so good
+  masks often score 0 (ADR 0016);
 - ``position``: how far the centroid lies from the labels' (a flag, not part of the estimate).
-``flip * area`` is mapped to Dice by a line fitted at training time on held-out labels
-(``core.infer.quality_fit``: cross-validation's held-out rows, else the validation images) and stored
-with the model (sidecar and ONNX metadata key ``quality``), so the viewer build estimates the same way.
+The product of the model's ``terms`` (v2: ``soft · area``; v1 models: ``flip · area``) is mapped to
+Dice by a line fitted at training time on held-out labels (``core.infer.quality_fit``: the cross-
+validation folds' out-of-fold rows, else the validation images) and stored with the model (sidecar and
+ONNX metadata key ``quality``), so the viewer build estimates the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ LARGE_Z = 2.5            # log-area z-score above which a mask is larger than th
 FAR_Z = 3.0              # centroid z-score beyond which a mask sits where no label does
 SMALL_SHARE = 0.25       # a mask under this share of the labels' typical area is flagged
 ROW_SIGNALS = ("soft", "flip", "area_frac")
+TERMS = ("soft", "area")     # what v2 multiplies (bench_quality_estimate.py, ADR 0016)
+V1_TERMS = ("flip", "area")  # models calibrated before v2 keep their line's meaning
 TRUST_MIN_ROWS, TRUST_SPEARMAN = 8, 0.6  # what an evaluation row keeps to calibrate from later
 
 
@@ -148,7 +152,7 @@ def signals(mask: np.ndarray, probs: np.ndarray, mirrored_mask: np.ndarray,
 
 @dataclass
 class QualityModel:
-    """Signals -> estimated Dice: ``a + b * flip * area``, clipped to [0, 1] (``soft`` is reported only)."""
+    """Signals -> estimated Dice: ``a + b * product(terms)``, clipped to [0, 1]."""
 
     prior: ShapePrior = field(default_factory=ShapePrior)
     a: float = 0.0
@@ -157,11 +161,11 @@ class QualityModel:
     val_mae: float | None = None  # mean |estimate - true Dice| on them
     source: str = ""         # what the line was fitted on: "validation" or "cross-validation"
     val_spearman: float | None = None  # rank correlation of estimate and true Dice on those images
-    version: int = 1
+    version: int = 2
+    terms: tuple[str, ...] = TERMS
 
-    @staticmethod
-    def raw(sig: dict[str, float]) -> float:
-        return sig["flip"] * sig["area"]
+    def raw(self, sig: dict[str, float]) -> float:
+        return float(math.prod(float(sig[t]) for t in self.terms))
 
     def raw_from_row(self, row: dict[str, Any]) -> float | None:
         """The raw product for an evaluation row (``soft``, ``flip``, ``area_frac``), with this model's
@@ -170,7 +174,7 @@ class QualityModel:
             return None
         area = float(row["area_frac"])
         size = self.prior.size(math.log(area)) if area > 0 else 0.0
-        return float(row["flip"]) * size
+        return self.raw({**{k: float(row[k]) for k in ("soft", "flip")}, "area": size})
 
     def estimate(self, sig: dict[str, float]) -> float:
         return self.estimate_raw(self.raw(sig))
@@ -208,7 +212,10 @@ class QualityModel:
             if prior.n >= 2 and min(prior.log_area[1], prior.cy[1], prior.cx[1]) <= 0:
                 raise ValueError("a shape prior needs positive spreads")
             mae = data.get("val_mae")
-            return cls(prior=prior, a=_finite(data.get("a", 0.0)), b=_finite(data.get("b", 1.0)),
+            terms = tuple(data.get("terms") or V1_TERMS)
+            if not set(terms) <= {"soft", "flip", "area"}:
+                raise ValueError(f"unknown quality terms {terms}")
+            return cls(prior=prior, terms=terms, a=_finite(data.get("a", 0.0)), b=_finite(data.get("b", 1.0)),
                        n_val=int(data.get("n_val", 0)), val_mae=None if mae is None else _finite(mae),
                        source=str(data.get("source", ""))[:40], version=int(data.get("version", 1)),
                        val_spearman=None if data.get("val_spearman") is None else _finite(data["val_spearman"]))

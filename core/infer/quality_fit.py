@@ -46,7 +46,7 @@ def fit_quality(predictor, train_masks: Sequence[np.ndarray], val: Sequence[tupl
         if cancel is not None:
             cancel.raise_if_cancelled("quality calibration")
         pred, info = assess(predictor, image, model)
-        raw.append(QualityModel.raw(info))
+        raw.append(model.raw(info))
         true.append(binary_dice(pred.mask, truth))
     return _fitted(model, raw, true, "validation")
 

@@ -71,6 +71,17 @@ def test_trust_needs_a_ranking_proven_on_enough_held_out_labels():
     assert QualityModel.from_json(QualityModel(n_val=20, val_spearman=0.65).to_json()).trusted
 
 
+def test_v2_multiplies_soft_dice_and_area_and_a_v1_calibration_keeps_its_terms():
+    sig = {"soft": 0.8, "flip": 0.0, "area": 0.5}  # a thyroid lobe's mirror image is the other lobe: flip 0
+    model = QualityModel(a=0.1, b=1.0, n_val=5)
+    assert model.terms == ("soft", "area") and model.estimate(sig) == pytest.approx(0.1 + 0.4)
+    stored = model.to_json()
+    assert QualityModel.from_json(stored).terms == ("soft", "area")
+    old = {k: v for k, v in stored.items() if k not in ("terms", "version")}  # written before v2
+    assert QualityModel.from_json(old).terms == ("flip", "area") and QualityModel.from_json(old).estimate(sig) == 0.1
+    assert not QualityModel.from_json({**stored, "terms": ["magic"]}).calibrated
+
+
 def test_a_damaged_calibration_is_read_as_uncalibrated():
     for bad in ({"a": "x"}, {"prior": {"log_area": [0, -1], "n": 5}}, {"b": float("nan")}, [1, 2], None):
         model = QualityModel.from_json(bad)
@@ -111,7 +122,7 @@ def test_calibration_uses_val_images_and_travels_into_onnx(calibrated):
     gaps = []
     for s in val:
         pred, info = assess(torch_predictor, read_image(s.image), model)
-        gaps.append(binary_dice(pred.mask, read_mask(s.mask)) - QualityModel.raw(info))
+        gaps.append(binary_dice(pred.mask, read_mask(s.mask)) - model.raw(info))
     assert model.a == pytest.approx(sum(gaps) / (len(gaps) + 0.5), abs=1e-6)
 
 
