@@ -1,7 +1,8 @@
 """Finding the LiteMedSAM ONNX pair: bundled with the app, or converted once into the user-data folder.
 
-Order: the project's own ``litemedsam/`` folder (a decoder fine-tuned on its labels by ``toothseg
-prompt-finetune``), when a dataset folder is given; ``TOOTHSEG_PROMPT_MODEL_DIR``; the bundle's ``litemedsam/`` folder (frozen builds, converted by
+Order: the project's own ``litemedsam/`` folder (a decoder fine-tuned on its labels by Train on my labels
+or ``toothseg prompt-finetune``; kept only when it beat the shipped one on held-out labels), when a dataset
+folder is given; ``TOOTHSEG_PROMPT_MODEL_DIR``; the bundle's ``litemedsam/`` folder (frozen builds, converted by
 packaging/build.py); ``<user data>/litemedsam/<checkpoint sha>/``. If none holds a valid pair and PyTorch
 and the packaged checkpoint are present, the pair is converted there on first use. Every file is checked
 against the manifest's SHA-256, so a corrupt file disables the box tool with a clear message.
@@ -66,15 +67,23 @@ def check_dir(folder: Path) -> dict:
 
 def locate(convert_if_missing: bool = True, root: Path | None = None) -> tuple[Path, dict]:
     """(folder, manifest) of a usable ONNX pair (``root``: a dataset folder whose tuned pair comes first);
-    converts into the user-data folder when it can."""
+    converts into the user-data folder when it can. When the project's own pair is present but broken,
+    the shipped pair is used and the manifest's ``fallback`` says why in one line (the box tool and the
+    CLI show it)."""
     problems = []
+    own = project_folder(root) if root is not None else None
+    fallback = ""
     for folder in candidates(root):
         if not (folder / MANIFEST_FILE).exists():
             continue
         try:
-            return folder, check_dir(folder)
+            manifest = check_dir(folder)
         except ModelFileError as exc:
             problems.append(str(exc))
+            if folder == own:
+                fallback = f"{exc}; using the shipped decoder instead (Train on my labels tunes it again)"
+            continue
+        return folder, dict(manifest, fallback=fallback) if fallback else manifest
     if convert_if_missing:
         try:
             import torch  # noqa: F401
@@ -84,6 +93,18 @@ def locate(convert_if_missing: bool = True, root: Path | None = None) -> tuple[P
             from core.prompt.convert import convert
 
             folder = convert(cache_dir())
-            return folder, check_dir(folder)
+            manifest = check_dir(folder)
+            return folder, dict(manifest, fallback=fallback) if fallback else manifest
     raise ModelFileError(problems[0] if problems else "LiteMedSAM ONNX models not found (box tool off); "
                          f"install the weights ({weights.INSTALL_HINT}) in a build with PyTorch")
+
+
+def project_stamp(root: Path | None) -> tuple | None:
+    """Changes whenever the project's tuned pair is written, replaced or removed (the box tool reloads)."""
+    if root is None:
+        return None
+    try:
+        st = (project_folder(root) / MANIFEST_FILE).stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -1,0 +1,244 @@
+"""The box tool learns from the user's labels: Train on my labels' last step (in the background, after the
+U-Net is active) fine-tunes LiteMedSAM's mask decoder on boxes around the labeled structures (one per lobe /
+tooth: each class's connected pieces), and keeps the result only if it beats the shipped decoder on
+held-out labeled groups.
+
+Held out: the labeled images of the U-Net's validation / test split (group-aware, so a clip never straddles),
+else every third acquisition group, else every third image. Embeddings are computed once per (image,
+crop) with the shipped ONNX encoder and cached in the project (float16, ``litemedsam-embeddings/``; entries no
+longer used are removed), so a later run encodes only new labels. The budget is wall-clock: encoding stops
+at ~55% of it, training at ~85%, then both decoders are scored on the same held-out boxes. The winner's
+figures go to ``prompt_tune.json`` in the project folder; a tuned decoder is written to the project's
+``litemedsam/`` (which the box tool, ``toothseg prompt --data`` and the slim build prefer). Needs torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.data.atomic import atomic_write_json
+from core.errors import CancelledError, ToothSegError
+from core.prompt import geometry, store
+
+RESULT_FILE = "prompt_tune.json"
+EMB_FOLDER = "litemedsam-embeddings"
+MAX_ENCODINGS = 64          # 2 MB each on disk (float16)
+MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
+
+
+def _split(samples) -> tuple[list, list, str]:
+    """(train samples, held-out samples, how they were held out)."""
+    held = [s for s in samples if s.split in ("val", "test")]
+    train = [s for s in samples if s.split not in ("val", "test")]
+    if held and train:
+        return train, held, "the validation / test split's labeled images (their groups never trained)"
+    groups = sorted({s.group or s.id for s in samples})
+    if len(groups) >= 2:
+        out = set(groups[2::3])
+        return ([s for s in samples if (s.group or s.id) not in out], [s for s in samples if (s.group or s.id) in out],
+                f"{len(out)} of {len(groups)} groups")
+    return [s for k, s in enumerate(samples) if k % 3 != 2], samples[2::3], "every third labeled image"
+
+
+def _labeled(root: Path):
+    from core.data.groups import apply_groups, stored_groups
+    from core.data.layouts import load_index
+    from core.data.project import Project
+
+    index = load_index(root)
+    project = Project.open(root)
+    project.apply(index)
+    apply_groups(index, stored_groups(project))
+    return [s for s in index if s.is_training_label]
+
+
+class _EmbeddingCache:
+    """(image, crop) -> embedding on disk under the project, float16, keyed by the image's path, size and
+    mtime and the encoder's SHA-256."""
+
+    def __init__(self, folder: Path, segmenter):
+        self.folder, self.seg = Path(folder), segmenter
+        self.used: set[str] = set()
+        self.encoded = 0
+        self.encode_s = 0.0
+
+    def key(self, path: Path, crop: geometry.Crop) -> str:
+        st = Path(path).stat()
+        raw = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{crop}|{self.seg.manifest['encoder_sha256']}"
+        return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+    def get(self, path: Path, image: np.ndarray, crop: geometry.Crop) -> np.ndarray:
+        k = self.key(path, crop)
+        self.used.add(k)
+        f = self.folder / f"{k}.npy"
+        try:
+            emb = np.load(f)
+            if emb.shape == (1, 256, 64, 64):
+                return emb
+        except (OSError, ValueError):
+            pass
+        t = time.perf_counter()
+        emb = self.seg.embedding(image, crop, key=(str(path), crop))[0].astype(np.float16)
+        self.encode_s += time.perf_counter() - t
+        self.encoded += 1
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(".tmp.npy")
+            np.save(tmp, emb)
+            tmp.replace(f)
+        except OSError:
+            pass   # a read-only project still tunes; it just encodes again next time
+        return emb
+
+    def prune(self) -> None:
+        """Drop entries this run did not use (labels removed, images changed): the folder stays bounded."""
+        for f in self.folder.glob("*.npy"):
+            if f.stem not in self.used:
+                f.unlink(missing_ok=True)
+
+
+def _plan(train, held, rng) -> list[tuple[Any, bool]]:
+    """Labeled samples in the order they are encoded: held-out and training interleaved 1:2, images
+    shuffled, so a budget cut leaves both sides with structures from many images."""
+    train, held = list(train), list(held)
+    rng.shuffle(train)
+    rng.shuffle(held)
+    order = []
+    while train or held:
+        if held:
+            order.append((held.pop(), True))
+        for _ in range(2):
+            if train:
+                order.append((train.pop(), False))
+    return order
+
+
+def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = 1e-5,
+                   max_encodings: int = MAX_ENCODINGS, min_gain: float = 0.0, per_image: int = 8, seed: int = 0,
+                   progress=None, cancel=None, idle: bool = False) -> dict[str, Any]:
+    """Fine-tune the decoder on ``root``'s labels and keep it only if its held-out mean Dice beats the
+    shipped decoder's by more than ``min_gain`` (and an earlier tuned one's). Returns the figures (also
+    written to the project's prompt_tune.json). ``per_image``: structures taken per image (a panoramic has
+    32 teeth, each its own crop). ``idle``: lower this thread's priority for good (a worker thread)."""
+    import torch
+
+    from core.data.io import read_image, read_mask
+    from core.data.project import project_dir_for
+    from core.prompt import finetune as ft
+    from core.prompt.session import PromptSegmenter
+
+    t0 = time.monotonic()
+    root = Path(root)
+    if idle:
+        from core.hitl.background_pretrain import lower_priority
+
+        lower_priority()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        samples = _labeled(root)
+        if len(samples) < 2:
+            raise ToothSegError(f"{root}: at least two labeled images are needed to tune and check the box "
+                                "tool's decoder")
+        train_s, held_s, how = _split(samples)
+        base_folder, base_manifest = store.locate(root=None)
+        seg = PromptSegmenter(base_folder, threads=1, cache_size=2)
+        cache = _EmbeddingCache(project_dir_for(root) / EMB_FOLDER, seg)
+        rng = np.random.default_rng(seed)
+        train, held, held_images = [], [], set()
+        stop_encoding = t0 + 0.55 * budget_s
+        for k, (sample, is_held) in enumerate(order := _plan(train_s, held_s, rng)):
+            if cache.encoded >= max_encodings or time.monotonic() > stop_encoding:
+                break
+            image = read_image(sample.image)
+            pieces = list(ft.structures(read_mask(sample.mask)))
+            if is_held and pieces:
+                held_images.add(sample.id)
+            for j in rng.permutation(len(pieces))[:per_image]:
+                piece, box = pieces[int(j)]
+                box = geometry.clamp_box(box, piece.shape)
+                crop = geometry.choose_crop(box, piece.shape)
+                item = ft.make_item(cache.get(Path(sample.image), image, crop), piece, box, crop,
+                                    sample.group or sample.id)
+                (held if is_held else train).append(item)
+                if cancel is not None and cancel.cancelled:
+                    raise CancelledError("decoder fine-tuning cancelled; the box tool is unchanged")
+            if progress:
+                progress(k + 1, len(order), f"embedding {Path(sample.image).name}")
+        cache.prune()
+        encode_s = round(time.monotonic() - t0, 1)
+        if not train or len(held) < MIN_HELDOUT:
+            raise ToothSegError(f"too few labeled structures to tune the box tool ({len(train)} to train on, "
+                                f"{len(held)} held out; {MIN_HELDOUT} held out needed)")
+        model = ft.base_model()
+        base = ft.item_dice(model, held, cancel)
+        t1 = time.monotonic()
+        done = ft.train_decoder(model, train, steps, lr, seed, cancel=cancel,
+                                deadline=max(t1 + 5.0, t0 + 0.85 * budget_s),
+                                progress=(lambda i, n, text: progress(i, n, f"tuning the box tool: {text}"))
+                                if progress else None)
+        train_s_spent = round(time.monotonic() - t1, 1)
+        tuned = ft.item_dice(model, held, cancel)
+        result: dict[str, Any] = {
+            "held_out": how, "n_heldout": len(held), "heldout_images": len(held_images),
+            "n_train": len(train), "encodings": cache.encoded, "encode_s": encode_s, "steps": done,
+            "train_s": train_s_spent, "base_dice": round(float(np.mean(base)), 4),
+            "tuned_dice": round(float(np.mean(tuned)), 4), "base_median": round(float(np.median(base)), 4),
+            "tuned_median": round(float(np.median(tuned)), 4)}
+        own = store.project_folder(root)
+        previous = None
+        try:
+            prev_manifest = store.check_dir(own) if (own / store.MANIFEST_FILE).exists() else None
+        except Exception:  # noqa: BLE001 - a broken earlier pair is replaced or removed below
+            prev_manifest = None
+        if prev_manifest is not None:
+            previous = round(float(np.mean(ft.onnx_item_dice(own / store.DECODER_FILE, held))), 4)
+            result["previous_dice"] = previous
+        best_other = max(result["base_dice"], previous or 0.0)
+        if result["tuned_dice"] > best_other + min_gain:
+            dec, err = ft.export_decoder(model, train[0])
+            ft.write_folder(own, base_folder, base_manifest, dec, err,
+                            {k: result[k] for k in ("n_train", "n_heldout", "base_dice", "tuned_dice", "steps")}
+                            | {"lr": lr, "seconds": round(time.monotonic() - t0, 1)})
+            result.update(kept=True, decoder="tuned", folder=str(own))
+        elif previous is not None and previous > result["base_dice"] + max(min_gain, 0.0):
+            result.update(kept=False, decoder="earlier tuned", folder=str(own))
+        else:
+            if (own / store.MANIFEST_FILE).exists():
+                for name in (store.MANIFEST_FILE, store.DECODER_FILE, store.ENCODER_FILE):
+                    (own / name).unlink(missing_ok=True)   # manifest first: never a half folder that looks whole
+            result.update(kept=False, decoder="shipped", folder=None)
+        result["seconds"] = round(time.monotonic() - t0, 1)
+        result["message"] = describe(result)
+        atomic_write_json(project_dir_for(root) / RESULT_FILE, result)
+        return result
+    finally:
+        torch.set_num_threads(threads)
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One line for the status bar, the training log and the CLI."""
+    figures = (f"held-out mean Dice {result['tuned_dice']:.3f} tuned vs {result['base_dice']:.3f} shipped "
+               f"({result['n_heldout']} structures, {result['held_out']})")
+    if result.get("decoder") == "tuned":
+        return f"Box tool tuned on your labels: {figures}; the box tool now uses it"
+    if result.get("decoder") == "earlier tuned":
+        return (f"Box tool: the new tuning did not beat the earlier one ({result['previous_dice']:.3f}); "
+                f"kept the earlier one - {figures}")
+    return f"Box tool: tuning on your labels did not help ({figures}); the shipped decoder stays"
+
+
+def last_result(root: str | Path) -> dict[str, Any] | None:
+    from core.data.project import project_dir_for
+
+    try:
+        data = json.loads((project_dir_for(Path(root)) / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
