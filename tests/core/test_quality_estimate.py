@@ -18,7 +18,7 @@ from core.errors import ToothSegError
 from core.export.onnx import export_onnx
 from core.hitl.review import ReviewItem, ReviewQueue
 from core.infer.predictor import load_predictor
-from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, signals, spearman
+from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, gate, signals, spearman
 from core.infer.quality_fit import calibrate_checkpoint, fit_line
 from core.train.data import open_dataset
 from tests.core.test_train_support import make_subset
@@ -71,12 +71,14 @@ def test_trust_needs_a_ranking_proven_on_enough_held_out_labels():
     assert QualityModel.from_json(QualityModel(n_val=20, val_spearman=0.65).to_json()).trusted
 
 
-def test_v2_multiplies_soft_dice_and_area_and_a_v1_calibration_keeps_its_terms():
-    sig = {"soft": 0.8, "flip": 0.0, "area": 0.5}  # a thyroid lobe's mirror image is the other lobe: flip 0
+def test_v2_multiplies_soft_dice_and_the_area_gate_and_a_v1_calibration_keeps_its_terms():
+    sig = {"soft": 0.8, "flip": 0.0, "area": 0.5, "gate": gate(0.5)}  # a thyroid lobe's mirror image: flip 0
     model = QualityModel(a=0.1, b=1.0, n_val=5)
-    assert model.terms == ("soft", "area") and model.estimate(sig) == pytest.approx(0.1 + 0.4)
+    assert model.terms == ("soft", "gate") and model.estimate(sig) == pytest.approx(0.1 + 0.8)  # half size: ok
+    assert model.estimate({**sig, "gate": gate(0.05)}) == pytest.approx(0.1 + 0.8 * 0.2)       # a speck: not
+    assert gate(0.0) == 0.0 and gate(0.25) == gate(1.0) == 1.0
     stored = model.to_json()
-    assert QualityModel.from_json(stored).terms == ("soft", "area")
+    assert QualityModel.from_json(stored).terms == ("soft", "gate")
     old = {k: v for k, v in stored.items() if k not in ("terms", "version")}  # written before v2
     assert QualityModel.from_json(old).terms == ("flip", "area") and QualityModel.from_json(old).estimate(sig) == 0.1
     assert not QualityModel.from_json({**stored, "terms": ["magic"]}).calibrated
