@@ -19,12 +19,27 @@ log = logging.getLogger("toothseg.app.box")
 
 def run_prompt(holder: dict, image, box, points, key, root=None):
     """Worker side: load the segmenter once per dataset folder (kept in ``holder``; a pair fine-tuned on
-    this folder's labels wins), encode if not cached, decode."""
+    this folder's labels wins, and is picked up when Train on my labels writes a new one), encode if not
+    cached, decode."""
     from core.prompt.session import PromptSegmenter
+    from core.prompt.store import project_stamp
 
-    if holder.get("segmenter") is None or holder.get("root") != root:
-        holder["segmenter"], holder["root"] = PromptSegmenter(root=root), root
+    stamp = project_stamp(root)
+    if holder.get("segmenter") is None or holder.get("root") != root or holder.get("stamp") != stamp:
+        holder["segmenter"], holder["root"], holder["stamp"] = PromptSegmenter(root=root), root, stamp
+        holder["announce"] = decoder_note(holder["segmenter"].manifest)
     return holder["segmenter"].segment(image, box, points, key=key)
+
+
+def decoder_note(manifest: dict) -> str:
+    """Which decoder the box tool uses, said once after it loads: a broken project decoder, or a tuned one."""
+    if manifest.get("fallback"):
+        return f"Box tool: {manifest['fallback']}"
+    tuned = manifest.get("finetuned")
+    if tuned and "tuned_dice" in tuned:
+        return (f"Box tool: using the decoder tuned on this folder's labels (held-out Dice {tuned['tuned_dice']:.3f} "
+                f"vs {tuned['base_dice']:.3f} shipped, {tuned['n_heldout']} structures)")
+    return ""
 
 
 class BoxPrompt(QtCore.QObject):
@@ -132,4 +147,7 @@ class BoxPrompt(QtCore.QObject):
             f"Box tool: {int(result.mask.sum())} px of class {self.tools.value} (predicted IoU {result.iou:.2f}"
             + (f", encoder {result.encode_s:.1f} s" if result.encode_s else "")
             + f", decoder {1000 * result.decode_s:.0f} ms); click inside / Shift+click outside to refine")
+        note = self.holder.pop("announce", "")
+        if note:
+            self.tools.message.emit(note)
         self.applied.emit(result)

@@ -35,6 +35,12 @@ class TrainingController(QtCore.QObject):
 
         self.measurer = BackgroundMeasurer(ctx.parent)  # cross-validation after the model is active (ADR 0012)
         self.measurer.measured.connect(self._measured)
+        from app.box_tune_worker import BackgroundBoxTuner
+
+        self.box_tuner = BackgroundBoxTuner(ctx.parent)  # then the box tool learns from the labels (issue 17)
+        self.box_tuner.tuned.connect(lambda result: self._box_tuned(result["message"]))
+        self.box_tuner.stopped.connect(self._box_tuned)
+        self.tune_root = None                            # the folder whose labels the box tool tunes on next
         panel.auto_requested.connect(lambda minutes: self.train_on_labels(minutes))
         panel.start_requested.connect(self.start_mode)
         panel.cancel_requested.connect(self.cancel)
@@ -89,6 +95,9 @@ class TrainingController(QtCore.QObject):
         if self.measurer.stop_then(lambda: self.train_on_labels(minutes)):  # one training at a time
             self.ctx.status("Stopping the previous model's interval estimate; training starts next")
             return
+        if self.box_tuner.stop_then(lambda: self.train_on_labels(minutes)):
+            self.ctx.status("Stopping the box tool's tuning; training starts next")
+            return
         s = self.ctx.session
         if s.dirty:  # an unchanged mask is never rewritten
             self.ctx.save_now()
@@ -127,6 +136,8 @@ class TrainingController(QtCore.QObject):
         if project is None or self.job is not None or not self.ctx.torch:
             return
         if self.pretrainer.stop_then(lambda: self.start_mode(mode, changes)):  # one training at a time
+            return
+        if self.box_tuner.stop_then(lambda: self.start_mode(mode, changes)):
             return
         from core.train.recipe import default_recipe
 
@@ -213,8 +224,11 @@ class TrainingController(QtCore.QObject):
         self.ctx.status(text)
         self.registered.emit()
         self.show_plan()
+        self.tune_root = s.root if segmentation and self.last and self.last.get("kind") == "auto" else None
         if outcome.get("cv_pending"):  # the interval: cross-validation over groups, in the background
             self.measurer.start(project, entry.name, outcome["run_dir"])
+        else:
+            self._tune_box_tool()
         if outcome.get("mode") == "pseudo-label":
             self.review_wanted.emit()
 
@@ -232,3 +246,16 @@ class TrainingController(QtCore.QObject):
             self.panel.append_log(text)
             self.ctx.status(text)
         self.registered.emit()
+        self._tune_box_tool()
+
+    def _tune_box_tool(self) -> None:
+        """After Train on my labels (and its interval): LiteMedSAM's decoder tuned on the labels, in the background."""
+        root, self.tune_root = self.tune_root, None
+        s = self.ctx.session
+        if root is not None and s is not None and s.root == root and not self.measurer.running:
+            self.box_tuner.start(root)
+
+    def _box_tuned(self, text: str) -> None:
+        """The box tool's tuning finished: the figures go to the log and the status line."""
+        self.panel.append_log(text)
+        self.ctx.status(text)

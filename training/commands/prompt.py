@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="refining click: LABEL 1 inside the structure, 0 outside (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="mask PNG to write (0 / 255)")
     p.add_argument("--models", type=Path, default=None,
-                   help="LiteMedSAM model folder (e.g. from prompt-finetune); default: the installed one")
+                   help="LiteMedSAM model folder (e.g. from prompt-finetune); default: the dataset folder's tuned "
+                        "one (--data, or a folder above IMAGE with a project), else the installed one")
+    p.add_argument("--data", type=Path, default=None,
+                   help="dataset folder whose decoder tuned on its labels to use (default: found above IMAGE)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_prompt)
 
@@ -30,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--steps", type=int, default=200)
     f.add_argument("--lr", type=float, default=1e-5)
     f.add_argument("--max-images", type=int, default=0, help="use at most this many labeled images (0: all)")
+    f.add_argument("--keep-if-better", action="store_true",
+                   help="as Train on my labels does: hold out labeled groups, keep the tuned decoder only if it "
+                        "beats the shipped one there (writes the project's litemedsam/)")
+    f.add_argument("--budget", type=float, default=180.0, help="seconds for --keep-if-better (encoding + training)")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=cmd_finetune)
 
@@ -43,17 +50,42 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     if any(int(lab) not in (0, 1) for *_, lab in args.point):
         raise ToothSegError("--point LABEL must be 1 (inside) or 0 (outside)")
     image = read_image(args.image)
-    segmenter = PromptSegmenter(args.models)
+    root = args.data if args.models is None else None
+    if root is None and args.models is None:
+        root = _project_above(args.image)
+    segmenter = PromptSegmenter(args.models, root=root)
     result = segmenter.segment(image, args.box, [(x, y, int(lab)) for x, y, lab in args.point])
+    warning = segmenter.manifest.get("fallback", "")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.json:
         print(f"LiteMedSAM on {segmenter.provider}", file=sys.stderr)
     write_mask(args.out, result.mask.astype(np.uint8), MaskEncoding("binary255"))
     summary = {"image": str(args.image), "out": str(args.out), "provider": segmenter.provider,
-               "model": segmenter.manifest.get("model"), **result.summary()}
+               "model": segmenter.manifest.get("model"), "decoder": _decoder_kind(segmenter.manifest),
+               "models": str(segmenter.folder), **result.summary()}
+    if warning:
+        summary["warning"] = warning
     text = (f"{summary['area_px']} px in the box -> {args.out} (predicted IoU {summary['predicted_iou']:.2f}, "
             f"encoder {summary['encode_s']:.2f} s, decoder {1000 * summary['decode_s']:.0f} ms)")
     emit(summary, args.json, text)
     return 0
+
+
+def _project_above(image: Path) -> Path | None:
+    """The nearest folder above ``image`` (up to 3 levels) that has a tuned decoder in its project."""
+    from core.prompt.store import MANIFEST_FILE, project_folder
+
+    for folder in list(Path(image).resolve().parents)[:3]:
+        if (project_folder(folder) / MANIFEST_FILE).exists():
+            return folder
+    return None
+
+
+def _decoder_kind(manifest: dict) -> str:
+    if manifest.get("fallback"):
+        return "shipped (project decoder unusable)"
+    return "tuned on the folder's labels" if manifest.get("finetuned") else "shipped"
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -64,6 +96,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ToothSegError(f"prompt-finetune needs PyTorch, which this build lacks ({exc}); use the full build") from exc
 
+    if args.keep_if_better:
+        from core.prompt.tune_on_labels import tune_on_labels
+
+        result = tune_on_labels(args.data, budget_s=args.budget, steps=args.steps, lr=args.lr)
+        emit(result, args.json, result["message"])
+        return 0
     labeled = [s for s in load_index(args.data) if s.has_mask]
     if args.max_images:
         labeled = labeled[: args.max_images]
