@@ -159,8 +159,9 @@ def check_open(qtbot, w, key, monkeypatch=None):
     w._test_monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory",
                                 staticmethod(lambda *a, **k: str(target)))
     w.session = None
-    press(qtbot, w, key)
-    assert w.session is not None and w.session.root == target
+    press(qtbot, w, key)                   # the folder opens in a worker (menus and keys never wait for it)
+    qtbot.waitUntil(lambda: w.session is not None, timeout=10000)
+    assert w.session.root == target
 
 
 def check_help(qtbot, w, key):
