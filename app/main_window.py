@@ -251,6 +251,7 @@ class MainWindow(QtWidgets.QMainWindow):
         panoramics)."""
         self.session = self._opened = session
         remember(session.root)
+        session.subscribe(lambda change, sample_id: self._session_changed(session, change, sample_id))
 
         def listed() -> None:
             if session is self.session:
@@ -258,6 +259,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.loader.defer("Open folder", lambda: self._folder_shown(session, select, offer_recovery))
 
         self.loader.defer("Open folder", listed)
+
+    def _session_changed(self, session: AnnotationSession, change: str, sample_id: str) -> None:
+        """A mask of the open folder was saved (a key, the autosave, a switch, a restore): its row repaints."""
+        if change == "saved" and session is self.session and sample_id in session.index:
+            self.dataset.model.refresh_sample(session.index.samples.index(session.index[sample_id]))
 
     def _folder_shown(self, session: AnnotationSession, select: int | None, offer_recovery: bool) -> None:
         if session is not self.session:
@@ -330,8 +336,7 @@ class MainWindow(QtWidgets.QMainWindow):
             show_error(self, "Open image", *describe(exc))
             return False
         if previous is not None and s.last_save is not None:
-            self._report_save(s.last_save)
-            self.dataset.model.refresh_sample(s.index.samples.index(previous))
+            self._report_save(s.last_save)        # its row repainted through ``_session_changed``
             s.last_save = None
         self._target = position
         sample = s.index[position]
@@ -404,8 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.autosave.timer.start()
         if result is not None:
-            self._report_save(result, quiet)
-            self.dataset.model.refresh_sample(s.position)
+            self._report_save(result, quiet)      # the row repaints through ``_session_changed``
             self.dataset.update_summary()
 
     def _report_save(self, result, quiet: bool = False) -> None:

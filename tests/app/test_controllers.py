@@ -64,3 +64,19 @@ def test_the_canvas_follows_the_sessions_predictions_of_the_image_shown(qtbot, s
     session.set_prediction(sample.id, mask)
     assert canvas.prediction is None and session.listeners == []
     session.close()
+
+
+def test_a_mask_saved_anywhere_repaints_its_dataset_row(qtbot, window, shared_data, tmp_path):
+    """The dataset list follows the session's "saved" events (not a refresh by whoever saved)."""
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=2, unlabeled=2)
+    assert window.open_folder(root)
+    s = window.session
+    position = s.first_unlabeled()
+    assert window.select(position)
+    model, repainted = window.dataset.model, []
+    model.dataChanged.connect(lambda first, _last, *_a: repainted.append(model.rows[first.row()]))
+    s.editor.paint_segment((40, 40), (60, 50), 5, s.project.classes[0].value)
+    s.committed((30, 70, 30, 70))
+    repainted.clear()                     # only what the save itself repaints (no event loop runs below)
+    s.save()                                                      # straight on the session, not the window
+    assert position in repainted and s.index[position].has_mask
