@@ -75,7 +75,8 @@ class AnnotationSession:
     def subscribe(self, listener: SessionListener) -> Callable[[], None]:
         """Call ``listener(change, sample_id)`` after each change a view shows ("prediction", "saved"), so
         views follow the session instead of being refreshed by whoever changed it (plain callbacks: no Qt
-        here). Returns the call that unsubscribes."""
+        here). Listeners run on the thread that made the change (the UI thread in the app). Returns the call
+        that unsubscribes."""
         self.listeners.append(listener)
         return lambda: self.listeners.remove(listener) if listener in self.listeners else None
 
