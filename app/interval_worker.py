@@ -81,7 +81,7 @@ class BackgroundMeasurer(QtCore.QObject):
     def resume(self, project) -> bool:
         """Measure the active model of ``project`` when its interval is still pending (the app was closed
         while it ran); False when there is nothing to do."""
-        from core.hitl.auto_train import model_path
+        from core.hitl.model_files import model_path
 
         entry = project.model(project.active_model) if project.active_model else None
         path = model_path(project, entry) if entry is not None else None

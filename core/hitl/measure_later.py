@@ -119,7 +119,7 @@ def not_measured(run_dir: str | Path, reason: str) -> dict[str, Any]:
 def apply(project: Project, name: str, metrics: dict[str, Any]) -> bool:
     """Write measured val_* figures into model ``name``'s entry (saves the project, refreshes the model
     library's copy); False when the model is gone."""
-    from core.hitl.auto_train import _publish
+    from core.hitl.register import publish
 
     entry = project.model(name)
     if entry is None:
@@ -129,7 +129,7 @@ def apply(project: Project, name: str, metrics: dict[str, Any]) -> bool:
     if metrics.get("seconds") is not None:
         entry.extra["measure_s"] = metrics["seconds"]
     project.save()
-    _publish(project, entry)
+    publish(project, entry)
     return True
 
 
