@@ -52,13 +52,14 @@ class OverlayController(QtCore.QObject):
 
     def show_model_named(self, name: str) -> None:
         """The project's model ``name`` becomes the overlay (it needs an ONNX export)."""
-        from core.hitl import auto_train, library
+        from core.hitl import library
+        from core.hitl.model_files import model_path
 
         s = self.w.session
         if s is None:
             return
         try:
-            onnx = auto_train.model_path(s.project, library.entry(s.project, name), onnx=True)
+            onnx = model_path(s.project, library.entry(s.project, name), onnx=True)
             if onnx is not None and onnx.is_file():
                 library.check_model(s.project, name)  # metadata and graph checked before anything runs
         except Exception as exc:

@@ -9,7 +9,9 @@ from app.controllers.context import HitlContext
 from app.controllers.prediction import PredictionController
 from app.panels.evaluation import EvaluationPanel
 from core.data.origins import origin_counts
-from core.hitl import auto_train, library
+from core.hitl import library
+from core.hitl.model_files import model_path
+from core.hitl.split_policy import split_counts
 
 
 class EvaluationController(QtCore.QObject):
@@ -26,7 +28,7 @@ class EvaluationController(QtCore.QObject):
         names = [r["name"] for r in rows if r["mode"] in ("finetune", "mean-teacher", "pseudo-label")]
         self.panel.set_models(names, s.project.active_model if s else "")
         if s is not None:
-            self.panel.set_split_counts(auto_train.split_counts(s.index), origin_counts(s.index))
+            self.panel.set_split_counts(split_counts(s.index), origin_counts(s.index))
 
     def evaluate(self, a: str, b: str, split: str) -> None:
         project = self.ctx.project()
@@ -34,7 +36,7 @@ class EvaluationController(QtCore.QObject):
             return
         from core.train.evaluate import evaluate
 
-        paths = [auto_train.model_path(project, library.entry(project, n)) for n in (a, b) if n]
+        paths = [model_path(project, library.entry(project, n)) for n in (a, b) if n]
         root, tta = self.ctx.session.root, self.ctx.predictors.tta
 
         def both(progress=None, cancel=None):
@@ -48,6 +50,6 @@ class EvaluationController(QtCore.QObject):
         if project is None or not self.ctx.open_sample(sample_id):
             return
         entry = library.entry(project, model)
-        onnx = auto_train.model_path(project, entry, onnx=True) or auto_train.model_path(project, entry)
+        onnx = model_path(project, entry, onnx=True) or model_path(project, entry)
         self.show_errors()
         self.prediction.predict_with(sample_id, onnx)

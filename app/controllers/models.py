@@ -8,8 +8,9 @@ from PySide6 import QtCore, QtGui
 from app.controllers.context import HitlContext
 from app.panels.models import ModelsPanel
 from core.errors import ToothSegError
-from core.hitl import auto_train, library
+from core.hitl import library
 from core.hitl.cross_validation import quality_text
+from core.hitl.model_files import model_path
 
 
 class ModelLibraryController(QtCore.QObject):
@@ -39,7 +40,7 @@ class ModelLibraryController(QtCore.QObject):
 
         project = self.ctx.session.project if self.ctx.session else None
         m = project.model(name) if project and name else None
-        rows = run_metrics(auto_train.model_path(project, m) or auto_train.model_path(project, m, onnx=True)) if m else []
+        rows = run_metrics(model_path(project, m) or model_path(project, m, onnx=True)) if m else []
         self.panel.show_curves(name if m else "", rows)
 
     def set_active(self, name: str) -> None:
@@ -58,7 +59,7 @@ class ModelLibraryController(QtCore.QObject):
         project = self.ctx.project()
         if project is None:
             return
-        ckpt = auto_train.model_path(project, library.entry(project, name))
+        ckpt = model_path(project, library.entry(project, name))
 
         def done(report: dict) -> None:
             library.record_export(project, name, report)
@@ -84,5 +85,5 @@ class ModelLibraryController(QtCore.QObject):
     def reveal(self, name: str) -> None:
         project = self.ctx.project()
         if project is not None:
-            path = auto_train.model_path(project, library.entry(project, name))
+            path = model_path(project, library.entry(project, name))
             QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(path.parent)))

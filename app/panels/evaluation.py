@@ -106,7 +106,7 @@ class EvaluationPanel(PanelDock):
 
     def set_split_counts(self, counts: dict[str, int], origins: dict[str, int] | None = None) -> None:
         """Say what each split holds and how many labeled images; leave an empty split for the next one
-        that has labels (small projects hold out no test split, see core.hitl.auto_train.split_ratios)."""
+        that has labels (small projects hold out no test split, see core.hitl.split_policy.split_ratios)."""
         origins = origins or {"train": counts.get("train", 0), "val": counts.get("val", 0),
                               "test": counts.get("test", 0)}
         counts = {**counts, "heldout": counts.get("test", 0) + counts.get("val", 0)}

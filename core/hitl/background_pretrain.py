@@ -29,7 +29,7 @@ SIZE = 128                                                       # ... and its i
 
 
 def run_dir(project: Project) -> Path:
-    from core.hitl.auto_train import MODELS_DIRNAME
+    from core.hitl.model_files import MODELS_DIRNAME
 
     return project.dir / MODELS_DIRNAME / RUN_NAME
 

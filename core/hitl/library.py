@@ -12,7 +12,7 @@ from typing import Any
 
 from core.data.project import ModelEntry, Project
 from core.errors import ToothSegError
-from core.hitl.auto_train import MODELS_DIRNAME, model_path
+from core.hitl.model_files import MODELS_DIRNAME, model_path
 from core.jobs import CancelToken, Progress
 
 

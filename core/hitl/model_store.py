@@ -73,7 +73,7 @@ def _slug(text: str) -> str:
 def publish(project: Project, entry: ModelEntry, key: str) -> Path | None:
     """Copy a supervised model's checkpoint (+ sidecar) into the library under ``key``; returns its
     folder, or None for models the library does not take (pretraining, no checkpoint)."""
-    from core.hitl.auto_train import model_path
+    from core.hitl.model_files import model_path
 
     ckpt = model_path(project, entry)
     if entry.mode.startswith("pretrain") or ckpt is None or not ckpt.exists():
