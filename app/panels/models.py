@@ -1,7 +1,7 @@
 """Model library dock: every model of the project with mode, date, data fingerprint and metrics.
 
 Buttons emit what the user wants (set active, export ONNX / int8, delete, reveal, predict); the
-controller in ``app.hitl`` runs it and calls ``set_rows`` with the library's fresh rows.
+controller in ``app.controllers.models`` runs it and calls ``set_rows`` with the library's fresh rows.
 """
 
 from __future__ import annotations
