@@ -1,8 +1,8 @@
 """Training dock: Train on my labels, the five modes with their recipe, progress with ETA, curves, log.
 
 The panel only shows state and emits what the user asked for; ``app.controllers.training`` runs the
-jobs. Training events arrive from the worker thread through ``QtTrainEvents``, whose signals Qt queues onto the UI
-thread, so the window never waits for the loop.
+jobs. Training events arrive from the worker thread through ``QtTrainEvents``, whose signals Qt queues
+onto the UI thread, so the window never waits for the loop.
 """
 
 from __future__ import annotations
