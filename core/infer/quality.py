@@ -140,16 +140,18 @@ def binary_dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
-def signals(mask: np.ndarray, probs: np.ndarray, mirrored_mask: np.ndarray,
-            prior: ShapePrior) -> dict[str, float]:
-    """The raw signals of one prediction (see the module docstring); ``probs`` is (K, H, W)."""
+def signals(mask: np.ndarray, probs: np.ndarray, mirrored_mask: np.ndarray | None,
+            prior: ShapePrior) -> dict[str, Any]:
+    """The raw signals of one prediction (see the module docstring); ``probs`` is (K, H, W); ``flip`` is
+    None without a mirrored mask."""
     fg = np.asarray(mask) > 0
     p = probs[0] if probs.shape[0] == 1 else 1.0 - probs[0]  # foreground probability (any class)
     p = p.astype(np.float64)
     denom = float(p.sum()) + float(fg.sum())
     soft = 1.0 if denom == 0 else 2.0 * float(p[fg].sum()) / denom
     area, position = prior.scores(fg)
-    return {"soft": soft, "flip": binary_dice(fg, mirrored_mask), "area": area, "gate": gate(area),
+    flip = binary_dice(fg, mirrored_mask) if mirrored_mask is not None else None
+    return {"soft": soft, "flip": flip, "area": area, "gate": gate(area),
             "position": position}
 
 
@@ -177,13 +179,15 @@ class QualityModel:
         return float(math.prod(float(sig[t]) for t in self.terms))
 
     def raw_from_row(self, row: dict[str, Any]) -> float | None:
-        """The raw product for an evaluation row (``soft``, ``flip``, ``area_frac``), with this model's
-        shape prior; None when the row lacks them."""
-        if not all(k in row for k in ROW_SIGNALS):
+        """The raw product for an evaluation row (``soft``, ``area_frac``, and ``flip`` when the terms use
+        it), with this model's shape prior; None when the row lacks them."""
+        needed = ("soft", "area_frac", *(("flip",) if "flip" in self.terms else ()))
+        if any(row.get(k) is None for k in needed):
             return None
         area = float(row["area_frac"])
         size = self.prior.size(math.log(area)) if area > 0 else 0.0
-        return self.raw({**{k: float(row[k]) for k in ("soft", "flip")}, "area": size, "gate": gate(size)})
+        flip = float(row["flip"]) if row.get("flip") is not None else 0.0
+        return self.raw({"soft": float(row["soft"]), "flip": flip, "area": size, "gate": gate(size)})
 
     def estimate(self, sig: dict[str, float]) -> float:
         return self.estimate_raw(self.raw(sig))
@@ -245,20 +249,23 @@ class QualityModel:
 def assess(predictor, image: np.ndarray, model: QualityModel | None = None) -> tuple[Any, dict[str, Any]]:
     """Predict ``image`` with ``predictor`` (its own contract and TTA setting) and estimate the mask's Dice.
 
-    Returns (Prediction, {"quality", "flags", "plausible", **signals}); one extra mirrored pass is run
-    unless TTA already ran it."""
+    Returns (Prediction, {"quality", "flags", "plausible", **signals}). The mirrored pass runs only when
+    TTA runs it anyway or the model's estimate uses ``flip`` (v1); otherwise ``flip`` is None and the
+    estimate costs no extra forward pass."""
     from core.infer.predictor import probabilities
 
     model = model if model is not None else QualityModel.from_json(predictor.meta.get("quality"))
     x = predictor.preprocess(image)
     plain = predictor.forward_once(x)
-    mirrored = predictor.mirrored_forward(x)
+    mirrored = predictor.mirrored_forward(x) if predictor.tta or "flip" in model.terms else None
     logits = (plain + mirrored) * np.float32(0.5) if predictor.tta else plain
     pred = predictor.postprocess(logits)
     contract: InferenceContract = predictor.contract
-    mask_plain = pred.mask if not predictor.tta else contract.rules(contract.labels(plain))
-    sig = signals(pred.mask, probabilities(logits), contract.rules(contract.labels(mirrored)), model.prior)
-    sig["flip"] = binary_dice(mask_plain, contract.rules(contract.labels(mirrored)))
+    mirrored_mask = contract.rules(contract.labels(mirrored)) if mirrored is not None else None
+    sig = signals(pred.mask, probabilities(logits), mirrored_mask, model.prior)
+    if mirrored_mask is not None:
+        mask_plain = pred.mask if not predictor.tta else contract.rules(contract.labels(plain))
+        sig["flip"] = binary_dice(mask_plain, mirrored_mask)
     q = model.estimate(sig)
     flags = model.flags(sig, q)
     info = {"quality": q, "flags": flags, "plausible": not flags, "trusted": model.trusted, **sig}

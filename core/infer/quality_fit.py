@@ -132,6 +132,6 @@ def calibrate_after_training(checkpoint: str | Path, onnx: str | Path, data, hol
             cv_rows = json.loads(cv.read_text(encoding="utf-8")).get("per_image") or []
         except (OSError, ValueError):
             cv_rows = []
-        if sum(1 for r in cv_rows if all(k in r for k in ("soft", "flip", "area_frac"))) > len(rows):
+        if sum(1 for r in cv_rows if all(r.get(k) is not None for k in ("soft", "area_frac"))) > len(rows):
             rows, source = cv_rows, "cross-validation"
     return calibrate_checkpoint(checkpoint, data, rows=rows, source=source, onnx=onnx)

@@ -128,6 +128,19 @@ def test_calibration_uses_val_images_and_travels_into_onnx(calibrated):
     assert model.a == pytest.approx(sum(gaps) / (len(gaps) + 0.5), abs=1e-6)
 
 
+def test_v2_estimate_costs_no_mirrored_pass_unless_tta_or_a_v1_model_needs_it(calibrated):
+    root, _, onnx, _, _ = calibrated
+    image = read_image(sorted((root / "unlabeled").iterdir())[0])
+    predictor = load_predictor(onnx)
+    calls = []
+    mirrored = predictor.mirrored_forward
+    predictor.mirrored_forward = lambda x: calls.append(1) or mirrored(x)
+    _, info = assess(predictor, image)
+    assert info["flip"] is None and not calls and 0.0 <= info["quality"] <= 1.0
+    _, info = assess(predictor, image, QualityModel(terms=("flip", "area")))
+    assert 0.0 <= info["flip"] <= 1.0 and len(calls) == 1
+
+
 def test_predict_writes_the_quality_column(calibrated, tmp_path, capsys):
     root, _, onnx, _, _ = calibrated
     assert main(["predict", "--model", str(onnx), "--input", str(root / "unlabeled"), "--out", str(tmp_path / "o"),
