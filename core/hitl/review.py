@@ -37,7 +37,7 @@ class ReviewItem:
     id: str
     mask: str                 # pseudo mask path, relative to the project dir
     uncertainty: float        # mean binary entropy of the foreground probability, 0 (sure) .. 1
-    plausible: bool           # no quality flag (size, position, mirror disagreement, low estimate)
+    plausible: bool           # no quality flag (empty, size, position, low estimate)
     area_frac: float
     model: str = ""
     created: str = ""

@@ -121,7 +121,7 @@ def predict_folder(
             try:
                 if error is not None:
                     raise error
-                # quality: the estimated Dice (core.infer.quality), at the cost of one mirrored pass
+                # quality: the estimated Dice (core.infer.quality); no extra pass for a v2 estimate
                 pred = assess(predictor, image)[0] if quality else predictor.predict(image)
                 write_mask(out_dir / "masks" / f"{name}.png", pred.mask, encoding)
                 if overlays:

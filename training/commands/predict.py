@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto")
     p.add_argument("--tta", action="store_true", help="also predict the mirror image and average (twice the time)")
     p.add_argument("--no-quality", action="store_true",
-                   help="skip the estimated Dice (stats.csv quality column left empty; saves a mirrored pass)")
+                   help="skip the estimated Dice (stats.csv quality column left empty)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_predict)
 
