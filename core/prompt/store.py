@@ -103,8 +103,12 @@ def project_stamp(root: Path | None) -> tuple | None:
     """Changes whenever the project's tuned pair is written, replaced or removed (the box tool reloads)."""
     if root is None:
         return None
-    try:
-        st = (project_folder(root) / MANIFEST_FILE).stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+    stamp = []
+    for name in (MANIFEST_FILE, DECODER_FILE):
+        try:
+            st = (project_folder(root) / name).stat()
+        except OSError:
+            stamp.append(None)
+        else:
+            stamp.append((st.st_mtime_ns, st.st_size))
+    return tuple(stamp)

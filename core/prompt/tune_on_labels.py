@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from core.data.atomic import atomic_write_json
-from core.errors import CancelledError, ToothSegError
+from core.errors import CancelledError
 from core.prompt import geometry, store
 
 RESULT_FILE = "prompt_tune.json"
@@ -144,8 +144,7 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
     try:
         samples = _labeled(root)
         if len(samples) < 2:
-            raise ToothSegError(f"{root}: at least two labeled images are needed to tune and check the box "
-                                "tool's decoder")
+            return _skipped("at least two labeled images are needed to tune the box tool and check it", t0)
         train_s, held_s, how = _split(samples)
         base_folder, base_manifest = store.locate(root=None)
         seg = PromptSegmenter(base_folder, threads=1, cache_size=2)
@@ -174,8 +173,8 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
         cache.prune()
         encode_s = round(time.monotonic() - t0, 1)
         if not train or len(held) < MIN_HELDOUT:
-            raise ToothSegError(f"too few labeled structures to tune the box tool ({len(train)} to train on, "
-                                f"{len(held)} held out; {MIN_HELDOUT} held out needed)")
+            return _skipped(f"too few labeled structures ({len(train)} to train on, {len(held)} held out; "
+                            f"{MIN_HELDOUT} held out needed)", t0)
         model = ft.base_model()
         base = ft.item_dice(model, held, cancel)
         t1 = time.monotonic()
@@ -220,6 +219,12 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
         return result
     finally:
         torch.set_num_threads(threads)
+
+
+def _skipped(why: str, t0: float) -> dict[str, Any]:
+    """Not an error: the labels are too few yet; the box tool keeps what it has."""
+    return {"kept": False, "decoder": "unchanged", "skipped": why, "seconds": round(time.monotonic() - t0, 1),
+            "message": f"Box tool not tuned on your labels: {why}"}
 
 
 def describe(result: dict[str, Any]) -> str:

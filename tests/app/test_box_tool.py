@@ -91,3 +91,57 @@ def test_box_tool_without_weights_says_so_and_only_it_is_off(window, thyroid_cop
     w.actions["brush"].trigger()                                     # the other tools still work
     w.tools.click(60, 60)
     assert (w.session.editor.labels != before).any()
+
+
+def test_train_on_labels_tunes_the_box_tool_which_then_uses_it(window, shared_data, tmp_path, qtbot, monkeypatch):
+    """The training controller's background step tunes LiteMedSAM's decoder on nine real labels (tiny
+    budget), the box tool then runs the project's decoder and says so; a corrupt project decoder gives a
+    clear message and the shipped one still paints the lobe."""
+    from core.prompt import store
+    from tests.app.conftest import copy_subset
+
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(onnx_dir()))
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid9", n=9, unlabeled=1)
+    w = window
+    assert w.open_folder(root)
+    ctl = w.hitl.training_ctl
+    # keep whatever it scores (the rule is tested in core); normal priority, so a busy test machine does not starve it
+    ctl.box_tuner.options = {"steps": 2, "min_gain": -1.0, "idle": False}
+    ctl.box_tuner.budget_s = 900
+    ctl.tune_root = w.session.root                              # what a finished Train on my labels sets
+    with qtbot.waitSignal(ctl.box_tuner.tuned, timeout=600_000) as got:
+        ctl._tune_box_tool()
+        assert ctl.box_tuner.widget.isVisibleTo(w)
+    result = got.args[0]
+    assert result["kept"] and "the box tool now uses it" in result["message"]
+    assert result["message"] in ctl.panel.log_view.toPlainText()
+    folder = store.project_folder(root)
+    assert store.check_dir(folder)["finetuned"]["n_heldout"] == result["n_heldout"]
+
+    messages = []
+    w.tools.message.connect(messages.append)
+    pos = next(i for i, s in enumerate(w.session.index) if not s.has_mask)
+    assert w.select(pos)
+    name = next(p.name for p in (root / "unlabeled").iterdir())
+    lobe, (x0, y0, x1, y1) = _lobe_box(shared_data, name)
+    w.actions["box"].trigger()
+    w.tools.press(x0, y0)
+    with qtbot.waitSignal(w.tools.box_prompt.applied, timeout=120_000):
+        w.tools.release(x1, y1)
+    assert w.tools.box_prompt.holder["segmenter"].folder == folder           # the tuned decoder ran
+    assert any("decoder tuned on this folder's labels" in m for m in messages)
+    assert _dice(w.session.editor.labels == w.tools.value, lobe) > 0.6
+    w.tools.undo()
+
+    with open(folder / store.DECODER_FILE, "r+b") as fh:                   # corrupt it on disk
+        fh.seek(4096)
+        fh.write(b"\xff" * 8)
+    messages.clear()
+    w.tools.press(x0, y0)
+    with qtbot.waitSignal(w.tools.box_prompt.applied, timeout=120_000):
+        w.tools.release(x1, y1)
+    assert w.tools.box_prompt.holder["segmenter"].folder == onnx_dir()       # the shipped pair took over
+    note = next(m for m in messages if "SHA-256" in m)
+    assert "using the shipped decoder" in note and str(folder / store.DECODER_FILE) in note
+    assert _dice(w.session.editor.labels == w.tools.value, lobe) > 0.6
+    assert not w.tools.box_prompt.disabled
