@@ -36,6 +36,9 @@ def decoder_note(manifest: dict) -> str:
     if manifest.get("fallback"):
         return f"Box tool: {manifest['fallback']}"
     tuned = manifest.get("finetuned")
+    if tuned and tuned.get("decoder") == "shipped":
+        return (f"Box tool: the shipped decoder with a mask cut tuned on this folder's labels (held-out Dice "
+                f"{tuned['tuned_dice']:.3f} vs {tuned['base_dice']:.3f}, {tuned['n_heldout']} structures)")
     if tuned and "tuned_dice" in tuned:
         return (f"Box tool: using the decoder tuned on this folder's labels (held-out Dice {tuned['tuned_dice']:.3f} "
                 f"vs {tuned['base_dice']:.3f} shipped, {tuned['n_heldout']} structures)")

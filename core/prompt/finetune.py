@@ -3,7 +3,7 @@ computed once with the ONNX encoder, then only the decoder trains (PyTorch), and
 written beside the old encoder. Measured in bench_box_prompt's notes: 27 thyroid lobes, 200 steps,
 0.835 -> 0.875 mean Dice on lobes of later frames. Needs torch (full build).
 
-The pieces (``Item``, ``train_decoder``, ``item_dice``, ``export_decoder``, ``write_folder``) are shared
+The pieces (``Item``, ``train_decoder``, ``item_logits``, ``dice_at``, ``export_decoder``, ``write_folder``) are shared
 with ``core.prompt.tune_on_labels``, the step of Train on my labels that keeps a tuned decoder only when it
 beats the shipped one on held-out labeled groups."""
 
@@ -73,45 +73,46 @@ def make_item(emb: np.ndarray, piece: np.ndarray, box, crop: geometry.Crop, grou
                 piece[crop.y0:crop.y1, crop.x0:crop.x1].copy(), local, crop, group)
 
 
-def item_mask(logits: np.ndarray, item: Item) -> np.ndarray:
+def item_mask(logits: np.ndarray, item: Item, threshold: float = 0.0) -> np.ndarray:
     """The product's mask (geometry.logits_to_mask + tidy) of 256x256 ``logits``, at crop resolution."""
     h, w = item.crop.size
     local = geometry.Crop(0, 0, w, h)
-    return geometry.tidy(geometry.logits_to_mask(logits, local, (h, w)), item.box, margin=2.0)
+    return geometry.tidy(geometry.logits_to_mask(logits - threshold, local, (h, w)), item.box, margin=2.0)
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
-
-
-def item_dice(model: LiteMedSAM, items: list[Item], cancel=None) -> list[float]:
-    """Dice of ``model``'s decoder on each item, post-processed as the box tool does."""
+def item_logits(model: LiteMedSAM, items: list[Item], cancel=None) -> list[np.ndarray]:
+    """The decoder's 256x256 logits for each item's box (PyTorch)."""
     labels = torch.tensor([list(BOX_LABELS)])
     out = []
     with torch.no_grad():
         for it in items:
             logits, _ = model.decode(torch.from_numpy(it.emb.astype(np.float32)),
                                      torch.from_numpy(it.frame_box).view(1, 2, 2), labels)
-            out.append(dice(item_mask(logits[0, 0].numpy(), it), it.truth))
+            out.append(logits[0, 0].numpy())
             if cancel is not None and cancel.cancelled:
                 raise CancelledError("decoder fine-tuning cancelled; nothing written")
     return out
 
 
-def onnx_item_dice(decoder_path: Path, items: list[Item]) -> list[float]:
-    """The same Dice for an ONNX decoder (a project's earlier fine-tuned one)."""
+def onnx_item_logits(decoder_path: Path, items: list[Item]) -> list[np.ndarray]:
+    """The same for an ONNX decoder (a project's earlier tuned one)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(decoder_path), opts, providers=["CPUExecutionProvider"])
     labels = np.array([list(BOX_LABELS)], np.float32)
-    out = []
-    for it in items:
-        logits = sess.run(None, {"image_embeddings": it.emb.astype(np.float32),
-                                 "point_coords": it.frame_box.reshape(1, 2, 2), "point_labels": labels})[0]
-        out.append(dice(item_mask(logits[0, 0], it), it.truth))
-    return out
+    return [sess.run(None, {"image_embeddings": it.emb.astype(np.float32), "point_coords": it.frame_box.reshape(1, 2, 2),
+                            "point_labels": labels})[0][0, 0] for it in items]
+
+
+def dice_at(logits: list[np.ndarray], items: list[Item], threshold: float = 0.0) -> list[float]:
+    """Dice of each item's mask cut at ``threshold``, post-processed as the box tool does."""
+    return [dice(item_mask(lg, it, threshold), it.truth) for lg, it in zip(logits, items, strict=True)]
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
 
 
 def base_model() -> LiteMedSAM:
@@ -181,11 +182,12 @@ def export_decoder(model: LiteMedSAM, probe: Item) -> tuple[bytes, float]:
 
 
 def write_folder(out_dir: Path, base_folder: Path, base_manifest: dict, dec: bytes, err: float,
-                 finetuned: dict) -> dict:
+                 finetuned: dict, threshold: float = 0.0) -> dict:
     """A complete, verifiable model folder: the shipped encoder, the tuned decoder, a manifest saying so
     (written as one unit)."""
     manifest = dict(base_manifest, decoder_sha256=hashlib.sha256(dec).hexdigest(), parity_max_abs=err,
-                    finetuned=dict(finetuned, base_decoder_sha256=base_manifest["decoder_sha256"]))
+                    finetuned=dict(finetuned, base_decoder_sha256=base_manifest["decoder_sha256"]),
+                    mask_threshold=threshold)
     manifest.pop("fallback", None)
     if manifest["format"] != FORMAT:
         raise ToothSegError(f"LiteMedSAM base folder {base_folder} has format {manifest['format']!r}")

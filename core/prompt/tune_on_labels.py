@@ -7,9 +7,11 @@ Held out: the labeled images of the U-Net's validation / test split (group-aware
 else every third acquisition group, else every third image. Embeddings are computed once per (image,
 crop) with the shipped ONNX encoder and cached in the project (float16, ``litemedsam-embeddings/``; entries no
 longer used are removed), so a later run encodes only new labels. The budget is wall-clock: encoding stops
-at ~55% of it, training at ~85%, then both decoders are scored on the same held-out boxes. The winner's
-figures go to ``prompt_tune.json`` in the project folder; a tuned decoder is written to the project's
-``litemedsam/`` (which the box tool, ``toothseg prompt --data`` and the slim build prefer). Needs torch.
+at ~55% of it, training at ~85%, then both decoders are scored on the same held-out boxes, each at its best
+mask cut of THRESHOLDS (the cut is stored with the decoder: teeth gain from a lower one, thyroid does not). The
+winner's figures go to ``prompt_tune.json`` in the project folder; a tuned decoder (or the shipped one with a
+better cut) is written to the project's ``litemedsam/`` (which the box tool, ``toothseg prompt --data`` and the
+slim build prefer). Needs torch.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.prompt import geometry, store
 RESULT_FILE = "prompt_tune.json"
 EMB_FOLDER = "litemedsam-embeddings"
 MAX_ENCODINGS = 64          # 2 MB each on disk (float16)
+THRESHOLDS = (0.0, -1.0, -2.0)   # logit cuts tried on the held-out boxes (teeth: -2 beat 0 by 0.05 zero-shot)
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 
@@ -176,49 +179,72 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
             return _skipped(f"too few labeled structures ({len(train)} to train on, {len(held)} held out; "
                             f"{MIN_HELDOUT} held out needed)", t0)
         model = ft.base_model()
-        base = ft.item_dice(model, held, cancel)
+        base_logits = ft.item_logits(model, held, cancel)
+        base0 = ft.dice_at(base_logits, held, 0.0)
+        b_mean, b_med, b_thr = _best(base_logits, held)
         t1 = time.monotonic()
         done = ft.train_decoder(model, train, steps, lr, seed, cancel=cancel,
                                 deadline=max(t1 + 5.0, t0 + 0.85 * budget_s),
                                 progress=(lambda i, n, text: progress(i, n, f"tuning the box tool: {text}"))
                                 if progress else None)
         train_s_spent = round(time.monotonic() - t1, 1)
-        tuned = ft.item_dice(model, held, cancel)
+        t_mean, t_med, t_thr = _best(ft.item_logits(model, held, cancel), held)
         result: dict[str, Any] = {
             "held_out": how, "n_heldout": len(held), "heldout_images": len(held_images),
             "n_train": len(train), "encodings": cache.encoded, "encode_s": encode_s, "steps": done,
-            "train_s": train_s_spent, "base_dice": round(float(np.mean(base)), 4),
-            "tuned_dice": round(float(np.mean(tuned)), 4), "base_median": round(float(np.median(base)), 4),
-            "tuned_median": round(float(np.median(tuned)), 4)}
+            "train_s": train_s_spent, "base_dice": round(float(np.mean(base0)), 4),
+            "base_median": round(float(np.median(base0)), 4), "base_best_dice": round(b_mean, 4),
+            "base_threshold": b_thr, "tuned_dice": round(t_mean, 4), "tuned_median": round(t_med, 4),
+            "tuned_threshold": t_thr}
         own = store.project_folder(root)
-        previous = None
+        p_mean = None
         try:
             prev_manifest = store.check_dir(own) if (own / store.MANIFEST_FILE).exists() else None
         except Exception:  # noqa: BLE001 - a broken earlier pair is replaced or removed below
             prev_manifest = None
         if prev_manifest is not None:
-            previous = round(float(np.mean(ft.onnx_item_dice(own / store.DECODER_FILE, held))), 4)
-            result["previous_dice"] = previous
-        best_other = max(result["base_dice"], previous or 0.0)
-        if result["tuned_dice"] > best_other + min_gain:
+            prev_logits = ft.onnx_item_logits(own / store.DECODER_FILE, held)
+            p_mean = float(np.mean(ft.dice_at(prev_logits, held, float(prev_manifest.get("mask_threshold", 0.0)))))
+            result["previous_dice"] = round(p_mean, 4)
+        figures = {k: result[k] for k in ("n_train", "n_heldout", "base_dice", "steps")} | {
+            "lr": lr, "held_out": how}
+        if t_mean > max(b_mean, p_mean or 0.0) + min_gain:
             dec, err = ft.export_decoder(model, train[0])
             ft.write_folder(own, base_folder, base_manifest, dec, err,
-                            {k: result[k] for k in ("n_train", "n_heldout", "base_dice", "tuned_dice", "steps")}
-                            | {"lr": lr, "seconds": round(time.monotonic() - t0, 1)})
-            result.update(kept=True, decoder="tuned", folder=str(own))
-        elif previous is not None and previous > result["base_dice"] + max(min_gain, 0.0):
-            result.update(kept=False, decoder="earlier tuned", folder=str(own))
+                            figures | {"decoder": "tuned", "tuned_dice": result["tuned_dice"],
+                                       "seconds": round(time.monotonic() - t0, 1)}, threshold=t_thr)
+            result.update(kept=True, decoder="tuned", threshold=t_thr, folder=str(own))
+        elif p_mean is not None and p_mean >= b_mean and p_mean > result["base_dice"] + max(min_gain, 0.0):
+            result.update(kept=False, decoder="earlier tuned", threshold=prev_manifest.get("mask_threshold", 0.0),
+                          folder=str(own))
+        elif b_thr != 0.0 and b_mean > result["base_dice"] + max(min_gain, 0.0):
+            ft.write_folder(own, base_folder, base_manifest, (Path(base_folder) / store.DECODER_FILE).read_bytes(),
+                            0.0, figures | {"decoder": "shipped", "tuned_dice": result["base_best_dice"],
+                                            "seconds": round(time.monotonic() - t0, 1)}, threshold=b_thr)
+            result.update(kept=True, decoder="shipped, threshold tuned", threshold=b_thr, folder=str(own))
         else:
             if (own / store.MANIFEST_FILE).exists():
                 for name in (store.MANIFEST_FILE, store.DECODER_FILE, store.ENCODER_FILE):
                     (own / name).unlink(missing_ok=True)   # manifest first: never a half folder that looks whole
-            result.update(kept=False, decoder="shipped", folder=None)
+            result.update(kept=False, decoder="shipped", threshold=0.0, folder=None)
         result["seconds"] = round(time.monotonic() - t0, 1)
         result["message"] = describe(result)
         atomic_write_json(project_dir_for(root) / RESULT_FILE, result)
         return result
     finally:
         torch.set_num_threads(threads)
+
+
+def _best(logits: list[np.ndarray], items) -> tuple[float, float, float]:
+    """(mean, median, cut) of the best of THRESHOLDS on ``items``; a tie keeps the higher cut."""
+    from core.prompt import finetune as ft
+
+    best = None
+    for t in THRESHOLDS:
+        d = ft.dice_at(logits, items, t)
+        if best is None or float(np.mean(d)) > best[0] + 1e-6:
+            best = (float(np.mean(d)), float(np.median(d)), t)
+    return best
 
 
 def _skipped(why: str, t0: float) -> dict[str, Any]:
@@ -231,11 +257,15 @@ def describe(result: dict[str, Any]) -> str:
     """One line for the status bar, the training log and the CLI."""
     figures = (f"held-out mean Dice {result['tuned_dice']:.3f} tuned vs {result['base_dice']:.3f} shipped "
                f"({result['n_heldout']} structures, {result['held_out']})")
-    if result.get("decoder") == "tuned":
+    kind = result.get("decoder")
+    if kind == "tuned":
         return f"Box tool tuned on your labels: {figures}; the box tool now uses it"
-    if result.get("decoder") == "earlier tuned":
+    if kind == "earlier tuned":
         return (f"Box tool: the new tuning did not beat the earlier one ({result['previous_dice']:.3f}); "
                 f"kept the earlier one - {figures}")
+    if kind == "shipped, threshold tuned":
+        return (f"Box tool: the shipped decoder with a mask cut tuned on your labels scores "
+                f"{result['base_best_dice']:.3f} (cut {result['threshold']:g}) - {figures}; the box tool now uses that")
     return f"Box tool: tuning on your labels did not help ({figures}); the shipped decoder stays"
 
 
