@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -16,6 +18,13 @@ from core.data.io import read_image
 from core.prompt import store, tune_on_labels
 from tests.litemedsam import onnx_dir
 
+SLIM = """
+import sys
+sys.modules["torch"] = None                    # the slim build has no PyTorch
+from core.prompt.session import PromptSegmenter
+seg = PromptSegmenter(root=sys.argv[1], threads=1)
+print(seg.folder, seg.threshold)
+"""
 N = 9   # 3 held out (every third image: no project splits yet), 6 to tune on
 
 
@@ -59,6 +68,10 @@ def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, cap
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["decoder"] == "tuned on the folder's labels" and summary["models"] == str(folder)
     assert "warning" not in summary
+
+    slim = subprocess.run([sys.executable, "-c", SLIM, str(thyroid9)], capture_output=True, text=True, timeout=300)
+    assert slim.returncode == 0, slim.stderr
+    assert slim.stdout.strip().splitlines()[-1] == f"{folder} {r['tuned_threshold']}"   # no torch: the tuned pair runs
 
     with open(folder / store.DECODER_FILE, "r+b") as fh:               # a corrupt project decoder
         fh.seek(4096)
