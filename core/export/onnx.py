@@ -108,6 +108,9 @@ def export_onnx(
     torch_backend = TorchBackend(model, meta)
     candidate = OnnxBackend(with_metadata(graph, meta), name=out.name)
     max_diff = parity_check(torch_backend, candidate, inputs)
+    # a model may declare a looser bound (a ViT encoder inside, ADR 0015), and fewer timing repeats
+    tolerance = max(tolerance, float(getattr(model, "parity_tolerance", 0.0)))
+    repeats = int(getattr(model, "timing_repeats", 5))
     if not max_diff <= tolerance:
         raise ModelFileError(
             f"exported model disagrees with PyTorch by {max_diff:.3g} (> {tolerance:g}) on real images; "
@@ -117,8 +120,8 @@ def export_onnx(
     fp32 = with_metadata(graph, meta)
     report: dict[str, Any] = {
         "out": str(out), "max_abs_diff": max_diff, "parity_images": len(inputs),
-        "torch_ms": _median_ms(torch_backend.forward, inputs[0][None]),
-        "onnx_ms": _median_ms(candidate.forward, inputs[0][None]),
+        "torch_ms": _median_ms(torch_backend.forward, inputs[0][None], repeats),
+        "onnx_ms": _median_ms(candidate.forward, inputs[0][None], repeats),
         "provider": candidate.provider, "input_policy": meta["input_policy"],
     }
     cancel.raise_if_cancelled("export")

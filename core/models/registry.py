@@ -17,7 +17,8 @@ from core.errors import ModelFileError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # Modules whose import registers the built-in architectures (imported lazily to avoid cycles).
-_BUILTIN_MODULES = ("core.models.unet", "core.models.variants", "core.models.resnet_unet")
+_BUILTIN_MODULES = ("core.models.unet", "core.models.variants", "core.models.resnet_unet",
+                    "core.models.litemedsam_head")
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

@@ -22,7 +22,11 @@ def model_config(recipe: Recipe, out_channels: int) -> dict[str, Any]:
 
 def make_model(recipe: Recipe, out_channels: int) -> tuple[nn.Module, dict[str, Any]]:
     config = model_config(recipe, out_channels)
-    return build_model(config), config
+    model = build_model(config)
+    pretrained = getattr(model, "load_litemedsam", None)
+    if pretrained is not None:  # a frozen foundation encoder: its packaged weights, before any --init
+        pretrained()
+    return model, config
 
 
 def classes_meta(classes: Sequence[ClassDef], labels: str) -> list[dict[str, Any]]:

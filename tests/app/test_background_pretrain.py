@@ -9,6 +9,7 @@ import threading
 from app import preferences, pretrain
 from core.data.project import Project
 from core.hitl import background_pretrain as bp
+from core.hitl import plan
 from tests.app.conftest import copy_subset
 
 
@@ -33,6 +34,7 @@ def test_status_bar_pretraining_cancel_resume_and_hand_over_to_training(qtbot, w
     monkeypatch.setattr(bp, "MODEL", {"name": "unet", "base_channels": 4, "norm": "batch"})
     monkeypatch.setattr(bp, "SIZE", 64)
     monkeypatch.setattr(bp, "MINUTES", 0.45)
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # a U-Net plan, which starts from MIM
     root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=6, unlabeled=bp.MIN_IMAGES)
     assert window.open_folder(root)
     ctl = window.hitl

@@ -12,6 +12,7 @@ from core.data.layouts import load_index
 from core.data.project import Project
 from core.errors import ToothSegError
 from core.hitl import auto_train, library
+from core.hitl import plan as plan_module
 from core.train.events import RecordingEvents
 
 TINY = {"size": 64, "model": {"name": "unet", "base_channels": 4, "norm": "batch"}, "max_steps": 4,
@@ -45,12 +46,15 @@ def open_project(root: Path):
 
 def test_plan_scales_with_labels_and_refuses_too_few(thyroid):
     project, index = open_project(thyroid)
-    plan = auto_train.plan_training(project, index, device="cpu")
+    plan = auto_train.plan_training(project, index, device="cpu", foundation=False)
     assert plan.labeled == 16 and plan.recipe.mode == "finetune"
     assert plan.recipe.size <= 160 and plan.recipe.model["base_channels"] <= 12
     assert 0 < plan.recipe.max_minutes <= 2 and not plan.warm_start
     assert "16 labels" in plan.describe()
     assert auto_train.plan_training(project, index, minutes=3.5, device="cpu").recipe.max_minutes == 3.5
+    if plan_module.foundation_available():  # few labels on a CPU: LiteMedSAM's encoder + a head (ADR 0015)
+        head = auto_train.plan_training(project, index, device="cpu")
+        assert head.recipe.model["name"] == "litemedsam_head" and head.recipe.size == 256
     for s in index.samples[3:]:
         s.mask = None
     with pytest.raises(ToothSegError, match="at least 4"):

@@ -16,8 +16,9 @@ TINY = {"model": {"name": "unet", "base_channels": 4, "norm": "batch"}, "size": 
 
 
 def _plan(root):
+    """The U-Net plan (the library holds U-Nets; the LiteMedSAM head of small sets is ADR 0015's)."""
     project = Project.open(root)
-    return auto_train.plan_training(project, project.apply(load_index(root)), device="cpu")
+    return auto_train.plan_training(project, project.apply(load_index(root)), device="cpu", foundation=False)
 
 
 def test_a_model_of_an_earlier_project_warm_starts_a_new_one_of_the_same_modality(shared_data, tmp_path,

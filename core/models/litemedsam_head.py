@@ -1,0 +1,186 @@
+"""A small segmentation head on LiteMedSAM's frozen image encoder (issue 17, item 2c; ADR 0015).
+
+The TinyViT encoder (LiteMedSAM, Apache-2.0, ``core.prompt.tinyvit``) turns the image, resized to
+256 px, into a 256x64x64 embedding that already separates organs from background; a light decoder
+reads it together with a shallow full-resolution branch of the image (for boundaries the 4-px
+embedding grid cannot place) and predicts the classes. Only the head trains: with 20 labels it beat
+the small U-Net on frames of unseen videos and on unseen panoramics (ADR 0015).
+
+The encoder is part of the model (its weights are in the checkpoint and in the exported ONNX graph,
+so the slim build predicts without torch). It is frozen and kept in eval mode, so it is a pure
+function of its input: outside export, embeddings are memoised by the input's bytes, and an epoch
+over unaugmented training images encodes each image once per run instead of once per epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.models.blocks import make_norm
+from core.models.registry import register_model
+
+ENCODER_SIZE = 256
+EMBED_CHANNELS = 256
+MEMO_ENTRIES = 160  # about 2 MB each (fp16): enough for the small label sets the plan uses it for
+
+
+class EmbeddingMemo(OrderedDict):
+    """Embeddings by input bytes. Deep copies of the model share it (the speed autotune trains copies,
+    the weight average is one): they hold the same frozen encoder, so the same input means the same
+    embedding; loading new weights into any of them clears it."""
+
+    fast = None  # LiteMedSAM's converted ONNX encoder (the same weights, SHA-256-checked), when present
+
+    def __deepcopy__(self, memo: dict) -> EmbeddingMemo:
+        return self
+
+    def embed(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of (n, 3, 256, 256) inputs in [0, 1], without gradients: ONNX Runtime on a CPU when
+        the converted encoder is here (about twice eager PyTorch's speed on one thread), else ``encoder``."""
+        if self.fast is not None and x.device.type == "cpu":
+            arrays = [self.fast.run(None, {"image": x[i:i + 1].detach().float().contiguous().numpy()})[0]
+                      for i in range(len(x))]
+            return torch.from_numpy(np.concatenate(arrays))
+        with torch.no_grad():
+            return encoder(x)
+
+
+def _conv(cin: int, cout: int, norm: str, k: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), make_norm(norm, cout),
+                         nn.ReLU(inplace=True))
+
+
+class LiteMedSAMDecoder(nn.Module):
+    """Embedding (1/4 of 256 px) + image branch at 1/2 and 1/4 -> features at 1/2 of 256 px."""
+
+    def __init__(self, in_channels: int, width: int, norm: str) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(_conv(EMBED_CHANNELS, width, norm, k=1), _conv(width, width, norm))
+        self.image_half = _conv(in_channels, width // 4, norm, stride=2)
+        self.image_quarter = _conv(width // 4, width // 2, norm, stride=2)
+        self.fuse_quarter = _conv(width + width // 2, width, norm)
+        self.fuse_half = _conv(width + width // 4, width // 2, norm)
+
+    def forward(self, embedding: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        half = self.image_half(image)
+        quarter = self.image_quarter(half)
+        f = self.fuse_quarter(torch.cat([self.proj(embedding), quarter], 1))
+        f = F.interpolate(f, size=half.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse_half(torch.cat([f, half], 1))
+
+
+class LiteMedSAMHead(nn.Module):
+    """Frozen LiteMedSAM encoder -> light trainable decoder; any input size (resized to 256 and back)."""
+
+    # ONNX against PyTorch: TinyViT's attention and GELUs differ by ~1e-3 in the logits (magnitudes ~10),
+    # well below any change of a mask; one timing run after the warm-up (each forward encodes an image)
+    parity_tolerance = 5e-3
+    timing_repeats = 1
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, base_channels: int = 32,
+                 norm: str = "batch") -> None:
+        super().__init__()
+        from core.prompt.tinyvit import TinyViT
+
+        self.encoder = TinyViT()
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        self.decoder = LiteMedSAMDecoder(in_channels, base_channels, norm)
+        self.head = nn.Conv2d(base_channels // 2, out_channels, 1)
+        self._memo = EmbeddingMemo()
+
+    def train(self, mode: bool = True) -> LiteMedSAMHead:
+        super().train(mode)
+        self.encoder.eval()  # frozen: its BatchNorm statistics are LiteMedSAM's, never the batch's
+        return self
+
+    def load_litemedsam(self) -> None:
+        """The encoder's weights from the packaged, SHA-256-verified LiteMedSAM checkpoint."""
+        from core.prompt.network import load_litemedsam
+        from core.prompt.weights import find_checkpoint, verify_checkpoint
+
+        source = load_litemedsam(verify_checkpoint(find_checkpoint()))
+        self.encoder.load_state_dict(source.image_encoder.state_dict())
+        self._memo.fast = _onnx_encoder()
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        """New weights: old embeddings are stale. The ONNX encoder stays: the encoder is frozen, so any
+        checkpoint of this model holds LiteMedSAM's encoder weights."""
+        self._memo.clear()
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """Per-image min-max to [0, 1], three channels, as LiteMedSAM was trained; memoised outside export."""
+        lo = image.amin(dim=(2, 3), keepdim=True)
+        hi = image.amax(dim=(2, 3), keepdim=True)
+        x = ((image - lo) / (hi - lo).clamp_min(1e-8)).mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or image.requires_grad:
+            return self.encoder(x)
+        keys = [hashlib.blake2b(x[i, 0].detach().float().contiguous().cpu().numpy().tobytes(),
+                                digest_size=16).digest() for i in range(len(x))]
+        missing = [i for i, k in enumerate(keys) if k not in self._memo]
+        if missing:
+            fresh = self._memo.embed(self.encoder, x[missing])
+            for i, emb in zip(missing, fresh, strict=True):
+                self._memo[keys[i]] = emb.detach().to(torch.float16)
+                while len(self._memo) > MEMO_ENTRIES:
+                    self._memo.popitem(last=False)
+        with torch.autocast(image.device.type, enabled=False):  # CPU autocast rejects the stored fp16
+            return torch.stack([self._memo[k].float() if k in self._memo else self.encoder(x[i:i + 1])[0].float()
+                                for i, k in enumerate(keys)]).to(image.device)
+
+    def precompute(self, images, log=None, cancel=None) -> None:
+        """Embed every image of ``images`` (normalised 1xHxW tensors) ahead of training, so the training
+        budget is spent on the head; the memo then serves every epoch."""
+        import time
+
+        t0, count = time.monotonic(), 0
+        for x in images:
+            if cancel is not None:
+                cancel.raise_if_cancelled("embedding")
+            self.encode(F.interpolate(x[None], size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear",
+                                      align_corners=False))
+            count += 1
+        if log is not None:
+            log(f"LiteMedSAM encoder: {count} images embedded in {time.monotonic() - t0:.1f} s "
+                f"({'ONNX Runtime' if self._memo.fast is not None else 'PyTorch'})")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        small = F.interpolate(x, size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear", align_corners=False)
+        y = self.head(self.decoder(self.encode(small), small))
+        return F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+
+    def part_names(self) -> dict[str, list[str]]:
+        from core.models.blocks import part_names
+
+        return part_names(self)
+
+
+def _onnx_encoder():
+    """An ONNX Runtime session of the converted encoder whose manifest names our checkpoint, or None."""
+    import torch as _torch
+
+    from core.errors import ModelFileError
+    from core.infer.ort_session import make_session
+    from core.prompt.store import ENCODER_FILE, locate
+    from core.prompt.weights import CHECKPOINT_SHA256
+
+    try:
+        folder, manifest = locate(convert_if_missing=False)
+        if manifest.get("checkpoint_sha256") != CHECKPOINT_SHA256:
+            return None
+        return make_session(folder / ENCODER_FILE, threads=_torch.get_num_threads(), name="LiteMedSAM encoder")[0]
+    except (ModelFileError, OSError):
+        return None
+
+
+@register_model("litemedsam_head")
+def litemedsam_head(**kwargs) -> nn.Module:
+    return LiteMedSAMHead(**kwargs)

@@ -1,0 +1,103 @@
+"""The first 20 labels (issue 17): Train on my labels with LiteMedSAM's frozen encoder + a head (the plan's
+choice for few labels on a CPU, ADR 0015) against the small U-Net the plan trained before.
+
+Thyroid: ``tg3k_thyroid``, last quarter of frame ids held out as unseen videos (134 frames), 20 labels
+spread over the rest. Teeth: ``ufba425_teeth`` as binary teeth (FDI label map > 0), last quarter of the
+panoramics held out (79, each a different patient), 20 labels spread over the rest. Each arm is the whole
+button (plan, train, export ONNX, register, active) without the cross-validation that follows in the
+background (``cv=False``); wall seconds to the active model, Dice of the active ONNX model (the masks the
+app shows) on every held-out image. TOOTHSEG_BENCH_SEEDS (default "0 1"), TOOTHSEG_BENCH_ARMS (default
+"head unet"), TOOTHSEG_BENCH_DATASETS (default "thyroid teeth").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from core.data.io import read_image, read_mask
+from core.data.project import Project
+from core.hitl import auto_train
+from core.infer.predictor import load_predictor
+from core.metrics import dice
+
+SEEDS = [int(s) for s in os.environ.get("TOOTHSEG_BENCH_SEEDS", "0 1").split()]
+ARMS = os.environ.get("TOOTHSEG_BENCH_ARMS", "head unet").split()
+DATASETS = os.environ.get("TOOTHSEG_BENCH_DATASETS", "thyroid teeth").split()
+LABELED = 20
+
+
+def _pairs(shared_data, dataset: str, dest):
+    """(image path, mask path) per image, sorted by name; teeth masks made binary under ``dest``."""
+    if dataset == "thyroid":
+        src = shared_data / "tg3k_thyroid"
+        return [(p, src / "masks" / p.name) for p in sorted((src / "images").iterdir())]
+    src = shared_data / "ufba425_teeth"
+    (dest / "binary").mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in sorted((src / "images").iterdir()):
+        mask = dest / "binary" / f"{p.stem}.png"
+        if not mask.exists():
+            cv2.imwrite(str(mask), ((read_mask(src / "masks" / f"{p.stem}.png") > 0) * 255).astype(np.uint8))
+        out.append((p, mask))
+    return out
+
+
+def _folder(root, pairs):
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for image, mask in pairs:
+        shutil.copy(image, root / "images" / image.name)
+        shutil.copy(mask, root / "masks" / f"{image.stem}{mask.suffix}")
+    return root
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_first_twenty_labels_head_against_unet(dataset, shared_data, tmp_path, monkeypatch):
+    import torch
+
+    torch.set_num_threads(1)
+    pairs = _pairs(shared_data, dataset, tmp_path)
+    cut = len(pairs) - len(pairs) // 4
+    rest, held = pairs[:cut], pairs[cut:]
+    labeled = rest[:: len(rest) // LABELED][:LABELED]
+    print(f"\n{dataset}: {len(held)} held out ({held[0][0].stem}-{held[-1][0].stem}), {len(labeled)} labels "
+          f"spread over the other {len(rest)}; seeds {SEEDS}")
+    from core.data.project import user_data_dir
+    from core.prompt.store import locate
+
+    speed = user_data_dir() / "speed.json"  # the machine's measured speed choices, as after a first training
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(locate()[0]))
+    rows = []
+    for seed in SEEDS:
+        for arm in ARMS:
+            home = tmp_path / f"userdata-{arm}-{seed}"  # an empty model library: no warm start from elsewhere
+            home.mkdir()
+            if speed.exists():
+                shutil.copy(speed, home / "speed.json")
+            monkeypatch.setenv("TOOTHSEG_USER_DATA", str(home))
+            root = _folder(tmp_path / f"{arm}-{seed}", labeled)
+            t0 = time.perf_counter()
+            entry, outcome = auto_train.train_on_labels(root, seed=seed, cv=False, foundation=arm == "head")
+            wall = time.perf_counter() - t0
+            predictor = load_predictor(Project.open(root).dir / entry.onnx)
+            t1 = time.perf_counter()
+            scores = [dice(predictor.predict(read_image(i)).mask, read_mask(m)) for i, m in held]
+            per_image = (time.perf_counter() - t1) / len(held)
+            model = outcome["recipe"]["model"]["name"]
+            rows.append((arm, seed, float(np.mean(scores))))
+            print(f"  seed {seed} {arm:4s} ({model} at {outcome['recipe']['size']} px): Train on my labels "
+                  f"{wall:5.1f} s to the active model (active_s {outcome.get('active_s')}, training "
+                  f"{outcome.get('train_s')} s); Dice on {len(held)} unseen: mean {np.mean(scores):.3f}, median "
+                  f"{np.median(scores):.3f}; ONNX predict {per_image:.2f} s/image", flush=True)
+    for arm in ARMS:
+        means = [m for a, _, m in rows if a == arm]
+        print(f"{dataset} {arm}: mean over seeds {np.mean(means):.3f} ({', '.join(f'{m:.3f}' for m in means)}), "
+              f"n = {len(held)} images x {len(means)} seeds")
+    assert all(0 <= m <= 1 for *_, m in rows)
