@@ -73,11 +73,13 @@ def make_item(emb: np.ndarray, piece: np.ndarray, box, crop: geometry.Crop, grou
                 piece[crop.y0:crop.y1, crop.x0:crop.x1].copy(), local, crop, group)
 
 
-def item_mask(logits: np.ndarray, item: Item, threshold: float = 0.0) -> np.ndarray:
-    """The product's mask (geometry.logits_to_mask + tidy) of 256x256 ``logits``, at crop resolution."""
+def item_mask(logits: np.ndarray, item: Item, threshold: float | None = None) -> np.ndarray:
+    """The product's mask (geometry.logits_to_mask + tidy) of 256x256 ``logits``, at crop resolution;
+    ``threshold`` None: the box tool's default cut (geometry.auto_cut)."""
     h, w = item.crop.size
     local = geometry.Crop(0, 0, w, h)
-    return geometry.tidy(geometry.logits_to_mask(logits - threshold, local, (h, w)), item.box, margin=2.0)
+    cut = geometry.auto_cut(item.frame_box) if threshold is None else threshold
+    return geometry.tidy(geometry.logits_to_mask(logits - cut, local, (h, w)), item.box, margin=2.0)
 
 
 def item_logits(model: LiteMedSAM, items: list[Item], cancel=None) -> list[np.ndarray]:
@@ -106,7 +108,7 @@ def onnx_item_logits(decoder_path: Path, items: list[Item]) -> list[np.ndarray]:
                             "point_labels": labels})[0][0, 0] for it in items]
 
 
-def dice_at(logits: list[np.ndarray], items: list[Item], threshold: float = 0.0) -> list[float]:
+def dice_at(logits: list[np.ndarray], items: list[Item], threshold: float | None = None) -> list[float]:
     """Dice of each item's mask cut at ``threshold``, post-processed as the box tool does."""
     return [dice(item_mask(lg, it, threshold), it.truth) for lg, it in zip(logits, items, strict=True)]
 
@@ -182,13 +184,15 @@ def export_decoder(model: LiteMedSAM, probe: Item) -> tuple[bytes, float]:
 
 
 def write_folder(out_dir: Path, base_folder: Path, base_manifest: dict, dec: bytes, err: float,
-                 finetuned: dict, threshold: float = 0.0) -> dict:
+                 finetuned: dict, threshold: float | None = None) -> dict:
     """A complete, verifiable model folder: the shipped encoder, the tuned decoder, a manifest saying so
     (written as one unit)."""
     manifest = dict(base_manifest, decoder_sha256=hashlib.sha256(dec).hexdigest(), parity_max_abs=err,
                     finetuned=dict(finetuned, base_decoder_sha256=base_manifest["decoder_sha256"]),
                     mask_threshold=threshold)
     manifest.pop("fallback", None)
+    if threshold is None:
+        manifest.pop("mask_threshold")   # the box tool's default cut
     if manifest["format"] != FORMAT:
         raise ToothSegError(f"LiteMedSAM base folder {base_folder} has format {manifest['format']!r}")
     out_dir = Path(out_dir)

@@ -59,9 +59,10 @@ class PromptSegmenter:
         self.context = context
         self.tidy = tidy
         self.model_clicks = model_clicks
-        # logit cut for the mask: 0 for the shipped decoder; a folder tuned on a user's labels stores the one
-        # that scored best on their held-out structures (teeth gain from a lower cut, thyroid does not)
-        self.threshold = float(self.manifest.get("mask_threshold", 0.0))
+        # logit cut for the mask: None = geometry.auto_cut (lower for small structures); a folder tuned on a
+        # user's labels stores the one that scored best on their held-out structures
+        cut = self.manifest.get("mask_threshold")
+        self.threshold = None if cut is None else float(cut)
         self.encode_times: list[float] = []   # seconds of every encoder run (benchmarks print them)
 
     def crop_for(self, shape: tuple[int, int], box) -> geometry.Crop:
@@ -106,7 +107,8 @@ class PromptSegmenter:
         logits, iou = self.decoder.run(None, {"image_embeddings": emb, "point_coords": coords,
                                               "point_labels": np.array([labels], np.float32)})
         dec_s = time.perf_counter() - t
-        mask = geometry.logits_to_mask(logits[0, 0] - self.threshold, crop, shape)
+        cut = geometry.auto_cut(coords[0, -2:]) if self.threshold is None else self.threshold
+        mask = geometry.logits_to_mask(logits[0, 0] - cut, crop, shape)
         if self.tidy:
             mask = geometry.tidy(mask, prompt_box, margin=2.0)
         if points and not self.model_clicks:

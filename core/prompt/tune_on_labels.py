@@ -31,7 +31,7 @@ from core.prompt import geometry, store
 RESULT_FILE = "prompt_tune.json"
 EMB_FOLDER = "litemedsam-embeddings"
 MAX_ENCODINGS = 64          # 2 MB each on disk (float16)
-THRESHOLDS = (0.0, -1.0, -2.0)   # logit cuts tried on the held-out boxes (teeth: -2 beat 0 by 0.05 zero-shot)
+THRESHOLDS = (None, 0.0, -1.0, -2.0)   # logit cuts tried on the held-out boxes (None: geometry.auto_cut)
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 
@@ -180,7 +180,7 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
                             f"{MIN_HELDOUT} held out needed)", t0)
         model = ft.base_model()
         base_logits = ft.item_logits(model, held, cancel)
-        base0 = ft.dice_at(base_logits, held, 0.0)
+        base0 = ft.dice_at(base_logits, held, None)   # what the box tool does with the shipped decoder
         b_mean, b_med, b_thr = _best(base_logits, held)
         t1 = time.monotonic()
         done = ft.train_decoder(model, train, steps, lr, seed, cancel=cancel,
@@ -204,7 +204,7 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
             prev_manifest = None
         if prev_manifest is not None:
             prev_logits = ft.onnx_item_logits(own / store.DECODER_FILE, held)
-            p_mean = float(np.mean(ft.dice_at(prev_logits, held, float(prev_manifest.get("mask_threshold", 0.0)))))
+            p_mean = float(np.mean(ft.dice_at(prev_logits, held, prev_manifest.get("mask_threshold"))))
             result["previous_dice"] = round(p_mean, 4)
         figures = {k: result[k] for k in ("n_train", "n_heldout", "base_dice", "steps")} | {
             "lr": lr, "held_out": how}
@@ -215,9 +215,9 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
                                        "seconds": round(time.monotonic() - t0, 1)}, threshold=t_thr)
             result.update(kept=True, decoder="tuned", threshold=t_thr, folder=str(own))
         elif p_mean is not None and p_mean >= b_mean and p_mean > result["base_dice"] + max(min_gain, 0.0):
-            result.update(kept=False, decoder="earlier tuned", threshold=prev_manifest.get("mask_threshold", 0.0),
+            result.update(kept=False, decoder="earlier tuned", threshold=prev_manifest.get("mask_threshold"),
                           folder=str(own))
-        elif b_thr != 0.0 and b_mean > result["base_dice"] + max(min_gain, 0.0):
+        elif b_thr is not None and b_mean > result["base_dice"] + max(min_gain, 0.0):
             ft.write_folder(own, base_folder, base_manifest, (Path(base_folder) / store.DECODER_FILE).read_bytes(),
                             0.0, figures | {"decoder": "shipped", "tuned_dice": result["base_best_dice"],
                                             "seconds": round(time.monotonic() - t0, 1)}, threshold=b_thr)
@@ -226,7 +226,7 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
             if (own / store.MANIFEST_FILE).exists():
                 for name in (store.MANIFEST_FILE, store.DECODER_FILE, store.ENCODER_FILE):
                     (own / name).unlink(missing_ok=True)   # manifest first: never a half folder that looks whole
-            result.update(kept=False, decoder="shipped", threshold=0.0, folder=None)
+            result.update(kept=False, decoder="shipped", threshold=None, folder=None)
         result["seconds"] = round(time.monotonic() - t0, 1)
         result["message"] = describe(result)
         atomic_write_json(project_dir_for(root) / RESULT_FILE, result)
@@ -265,7 +265,7 @@ def describe(result: dict[str, Any]) -> str:
                 f"kept the earlier one - {figures}")
     if kind == "shipped, threshold tuned":
         return (f"Box tool: the shipped decoder with a mask cut tuned on your labels scores "
-                f"{result['base_best_dice']:.3f} (cut {result['threshold']:g}) - {figures}; the box tool now uses that")
+                f"{result['base_best_dice']:.3f} (cut {result['threshold']}) - {figures}; the box tool now uses that")
     return f"Box tool: tuning on your labels did not help ({figures}); the shipped decoder stays"
 
 

@@ -7,9 +7,9 @@ Honest split: the tuning (``core.prompt.tune_on_labels``, what Train on my label
 with its default budget) sees TOOTHSEG_BENCH_TUNE_LABELS labeled images (default 20) spread over the first
 three quarters; scores are on the last quarter, never seen: thyroid frames of later videos (tg3k_thyroid,
 last quarter of frame ids; one box per connected lobe >= 50 px) and panoramics (ufba425_teeth, last quarter
-of stems; one box per tooth instance). Printed side by side: the shipped decoder at its cut (0), the shipped
-decoder at cuts -1 / -2 (for the record), and what the product uses after tuning (decoder and cut as
-tune_on_labels kept them on its own held-out labels).
+of stems; one box per tooth instance). Printed side by side: the shipped decoder at the box tool's default
+cut (geometry.auto_cut: -2 for small boxes, else 0), at cuts 0 and -2 (for the record), and what the product
+uses after tuning (decoder and cut as tune_on_labels kept them on its own held-out labels).
 Measured 2026-12-02 on the shared 2-CPU machine (load average 8-14): see docs/adr/0011.
 TOOTHSEG_BENCH_THYROID (unseen frames, default 40) and TOOTHSEG_BENCH_TEETH (unseen panoramics, default 4)
 set n; TOOTHSEG_BENCH_TUNE_BUDGET (seconds, default the product's 180).
@@ -101,20 +101,22 @@ def run(name, items, root):
         images.add(key)
         box = geometry.clamp_box(true_box(truth), truth.shape)
         shipped.embedding(image, shipped.crop_for(truth.shape, box), key)       # encoding timed apart
-        for cut in (0.0, -1.0, -2.0):
+        for cut in (None, 0.0, -2.0):
             shipped.threshold = cut
             t, tc = time.perf_counter(), time.process_time()
             r = shipped.segment(image, box, key=key)
-            if cut == 0.0:
+            if cut is None:
                 dec.append(time.perf_counter() - t)     # decoder + pre/post-processing
                 cpu.append(time.process_time() - tc)
-            scores.setdefault(f"shipped decoder, cut {cut:g}", []).append(dice(r.mask, truth))
+            label = "auto (box tool default)" if cut is None else f"{cut:g}"
+            scores.setdefault(f"shipped decoder, cut {label}", []).append(dice(r.mask, truth))
         r = product.segment(image, box, key=key)
         scores.setdefault("product after tuning", []).append(dice(r.mask, truth))
     n = len(scores["product after tuning"])
     print(f"[box prompt] {name}: {n} structures on {len(images)} unseen images, box = true box + {MARGIN} px, "
           f"{THREADS} threads; product = {product.folder.name} "
-          f"({'tuned' if product.manifest.get('finetuned') else 'shipped'}, cut {product.threshold:g})")
+          f"({'tuned' if product.manifest.get('finetuned') else 'shipped'}, cut "
+          f"{'auto' if product.threshold is None else product.threshold})")
     for label, vals in scores.items():
         print(f"  {label:28s} mean Dice {np.mean(vals):.3f}  median {np.median(vals):.3f}  "
               f"<0.7: {int(np.sum(np.array(vals) < 0.7))}  (n={len(vals)})")
