@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6 import QtCore, QtWidgets
 
 from app.workers import Job, show_error
@@ -101,9 +102,17 @@ class BackgroundBoxTuner(QtCore.QObject):
         self.label.setText(f"Tuning the box tool: {done}/{total}")
         self.label.setToolTip(text)
 
+    def _hide(self) -> None:
+        """Hide the status-bar item, unless the window (and with it the item) is already gone: a tuning
+        that finishes after the window closed must not raise in Qt's event loop."""
+        if shiboken6.isValid(self.widget):
+            self.widget.setVisible(False)
+
     def _done(self, result: dict) -> None:
         self.job = None
-        self.widget.setVisible(False)
+        if not shiboken6.isValid(self):      # the window closed while it ran: nobody to tell
+            return
+        self._hide()
         self.tuned.emit(result)
         self._then()
 
@@ -113,7 +122,9 @@ class BackgroundBoxTuner(QtCore.QObject):
 
     def _finish(self, why: str) -> None:
         self.job = None
-        self.widget.setVisible(False)
+        if not shiboken6.isValid(self):
+            return
+        self._hide()
         self.stopped.emit(f"Box tool tuning {why}")
         self._then()
 
