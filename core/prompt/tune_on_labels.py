@@ -32,6 +32,7 @@ RESULT_FILE = "prompt_tune.json"
 EMB_FOLDER = "litemedsam-embeddings"
 MAX_ENCODINGS = 64          # 2 MB each on disk (float16)
 THRESHOLDS = (None, 0.0, -1.0, -2.0)   # logit cuts tried on the held-out boxes (None: geometry.auto_cut)
+MIN_GAIN = 0.005            # mean Dice a tuned decoder must win by (a tie keeps the shipped one)
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 
@@ -123,7 +124,7 @@ def _plan(train, held, rng) -> list[tuple[Any, bool]]:
 
 
 def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = 1e-5,
-                   max_encodings: int = MAX_ENCODINGS, min_gain: float = 0.0, per_image: int = 8, seed: int = 0,
+                   max_encodings: int = MAX_ENCODINGS, min_gain: float = MIN_GAIN, per_image: int = 8, seed: int = 0,
                    progress=None, cancel=None, idle: bool = False) -> dict[str, Any]:
     """Fine-tune the decoder on ``root``'s labels and keep it only if its held-out mean Dice beats the
     shipped decoder's by more than ``min_gain`` (and an earlier tuned one's). Returns the figures (also
