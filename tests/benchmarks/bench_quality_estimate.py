@@ -33,6 +33,8 @@ from core.infer.quality import binary_dice
 LABELED = 20
 TOP = 20
 SEEDS = [int(s) for s in os.environ.get("TOOTHSEG_BENCH_SEEDS", "0").split()]
+# "0": the U-Net plan instead of the LiteMedSAM head (ADR 0015), e.g. on a CPU too loaded for the head's budget
+FOUNDATION = {"0": False, "1": True}.get(os.environ.get("TOOTHSEG_BENCH_FOUNDATION", ""))
 
 
 def unseen_videos_project(src, dest, labeled: int = LABELED):
@@ -60,7 +62,7 @@ def test_quality_estimate_ranks_the_review_queue(seed, shared_data, tmp_path):
     src = shared_data / "tg3k_thyroid"
     root, unseen = unseen_videos_project(src, tmp_path / "thyroid")
     t0 = time.perf_counter()
-    _, outcome = train_on_labels(root, seed=seed)
+    _, outcome = train_on_labels(root, seed=seed, foundation=FOUNDATION)
     train_s = time.perf_counter() - t0
     project = Project.open(root)
     index = project.apply(load_index(root))
@@ -88,7 +90,8 @@ def test_quality_estimate_ranks_the_review_queue(seed, shared_data, tmp_path):
           f"{stored.val_spearman if stored.val_spearman is None else round(stored.val_spearman, 3)}, "
           f"MAE {stored.val_mae if stored.val_mae is None else round(stored.val_mae, 3)}; "
           f"bulk accept {'on' if stored.trusted else 'off'}")
-    print(f"\nseed {seed}: trained in {train_s:.0f} s ({outcome.get('val_method', 'val')}, val n={outcome['val_n']}); "
+    print(f"\nseed {seed}: {calib.extra.get('recipe', {}).get('model', {}).get('name')} trained in {train_s:.0f} s "
+          f"({outcome.get('val_method', 'val')}, val n={outcome['val_n']}, val Dice {outcome.get('val_dice')}); "
           f"queue of n={len(ranked)} unseen-video frames predicted in {predict_s:.1f} s; model {calib.name}")
     print(f"  true Dice mean {dice.mean():.3f} (median {np.median(dice):.3f}); estimate mean {est.mean():.3f}, "
           f"MAE {np.abs(est - dice).mean():.3f}")
