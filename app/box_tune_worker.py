@@ -47,6 +47,9 @@ class BackgroundBoxTuner(QtCore.QObject):
         self.button.setText("Cancel")
         self.button.setToolTip("Stop tuning the box tool; it keeps the decoder it has")
         self.button.clicked.connect(lambda: self.cancel())  # (clicked passes a bool)
+        # a long status message must not squeeze the item to "Tunin" / "C...l"
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Tuning the box tool: 999/999") + 8)
+        self.button.setMinimumWidth(self.button.fontMetrics().horizontalAdvance("Cancel") + 16)
         lay.addWidget(self.label)
         lay.addWidget(self.button)
         window.statusBar().addPermanentWidget(self.widget)
