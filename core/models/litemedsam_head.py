@@ -36,6 +36,7 @@ class EmbeddingMemo(OrderedDict):
     embedding; loading new weights into any of them clears it."""
 
     fast = None  # LiteMedSAM's converted ONNX encoder (the same weights, SHA-256-checked), when present
+    looked = False
 
     def __deepcopy__(self, memo: dict) -> EmbeddingMemo:
         return self
@@ -93,6 +94,9 @@ class LiteMedSAMHead(nn.Module):
             p.requires_grad_(False)
         self.decoder = LiteMedSAMDecoder(in_channels, base_channels, norm)
         self.head = nn.Conv2d(base_channels // 2, out_channels, 1)
+        # 1 once the encoder holds LiteMedSAM's weights; saved with them, so a loaded checkpoint may use
+        # the converted ONNX encoder (same weights) too
+        self.decoder.register_buffer("litemedsam_encoder", torch.zeros(()))
         self._memo = EmbeddingMemo()
 
     def train(self, mode: bool = True) -> LiteMedSAMHead:
@@ -107,13 +111,20 @@ class LiteMedSAMHead(nn.Module):
 
         source = load_litemedsam(verify_checkpoint(find_checkpoint()))
         self.encoder.load_state_dict(source.image_encoder.state_dict())
-        self._memo.fast = _onnx_encoder()
+        self.decoder.litemedsam_encoder.fill_(1.0)
+        self._memo.clear()
 
     def _load_from_state_dict(self, *args, **kwargs):
-        """New weights: old embeddings are stale. The ONNX encoder stays: the encoder is frozen, so any
-        checkpoint of this model holds LiteMedSAM's encoder weights."""
+        """New weights: old embeddings are stale, and whether the ONNX encoder fits is asked again."""
         self._memo.clear()
+        self._memo.fast, self._memo.looked = None, False
         return super()._load_from_state_dict(*args, **kwargs)
+
+    def _fast_encoder(self) -> None:
+        if not self._memo.looked:
+            self._memo.looked = True
+            if float(self.decoder.litemedsam_encoder) == 1.0:
+                self._memo.fast = _onnx_encoder()
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """Per-image min-max to [0, 1], three channels, as LiteMedSAM was trained; memoised outside export."""
@@ -126,6 +137,7 @@ class LiteMedSAMHead(nn.Module):
                                 digest_size=16).digest() for i in range(len(x))]
         missing = [i for i, k in enumerate(keys) if k not in self._memo]
         if missing:
+            self._fast_encoder()
             fresh = self._memo.embed(self.encoder, x[missing])
             for i, emb in zip(missing, fresh, strict=True):
                 self._memo[keys[i]] = emb.detach().to(torch.float16)
@@ -141,6 +153,7 @@ class LiteMedSAMHead(nn.Module):
         import time
 
         t0, count = time.monotonic(), 0
+        self._fast_encoder()
         for x in images:
             if cancel is not None:
                 cancel.raise_if_cancelled("embedding")
