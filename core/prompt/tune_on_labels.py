@@ -156,8 +156,10 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
         rng = np.random.default_rng(seed)
         train, held, held_images = [], [], set()
         stop_encoding = t0 + 0.55 * budget_s
+        complete = True
         for k, (sample, is_held) in enumerate(order := _plan(train_s, held_s, rng)):
             if cache.encoded >= max_encodings or time.monotonic() > stop_encoding:
+                complete = False
                 break
             image = read_image(sample.image)
             pieces = list(ft.structures(read_mask(sample.mask)))
@@ -174,7 +176,8 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
                     raise CancelledError("decoder fine-tuning cancelled; the box tool is unchanged")
             if progress:
                 progress(k + 1, len(order), f"embedding {Path(sample.image).name}")
-        cache.prune()
+        if complete or len(list(cache.folder.glob("*.npy"))) > 2 * max_encodings:
+            cache.prune()   # a run cut by the budget keeps what the next run will reach
         encode_s = round(time.monotonic() - t0, 1)
         if not train or len(held) < MIN_HELDOUT:
             return _skipped(f"too few labeled structures ({len(train)} to train on, {len(held)} held out; "
