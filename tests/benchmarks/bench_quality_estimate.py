@@ -8,9 +8,13 @@ its validation images only. The held-out frames then go through the review queue
 (ONNX Runtime, `predict_for_review`, `ReviewQueue.pending`). Printed, with n: Spearman between estimated
 and true Dice (goal >= 0.6), mean true Dice of the 20 masks ranked most likely right (goal >= 0.85)
 next to the best any ranking could reach with these masks, of the 20 ranked most likely wrong, of the
-flagged masks, of what a bulk accept would take, and the mean absolute error of the estimate.
-TOOTHSEG_BENCH_SEEDS="0 1 2" runs several training seeds. Measured (ADR 0016): Spearman 0.06-0.66 and
-top-20 0.47-0.73 against a best possible 0.72-0.84 over five runs -- the goals are not met.
+flagged masks, of what a bulk accept would take, and the mean absolute error of the estimate. The
+estimate is calibrated on the cross-validation folds' out-of-fold rows (train_on_labels runs them right
+after the model is active). TOOTHSEG_BENCH_SEEDS="0 1 2" runs several training seeds;
+TOOTHSEG_BENCH_FOUNDATION=0 uses the U-Net plan instead of the LiteMedSAM head.
+Measured (ADR 0016, v2 soft x area gate, U-Net plan, load 10-13): Spearman -0.16 and 0.63, top-20 0.60
+and 0.75 against a best possible 0.83 and 0.84 (seeds 0, 1); on two cached models 0.74 and 0.64 -- the
+Spearman goal is met on 3 of 4 models, the top-20 goal on none.
 """
 
 from __future__ import annotations
