@@ -12,9 +12,9 @@ flagged masks, of what a bulk accept would take, and the mean absolute error of 
 estimate is calibrated on the cross-validation folds' out-of-fold rows (train_on_labels runs them right
 after the model is active). TOOTHSEG_BENCH_SEEDS="0 1 2" runs several training seeds;
 TOOTHSEG_BENCH_FOUNDATION=0 uses the U-Net plan instead of the LiteMedSAM head.
-Measured (ADR 0016, v2 soft x area gate, U-Net plan, load 10-13): Spearman -0.16 and 0.63, top-20 0.60
-and 0.75 against a best possible 0.83 and 0.84 (seeds 0, 1); on two cached models 0.74 and 0.64 -- the
-Spearman goal is met on 3 of 4 models, the top-20 goal on none.
+Measured (ADR 0016, v2 soft x area gate, U-Net plan, load 10-13): Spearman -0.16, 0.63, 0.19, top-20 0.60,
+0.75, 0.65 against a best possible 0.83, 0.84, 0.86 (seeds 0-2); on two cached models 0.74 and 0.64 -- the
+Spearman goal is met on 3 of 5 models, the top-20 goal on none.
 """
 
 from __future__ import annotations
