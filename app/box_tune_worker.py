@@ -71,7 +71,7 @@ class BackgroundBoxTuner(QtCore.QObject):
 
         if self.job is not None:
             return False
-        job = Job(tune_on_labels, str(root), **{"budget_s": self.budget_s, "idle": True, **self.options})
+        job = Job(tune_on_labels, str(root), **{"budget_s": self.budget_s, "idle": True, "convert": False, **self.options})
         job.signals.progress.connect(self._progress)
         job.signals.done.connect(self._done)
         job.signals.failed.connect(self._failed)

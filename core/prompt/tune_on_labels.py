@@ -125,20 +125,29 @@ def _plan(train, held, rng) -> list[tuple[Any, bool]]:
 
 def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = 1e-5,
                    max_encodings: int = MAX_ENCODINGS, min_gain: float = MIN_GAIN, per_image: int = 8, seed: int = 0,
-                   progress=None, cancel=None, idle: bool = False) -> dict[str, Any]:
+                   progress=None, cancel=None, idle: bool = False, convert: bool = True) -> dict[str, Any]:
     """Fine-tune the decoder on ``root``'s labels and keep it only if its held-out mean Dice beats the
     shipped decoder's by more than ``min_gain`` (and an earlier tuned one's). Returns the figures (also
     written to the project's prompt_tune.json). ``per_image``: structures taken per image (a panoramic has
-    32 teeth, each its own crop). ``idle``: lower this thread's priority for good (a worker thread)."""
+    32 teeth, each its own crop). ``idle``: lower this thread's priority for good (a worker thread).
+    ``convert`` False: skip (quietly) when the shipped ONNX pair is not there yet, rather than converting
+    the checkpoint (the app: a box tool never used needs no tuning)."""
     import torch
 
     from core.data.io import read_image, read_mask
     from core.data.project import project_dir_for
+    from core.errors import ModelFileError
     from core.prompt import finetune as ft
     from core.prompt.session import PromptSegmenter
 
     t0 = time.monotonic()
     root = Path(root)
+    try:
+        base_folder, base_manifest = store.locate(convert_if_missing=convert, root=None)
+    except ModelFileError as exc:
+        if convert:
+            raise
+        return _skipped(f"the box tool's model is not set up yet (it is on first use of the box tool): {exc}", t0)
     if idle:
         from core.hitl.background_pretrain import lower_priority
 
@@ -150,7 +159,6 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
         if len(samples) < 2:
             return _skipped("at least two labeled images are needed to tune the box tool and check it", t0)
         train_s, held_s, how = _split(samples)
-        base_folder, base_manifest = store.locate(root=None)
         seg = PromptSegmenter(base_folder, threads=1, cache_size=2)
         cache = _EmbeddingCache(project_dir_for(root) / EMB_FOLDER, seg)
         rng = np.random.default_rng(seed)

@@ -92,9 +92,13 @@ def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, cap
     assert store.locate(convert_if_missing=False, root=thyroid9)[0] == onnx_dir()
 
 
-def test_too_few_labels_skip_quietly(thyroid9):
+def test_too_few_labels_or_no_model_skip_quietly(thyroid9, tmp_path, monkeypatch):
     for extra in sorted((thyroid9 / "masks").iterdir())[1:]:
         extra.unlink()
     r = tune_on_labels.tune_on_labels(thyroid9, budget_s=30, steps=1)
     assert not r["kept"] and r["decoder"] == "unchanged" and "at least two labeled images" in r["skipped"]
     assert not store.project_folder(thyroid9).exists()
+    monkeypatch.setenv("TOOTHSEG_PROMPT_MODEL_DIR", str(tmp_path / "none"))   # the app's case: box tool never used
+    monkeypatch.setattr(store, "cache_dir", lambda: tmp_path / "no-cache")
+    r = tune_on_labels.tune_on_labels(thyroid9, convert=False)
+    assert r["decoder"] == "unchanged" and "not set up yet" in r["skipped"] and not (tmp_path / "no-cache").exists()
