@@ -21,7 +21,7 @@ FOUNDATION_BELOW = 50
 FOUNDATION_MODEL = {"name": "litemedsam_head", "base_channels": 32, "norm": "batch"}
 FOUNDATION_LR = 3e-3
 FOUNDATION_MINUTES = 1.5   # a cap: FOUNDATION_STEPS end the training first on an unloaded CPU
-FOUNDATION_STEPS = 200
+FOUNDATION_STEPS = 120
 
 
 @dataclass
@@ -109,8 +109,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     if foundation:  # ADR 0015: LiteMedSAM's frozen encoder + a light head beats the small U-Net on few labels
         model, size = dict(FOUNDATION_MODEL), DEFAULT_SIDE
         # the images are embedded before the budget starts; the head needs about FOUNDATION_STEPS steps
-        # (30 s on a quiet core; 25 steps in 30 s on the loaded benchmark machine left teeth at Dice 0.21),
-        # so the budget is those steps, capped in minutes
+        # (~20 s on a quiet core; 25 steps in 30 s on the loaded benchmark machine left teeth at Dice 0.21;
+        # 120 and 200 steps scored the same), so the budget is those steps, capped in minutes
         budget = minutes if minutes is not None else FOUNDATION_MINUTES
     # A CPU run of a minute or two sees few epochs; augmentation then slows fitting more than it helps
     # (20 thyroid labels: Dice on unseen frames 0.68 with it, 0.77 without), so it starts at 50 labels.
