@@ -36,9 +36,10 @@ CYCLE = (("mask",), ("prediction",), ("errors",), ("mask", "prediction", "errors
 def open_session(folder: str | Path) -> AnnotationSession:
     """The folder-open worker: index, class guess and lock, plus the modules the UI thread needs next."""
     session = AnnotationSession(folder)
-    from app.preload import warm_imports
+    from app.preload import warm_foundation_check, warm_imports
 
     warm_imports()
+    warm_foundation_check()
     return session
 
 

@@ -24,7 +24,10 @@ SWITCH_INTERVAL_S = 0.001
 # Imported on the UI thread when a folder opens (training plan, warm start, model table) and at the first
 # Train; the folder-open worker imports them first, so the UI thread finds them ready.
 WARM = ("PIL.Image", "PIL.PngImagePlugin", "core.infer.ort_session", "core.hitl.model_store", "core.models.checkpoint",
-        "core.models.unet", "core.models.variants", "core.models.resnet_unet", "core.train.speed")
+        "core.models.unet", "core.models.variants", "core.models.resnet_unet", "core.train.speed",
+        # the training loop (albumentations, pydantic: 0.8 s of Python): imported by the first Train's worker,
+        # it kept the GIL from the UI thread painting the Training dock (~125 ms frozen; issue 19)
+        "core.train.loop")
 
 
 def prepare_ui_thread() -> list[str]:
@@ -53,6 +56,17 @@ def warm_imports() -> None:
             importlib.import_module(name)
         except Exception as exc:
             log.info("not warmed: %s (%s)", name, exc)
+
+
+def warm_foundation_check() -> None:
+    """Hash LiteMedSAM's 39 MB checkpoint here (a worker) once per process: the training plan asks
+    whether it verifies when a folder opens, and on the UI thread that took ~90 ms (issue 19)."""
+    try:
+        from core.hitl.plan import foundation_available
+
+        foundation_available()
+    except Exception as exc:  # the slim build has no training plan; the plan reports its own errors
+        log.info("foundation check not warmed: %s", exc)
 
 
 def settle_heap() -> int:
