@@ -177,21 +177,13 @@ class LiteMedSAMHead(nn.Module):
 
 
 def _onnx_encoder():
-    """An ONNX Runtime session of the converted encoder whose manifest names our checkpoint, or None."""
+    """An ONNX Runtime session of the converted encoder whose manifest names our checkpoint, or None
+    (the session is made in ``core.prompt``: models never import the inference layer)."""
     import torch as _torch
 
-    from core.errors import ModelFileError
-    from core.infer.ort_session import make_session
-    from core.prompt.store import ENCODER_FILE, locate
-    from core.prompt.weights import CHECKPOINT_SHA256
+    from core.prompt.session import converted_encoder
 
-    try:
-        folder, manifest = locate(convert_if_missing=False)
-        if manifest.get("checkpoint_sha256") != CHECKPOINT_SHA256:
-            return None
-        return make_session(folder / ENCODER_FILE, threads=_torch.get_num_threads(), name="LiteMedSAM encoder")[0]
-    except (ModelFileError, OSError):
-        return None
+    return converted_encoder(threads=_torch.get_num_threads())
 
 
 @register_model("litemedsam_head")

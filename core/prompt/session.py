@@ -37,6 +37,22 @@ class PromptResult:
                 "box": [round(v, 1) for v in self.box], "points": self.points}
 
 
+def converted_encoder(threads: int | None = None):
+    """An ONNX Runtime session of the converted encoder whose manifest names the packaged checkpoint, or
+    None when it is not converted (or not ours): the LiteMedSAM head then embeds in PyTorch."""
+    from core.errors import ModelFileError
+    from core.infer.ort_session import make_session
+    from core.prompt.weights import CHECKPOINT_SHA256
+
+    try:
+        folder, manifest = locate(convert_if_missing=False)
+        if manifest.get("checkpoint_sha256") != CHECKPOINT_SHA256:
+            return None
+        return make_session(folder / ENCODER_FILE, threads=threads, name="LiteMedSAM encoder")[0]
+    except (ModelFileError, OSError):
+        return None
+
+
 class PromptSegmenter:
     """The ONNX encoder/decoder pair with an LRU embedding cache (a few MB per entry)."""
 

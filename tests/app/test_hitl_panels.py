@@ -80,7 +80,11 @@ def test_slim_build_disables_training_but_predicts_and_reviews(qtbot, shared_dat
     assert list(Project.open(root).status.values()).count("reviewed") == 1
 
 
-def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, window, shared_data, tmp_path):
+def test_mim_pretrain_shows_preview_quartet_and_warm_starts_next_run(qtbot, window, shared_data, tmp_path,
+                                                                   monkeypatch):
+    from core.hitl import plan
+
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # a U-Net plan, which starts from MIM
     root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=6, unlabeled=6)
     ctl = window.hitl
     assert window.open_folder(root)

@@ -8,7 +8,10 @@ from tests.core.test_train_support import make_subset
 from training.cli import main
 
 
-def test_flagless_finetune_trains_the_buttons_plan(shared_data, tmp_path, capsys):
+def test_flagless_finetune_trains_the_buttons_plan(shared_data, tmp_path, capsys, monkeypatch):
+    from core.hitl import plan
+
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # the U-Net plan (the head: ADR 0015 tests)
     data = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 12)
     run = tmp_path / "run"
     assert main(["finetune", "--data", str(data), "--out", str(run), "--max-minutes", "0.05", "--threads", "1",
