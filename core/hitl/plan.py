@@ -104,8 +104,10 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
         size = 128 if n < 100 else 160
         budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
-    if foundation is None:
-        foundation = not gpu and n < FOUNDATION_BELOW and foundation_available()
+    if foundation is None:   # an override that names the model decides (a U-Net recipe warm-starts as a U-Net)
+        named = (overrides.get("model") or {}).get("name", FOUNDATION_MODEL["name"])
+        foundation = (not gpu and n < FOUNDATION_BELOW and named == FOUNDATION_MODEL["name"]
+                      and foundation_available())
     if foundation:  # ADR 0015: LiteMedSAM's frozen encoder + a light head beats the small U-Net on few labels
         model, size = dict(FOUNDATION_MODEL), DEFAULT_SIDE
         # the images are embedded before the budget starts; the head needs about FOUNDATION_STEPS steps

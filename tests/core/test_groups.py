@@ -145,11 +145,15 @@ def test_cli_groups_and_split_say_when_grouping_finds_one_group(shared_data, tmp
     assert stored_groups(Project.open(root)).count == 5
 
 
-def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shared_data, tmp_path, capsys):
+def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shared_data, tmp_path, capsys,
+                                                                             monkeypatch):
     """The button, headless, on a folder that is one clip: a message, a fallback, an interval, no crash."""
     import json
 
+    from core.hitl import plan
     from training.cli import main
+
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # the U-Net plan: 4 folds stay fast
 
     root = thyroid_folder(shared_data, tmp_path / "f", list(range(0, 32)))  # 8 frames of clip 0000-0240
     assert main(["train-on-labels", str(tmp_path / "missing"), "--json"]) == 2
