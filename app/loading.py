@@ -65,13 +65,7 @@ class Loader(QtCore.QObject):
             job.signals.deleteLater()       # and drop the connections, whose closures see the session
             if self._queued is job:
                 self._queued = None
-            if generation != self.generation:
-                return
-            self.pending -= 1
-            if self.pending <= 0:
-                self.pending = 0
-                self.on_busy(None)
-                self.settled.emit()
+            self._one_done(generation)
 
         def done(result: Any) -> None:
             if generation != self.generation:
@@ -112,15 +106,19 @@ class Loader(QtCore.QObject):
                 fn()
             except Exception as exc:   # a bug in the UI part still reaches the user
                 show_error(self.parent_widget, title, *describe(exc))
-            if generation != self.generation:   # fn started the next request: it owns the busy state
-                return
-            self.pending -= 1
-            if self.pending <= 0:
-                self.pending = 0
-                self.on_busy(None)
-                self.settled.emit()
+            self._one_done(generation)          # unless fn started the next request: it owns the busy state
 
         QtCore.QTimer.singleShot(0, self, run)
+
+    def _one_done(self, generation: int) -> None:
+        """One part of request ``generation`` finished; the last one ends the busy state."""
+        if generation != self.generation:
+            return
+        self.pending -= 1
+        if self.pending <= 0:
+            self.pending = 0
+            self.on_busy(None)
+            self.settled.emit()
 
     def wait(self) -> None:
         """Return once nothing is loading, processing events meanwhile."""
