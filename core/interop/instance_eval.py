@@ -73,7 +73,9 @@ def evaluate_instances(predictor: Any, samples: Sequence[Sample], classes: Seque
         pred = predictor.predict(image)
         values = [int(c.get("value", c.get("id"))) for c in predictor.meta.get("classes", [])]
         probs = pred.probabilities
-        if probs.shape[0] == len(values):
+        if getattr(pred, "instances", None) is not None:   # a predictor that separates and scores its own
+            insts = [i for i in pred.instances if i.area >= min_area]
+        elif probs.shape[0] == len(values):
             insts = instances_from_labels(pred.mask, probs, min_area=min_area, class_values=values)
         else:
             insts = instances_from_labels(pred.mask, probs[0] if probs.shape[0] == 1 else None, min_area=min_area)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,66 @@ def test_fdi_per_tooth_dice_and_map(shared_data, tmp_path):
         ap = inst["per_class"].get(str(c.value), float("nan"))
         print(f"    {c.name}: Dice {d if d is not None else float('nan'):.3f}  AP {ap:.3f}")
     assert report["n"] == len(test) > 0
+
+
+@pytest.mark.benchmark
+def test_fdi_instance_recipe_curve_and_caries_panoramics(shared_data, tmp_path):
+    """The numbered-teeth recipe (core.teeth, ADR 0019): one run on a seeded 80/20 split by panoramic,
+    budget in process CPU time (TOOTHSEG_BENCH_MINUTES, default 30; 1 thread unless
+    TOOTHSEG_BENCH_THREADS), weight-averaged snapshots at 10 / 30 / 60 CPU-minutes scored on the 64
+    held-out panoramics; then the caries panoramics (2943x1435) through the sliding window.
+    TOOTHSEG_FDI_RUN=<dir> scores the snapshots of a run already trained (by ``train_teeth``) there."""
+    import cv2
+    import numpy as np
+
+    from core.teeth.evaluate import evaluate_teeth
+    from core.teeth.predictor import TeethPredictor
+    from core.teeth.recipe import TeethRecipe, holdout_split, train_teeth
+    from core.teeth.targets import FG
+
+    minutes = float(os.environ.get("TOOTHSEG_BENCH_MINUTES", "30"))
+    threads = int(os.environ.get("TOOTHSEG_BENCH_THREADS", "1"))
+    root = shared_data / "ufba425_teeth"
+    stems = [p.stem for p in sorted((root / "images").glob("*.jpg"))]
+    train, test = holdout_split(stems)
+    run = os.environ.get("TOOTHSEG_FDI_RUN")
+    out = Path(run) if run else tmp_path / "teeth"
+    if not run:
+        recipe = TeethRecipe(max_cpu_minutes=minutes, threads=threads,
+                             snapshots=tuple(m for m in (10.0, 30.0, 60.0) if m < minutes))
+        summary = train_teeth(root, train, out, recipe, log=lambda _s: None)
+        print(f"\n[fdi-inst] trained {summary['steps']} steps, {summary['images_seen']} crops, "
+              f"{summary['cpu_minutes']} CPU-min ({threads} thread(s))")
+    snaps = sorted(out.glob("snapshot-*.pt"), key=lambda p: float(p.stem.split("-")[1]))
+    assert snaps, f"no snapshots in {out}"
+    best = None
+    for snap in snaps:
+        predictor = TeethPredictor(snap, threads=threads)
+        train_stems = set(predictor.info.get("train_stems", train))
+        assert not train_stems & set(test), "a held-out panoramic was trained on"
+        r = evaluate_teeth(predictor, root, test)
+        print(f"\n[fdi-inst] {snap.stem}: {predictor.info.get('cpu_minutes')} CPU-min, {predictor.info.get('steps')} "
+              f"steps; n = {r['n']} held-out panoramics, {r['true_teeth']} teeth")
+        print(f"[fdi-inst]   mean per-tooth Dice {r['dice']:.4f}; mAP@[.5:.95] {r['map']:.4f}, mAP@.5 "
+              f"{r['map50']:.4f}; instance Dice {r['instance_dice']}, identification accuracy "
+              f"{r['identification_accuracy']}, detection recall {r['detection_recall']}, precision "
+              f"{r['detection_precision']}; {r['cpu_s_per_image']:.2f} CPU-s per panoramic")
+        best = predictor
+    caries = sorted((shared_data / "mlua_panoramic_caries" / "images").glob("*.png"))
+    cpu, wall, seams, teeth = [], [], [], []
+    for path in caries:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        c0, w0 = time.process_time(), time.perf_counter()
+        pred = best.predict(image)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+        teeth.append(len(pred.instances))
+        if len(seams) < 5:                         # tiles vs one pass over the whole canvas
+            tiled, _ = best.outputs(image)
+            whole, _ = best.outputs(image, window=4096)
+            seams.append(float(np.abs(tiled[FG] - whole[FG]).max()))
+        assert pred.mask.shape == image.shape and pred.tiles > 1
+    print(f"\n[fdi-inst] caries panoramics (2943x1435, n = {len(caries)}): {pred.tiles} tiles at "
+          f"{pred.working[1]}x{pred.working[0]}, {np.mean(cpu):.2f} CPU-s / {np.mean(wall):.2f} s wall per "
+          f"panoramic; teeth found per panoramic median {np.median(teeth):.0f} (range {min(teeth)}-{max(teeth)}); "
+          f"largest |tiled - whole-canvas| teeth probability {max(seams):.4f} (n = {len(seams)})")

@@ -1,0 +1,129 @@
+"""Numbered teeth from a panoramic: the two-stage network over a sliding window, then separation
+(``core.teeth.separate``) and numbering along the arch (``core.teeth.numbering``).
+
+The network learnt teeth at the UFBA-425 scale (panoramics squashed to 512 x 512, a tooth about 13 px
+wide). A larger panoramic is first resized to that scale (``working_size``), then covered by
+overlapping 512 px windows blended with Gaussian weights (``core.infer.sliding``), so tile borders
+leave no seams; the coordinate channels always span the whole panoramic, never a tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from core.data.classes import FDI_NUMBERS
+from core.infer.sliding import sliding_forward, tile_starts
+from core.interop.instances import Instance
+from core.models.registry import build_model
+from core.teeth.numbering import ToothVote, number_teeth
+from core.teeth.recipe import network_input
+from core.teeth.separate import separate_teeth
+from core.teeth.targets import CORE, FG, POSITION, QUADRANT
+
+# Teeth of a full-size panoramic (e.g. 2943 x 1435) span about 1536 x 768 px; in the squashed 512 px
+# UFBA-425 images they span about 360 x 275 px. Scale factors (x, y) that bring the former to the latter.
+FULL_TO_WORKING = (360 / 1536, 275 / 768)
+WINDOW = 512
+
+
+def working_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) the network sees: as is up to 640 px, else resized to the training scale."""
+    if max(height, width) <= 640:
+        return height, width
+    return max(256, round(height * FULL_TO_WORKING[1])), max(256, round(width * FULL_TO_WORKING[0]))
+
+
+@dataclass
+class TeethPrediction:
+    """``mask``: FDI label map at the input size; ``instances``: numbered teeth with scores."""
+
+    mask: np.ndarray
+    instances: list[Instance]
+    probabilities: np.ndarray            # (1, H, W) teeth probability, for callers that want a map
+    tiles: int = 1
+    working: tuple[int, int] = (0, 0)
+    details: dict = field(default_factory=dict)
+
+
+class TeethPredictor:
+    def __init__(self, checkpoint: str | Path, allowed: list[int] | None = None, threads: int | None = None):
+        ck = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+        self.model = build_model(ck["config"]).eval()
+        self.model.load_state_dict(ck["state"])
+        self.info = ck.get("info", {})
+        self.allowed = list(allowed or FDI_NUMBERS)
+        if threads:
+            torch.set_num_threads(threads)
+        self.meta = {"classes": [{"value": 0}] + [{"value": v} for v in self.allowed]}
+
+    @torch.no_grad()
+    def _forward(self, tiles: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(np.ascontiguousarray(tiles))).numpy()
+
+    def outputs(self, image: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, int]:
+        """(19, h, w) network outputs at the working size (sigmoid / softmax applied), tile count;
+        canvases wider or taller than ``window`` + 128 px go through the sliding window."""
+        gray = image if image.ndim == 2 else image[..., :3].mean(-1)
+        h, w = working_size(*gray.shape)
+        if (h, w) != gray.shape:
+            gray = cv2.resize(gray.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        x = network_input(gray)
+        mult = 32
+        ph, pw = -h % mult, -w % mult
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="edge")
+        if max(x.shape[1:]) <= window + 128:
+            logits, tiles = self._forward(x[None])[0], 1
+        else:
+            tiles = len(tile_starts(x.shape[1], window, 0.25)) * len(tile_starts(x.shape[2], window, 0.25))
+            logits = sliding_forward(self._forward, x, (window, window), overlap=0.25, batch_size=2)
+        logits = logits[:, :h, :w]
+        out = np.empty_like(logits)
+        out[FG] = 1 / (1 + np.exp(-logits[FG]))
+        out[CORE] = 1 / (1 + np.exp(-logits[CORE]))
+        for sl in (QUADRANT, POSITION):
+            z = logits[sl] - logits[sl].max(0, keepdims=True)
+            e = np.exp(z)
+            out[sl] = e / e.sum(0, keepdims=True)
+        return out, tiles
+
+    def predict(self, image: np.ndarray, min_area: int = 40) -> TeethPrediction:
+        out, tiles = self.outputs(image)
+        h, w = out.shape[1:]
+        lab = separate_teeth(out[FG], out[CORE], min_area=min_area)
+        n = int(lab.max())
+        votes, fg_scores = [], []
+        flat = lab.ravel()
+        counts = np.bincount(flat, minlength=n + 1).astype(np.float64)
+        sums = [np.bincount(flat, weights=out[c].ravel(), minlength=n + 1) for c in range(out.shape[0])]
+        mean = np.stack(sums, 1) / np.maximum(counts, 1)[:, None]        # (n+1, 19)
+        ys, xs = np.indices((h, w))
+        cx = np.bincount(flat, weights=xs.ravel(), minlength=n + 1) / np.maximum(counts, 1)
+        cy = np.bincount(flat, weights=ys.ravel(), minlength=n + 1) / np.maximum(counts, 1)
+        for k in range(1, n + 1):
+            votes.append(ToothVote(float(cx[k]), float(cy[k]), mean[k, QUADRANT], mean[k, POSITION]))
+            fg_scores.append(float(mean[k, FG]))
+        numbers = number_teeth(votes, self.allowed)
+        from core.teeth.targets import position_index, quadrant_index
+        H, W = image.shape[:2]
+        full = lab if (h, w) == (H, W) else cv2.resize(lab.astype(np.float32), (W, H),
+                                                        interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        label_map = np.zeros((H, W), np.uint8)
+        instances = []
+        for k, (vote, value, fg) in enumerate(zip(votes, numbers, fg_scores, strict=True), start=1):
+            mask = full == k
+            area = int(mask.sum())
+            if area == 0:
+                continue
+            ys_, xs_ = np.nonzero(mask)
+            bbox = (int(xs_.min()), int(ys_.min()), int(xs_.max() - xs_.min() + 1), int(ys_.max() - ys_.min() + 1))
+            sure = float(np.sqrt(vote.quadrant[quadrant_index(value)] * vote.position[position_index(value)]))
+            instances.append(Instance(int(value), mask, area, bbox, fg * sure))
+            label_map[mask] = value
+        prob = out[FG] if (h, w) == (H, W) else cv2.resize(out[FG], (W, H), interpolation=cv2.INTER_LINEAR)
+        return TeethPrediction(label_map, instances, prob[None], tiles, (h, w))
