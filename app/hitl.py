@@ -139,10 +139,10 @@ class HitlController(QtCore.QObject):
         dataset.activated.connect(lambda _p: self.saliency_ctl.clear())
 
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
-        """Closing the window cancels a running training (its last checkpoint stays resumable)."""
+        """Closing the window cancels a running training (its last checkpoint stays resumable); the background
+        items (pretraining, interval, box tool) cancel themselves."""
         if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:
             self.cancel()
-            self.pretrainer.cancel()
         return False
 
     def _full_tab_titles(self) -> None:

@@ -7,11 +7,11 @@ Until it is done the model's Dice reads "estimating…" in the training result a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from app.background_item import BackgroundItem
 from app.workers import Job, show_error
 from core.hitl import measure_later
 from core.train.events import TrainEvents
@@ -34,49 +34,23 @@ class _Events(TrainEvents):
             self.signals.line.emit(message)
 
 
-class BackgroundMeasurer(QtCore.QObject):
-    """Owns the job, its status-bar widget and the hand-over of its figures to the project."""
+class BackgroundMeasurer(BackgroundItem):
+    """Owns the job, its status-bar item and the hand-over of its figures to the project."""
 
     measured = QtCore.Signal(str, dict)    # model name, its val_* metrics (after the project was saved)
 
     def __init__(self, window: QtWidgets.QMainWindow):
-        super().__init__(window)
-        self.w = window
-        self.job: Job | None = None
+        super().__init__(window, "measure", stopping="Stopping the interval estimate…",
+                         button_tip="Stop estimating the interval; the model stays active, with its validation "
+                                    "split's own figure")
         self.record = True                 # a cancel is written into the model's figures (not on window close)
         self.target: tuple = ()            # (project, model name, run dir) of the running job
-        self.then: list[Callable[[], None]] = []
-        self.pool = QtCore.QThreadPool(self)
-        self.pool.setMaxThreadCount(1)     # its thread is lowered to idle priority for good
         self.signals = _Signals()
         self.signals.line.connect(self._line)
-        self.widget = QtWidgets.QWidget()
-        self.widget.setObjectName("measureStatus")
-        lay = QtWidgets.QHBoxLayout(self.widget)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QtWidgets.QLabel("")
-        self.label.setObjectName("measureLabel")
-        self.button = QtWidgets.QToolButton()
-        self.button.setObjectName("measureCancel")
-        self.button.setText("Cancel")
-        self.button.setToolTip("Stop estimating the interval; the model stays active, with its validation "
-                               "split's own figure")
-        self.button.clicked.connect(lambda: self.cancel())  # (clicked passes a bool)
-        lay.addWidget(self.label)
-        lay.addWidget(self.button)
-        window.statusBar().addPermanentWidget(self.widget)
-        self.widget.setVisible(False)
-        window.installEventFilter(self)
 
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt API)
+    def window_closing(self) -> None:
         """Closing the window stops the folds without a verdict: the plan stays, the next session resumes it."""
-        if obj is self.w and ev.type() == QtCore.QEvent.Type.Close:
-            self.cancel(record=False)
-        return False
-
-    @property
-    def running(self) -> bool:
-        return self.job is not None
+        self.cancel(record=False)
 
     def resume(self, project) -> bool:
         """Measure the active model of ``project`` when its interval is still pending (the app was closed
@@ -96,12 +70,9 @@ class BackgroundMeasurer(QtCore.QObject):
         job.signals.done.connect(self._done)
         job.signals.failed.connect(self._failed)
         job.signals.cancelled.connect(lambda _m: self._not_measured("cancelled"))
-        self.job, self.target = job, (project, name, Path(run_dir))
-        self.label.setText("Estimating the interval…")
-        self.label.setToolTip(f"Cross-validation over groups of {name}, at idle priority; the model is already active")
-        self.widget.setVisible(True)
-        self.button.setEnabled(True)
-        self.pool.start(job)
+        self.target = (project, name, Path(run_dir))
+        self.launch(job, "Estimating the interval…",
+                    f"Cross-validation over groups of {name}, at idle priority; the model is already active")
         log.info("cross-validation of %s started in the background", name)
         return True
 
@@ -110,18 +81,7 @@ class BackgroundMeasurer(QtCore.QObject):
         plan stays for a later session)."""
         if self.job is not None:
             self.record = self.record and record
-            self.job.cancel_token.cancel()
-            self.button.setEnabled(False)
-            self.label.setText("Stopping the interval estimate…")
-
-    def stop_then(self, action: Callable[[], None]) -> bool:
-        """Cancel a running measurement and call ``action`` once it has stopped; False (``action`` not
-        called) when nothing runs."""
-        if self.job is None:
-            return False
-        self.then.append(action)
-        self.cancel()
-        return True
+        super().cancel()
 
     # ------------------------------------------------------------------ job results (UI thread)
     def _line(self, text: str) -> None:
@@ -144,8 +104,9 @@ class BackgroundMeasurer(QtCore.QObject):
 
     def _finish(self, metrics: dict) -> None:
         project, name, _run = self.target or (None, "", None)
-        self.job, self.target = None, ()
-        self.widget.setVisible(False)
+        self.target = ()
+        if not self.end(hide=True):
+            return
         if project is not None and metrics:
             try:
                 measure_later.apply(project, name, metrics)
@@ -153,6 +114,4 @@ class BackgroundMeasurer(QtCore.QObject):
                 show_error(self.w, "Estimating the interval", f"could not keep the figures of {name}: {exc}")
             else:
                 self.measured.emit(name, metrics)
-        actions, self.then = self.then, []
-        for action in actions:
-            action()
+        self.run_then()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app import preferences
+from app.background_item import BackgroundItem
 from app.workers import Job, show_error
 from core.hitl import background_pretrain as bp
 from core.train.events import TrainEvents
@@ -35,49 +36,27 @@ class _Events(TrainEvents):
         self.signals.epoch.emit(int(epoch), float(metrics.get("time_s", 0.0)) / 60)
 
 
-class BackgroundPretrainer(QtCore.QObject):
-    """Owns the job, the status-bar widget, and the hand-over to Train on my labels."""
+class BackgroundPretrainer(BackgroundItem):
+    """Owns the job, the status-bar item, and the hand-over to Train on my labels."""
 
     def __init__(self, window: QtWidgets.QMainWindow, enabled: bool = True,
                  training_busy: Callable[[], bool] = lambda: False, on_registered: Callable[[], None] = lambda: None):
         """``training_busy()`` says a training runs (no auto start then); ``on_registered()`` refreshes the
         model library and the plan once a pretraining of the folder shown is kept."""
-        super().__init__(window)
-        self.w, self.enabled = window, enabled
+        super().__init__(window, "pretrain", stopping="Stopping pretraining…", button_name="pretrainButton",
+                         widest_label="Pretraining: 10.0/10 min (epoch 999)", widest_button="Resume")
+        self.enabled = enabled
         self.training_busy, self.on_registered = training_busy, on_registered
         self.session = None
-        self.job: Job | None = None
         self.job_session = None  # the session the running job belongs to (the user may open another)
-        self.then: list[Callable[[], None]] = []
-        self.pool = QtCore.QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
         self.signals = _Signals()
         self.signals.epoch.connect(self._epoch)
-        self.widget = QtWidgets.QWidget()
-        self.widget.setObjectName("pretrainStatus")
-        lay = QtWidgets.QHBoxLayout(self.widget)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QtWidgets.QLabel("")
-        self.label.setObjectName("pretrainLabel")
-        self.button = QtWidgets.QToolButton()
-        self.button.setObjectName("pretrainButton")
-        self.button.clicked.connect(self.toggle)
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("Pretraining: 10.0/10 min (epoch 999)"))
-        self.button.setMinimumWidth(self.button.fontMetrics().horizontalAdvance("Resume") + 16)
-        lay.addWidget(self.label)
-        lay.addWidget(self.button)
-        window.statusBar().addPermanentWidget(self.widget)
-        self.widget.setVisible(False)
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._auto_start)
         self._add_menu_toggle()
 
     # ------------------------------------------------------------------ state
-    @property
-    def running(self) -> bool:
-        return self.job is not None
-
     def auto(self) -> bool:
         env = os.environ.get(ENV, "")
         if env in ("0", "1"):
@@ -141,7 +120,8 @@ class BackgroundPretrainer(QtCore.QObject):
             self.start()
 
     # ------------------------------------------------------------------ actions
-    def toggle(self) -> None:
+    def button_clicked(self) -> None:
+        """Pretrain / Resume, or Cancel while it runs."""
         self.cancel() if self.running else self.start()
 
     def start(self) -> None:
@@ -152,29 +132,21 @@ class BackgroundPretrainer(QtCore.QObject):
         job.signals.done.connect(self._done)
         job.signals.failed.connect(self._failed)
         job.signals.cancelled.connect(lambda _m: self._finished(None))
-        self.job, self.job_session = job, s
-        self.label.setText(f"Pretraining on {len(s.index)} images…")
+        self.job_session = s
         self.button.setText("Cancel")
         self.button.setVisible(True)
-        self.widget.setVisible(True)
-        self.pool.start(job)
+        self.launch(job, f"Pretraining on {len(s.index)} images…")
         log.info("background pretraining started on %s", s.root)
 
     def cancel(self) -> None:
         self.timer.stop()
-        if self.job is not None:
-            self.job.cancel_token.cancel()
-            self.label.setText("Stopping pretraining…")
+        super().cancel()
 
     def stop_then(self, action: Callable[[], None]) -> bool:
         """Stop a running pretraining and call ``action`` once its checkpoint is registered; False (and
         ``action`` not called) when nothing runs."""
         self.timer.stop()
-        if self.job is None:
-            return False
-        self.then.append(action)
-        self.cancel()
-        return True
+        return super().stop_then(action)
 
     # ------------------------------------------------------------------ job results (UI thread)
     def _epoch(self, epoch: int, minutes: float) -> None:
@@ -184,24 +156,27 @@ class BackgroundPretrainer(QtCore.QObject):
         self._finished(result)
 
     def _failed(self, message: str, details: str) -> None:
-        self.job = self.job_session = None
-        self.then.clear()
-        show_error(self.w, "Background pretraining", message, details)
-        self.refresh()
+        self.job_session = None
+        if self.end():
+            self.run_then(run=False)
+            show_error(self.w, "Background pretraining", message, details)
+            self.refresh()
 
     def _finished(self, result: dict | None) -> None:
-        session, self.job, self.job_session = self.job_session, None, None
+        session, self.job_session = self.job_session, None
+        alive = self.end()
+        entry = None
         if session is not None:
             try:
                 entry = bp.register(session.project, result)
             except Exception as exc:  # a damaged checkpoint: say so, the editor carries on
-                show_error(self.w, "Background pretraining", f"could not keep the pretraining: {exc}")
-                entry = None
-            if entry is not None:
-                self.w.status.message(f"Pretraining kept: Train on my labels starts from {entry.name}")
-                if session is self.session:
-                    self.on_registered()
+                if alive:
+                    show_error(self.w, "Background pretraining", f"could not keep the pretraining: {exc}")
+        if not alive:  # the window closed while it ran: the checkpoint is kept, nobody to tell
+            return
+        if entry is not None:
+            self.w.status.message(f"Pretraining kept: Train on my labels starts from {entry.name}")
+            if session is self.session:
+                self.on_registered()
         self.refresh()
-        actions, self.then = self.then, []
-        for action in actions:
-            action()
+        self.run_then()
