@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from core.data.classes import fdi_classes
-from core.data.layouts import load_index
 from core.data.masks import load_mask
 from core.interop.instance_eval import evaluate_instances
 from core.metrics import dice_iou
+from core.teeth.recipe import labeled_samples
 
 
 class _Recording:
@@ -43,8 +43,7 @@ def per_tooth_dice(pred: np.ndarray, truth: np.ndarray, values: Sequence[int]) -
 
 def evaluate_teeth(predictor: Any, root: str | Path, stems: Sequence[str]) -> dict[str, Any]:
     """Pixel and instance scores of ``predictor`` on the labeled panoramics ``stems`` of ``root``."""
-    wanted = set(stems)
-    samples = [s for s in load_index(Path(root)).labeled() if Path(s.image).stem in wanted]
+    samples = labeled_samples(root, stems)
     rec = _Recording(predictor)
     classes = fdi_classes()
     report = evaluate_instances(rec, samples, classes, min_area=1)

@@ -2,7 +2,7 @@
 (``core.teeth.separate``) and numbering along the arch (``core.teeth.numbering``).
 
 The network learnt teeth at the UFBA-425 scale (panoramics squashed to 512 x 512, a tooth about 13 px
-wide). A larger panoramic is first resized to that scale (``working_size``), then covered by
+wide). A larger panoramic is first resized to that scale (``core.teeth.scale``), then covered by
 overlapping 512 px windows blended with Gaussian weights (``core.infer.sliding``), so tile borders
 leave no seams; the coordinate channels always span the whole panoramic, never a tile.
 """
@@ -22,20 +22,22 @@ from core.interop.instances import Instance
 from core.models.registry import build_model
 from core.teeth.numbering import ToothVote, number_teeth
 from core.teeth.recipe import network_input
+from core.teeth.scale import working_size
 from core.teeth.separate import separate_teeth
 from core.teeth.targets import CORE, FG, POSITION, QUADRANT
 
-# Teeth of a full-size panoramic (e.g. 2943 x 1435) span about 1536 x 768 px; in the squashed 512 px
-# UFBA-425 images they span about 360 x 275 px. Scale factors (x, y) that bring the former to the latter.
-FULL_TO_WORKING = (360 / 1536, 275 / 768)
 WINDOW = 512
 
 
-def working_size(height: int, width: int) -> tuple[int, int]:
-    """(height, width) the network sees: as is up to 640 px, else resized to the training scale."""
-    if max(height, width) <= 640:
-        return height, width
-    return max(256, round(height * FULL_TO_WORKING[1])), max(256, round(width * FULL_TO_WORKING[0]))
+def is_teeth_checkpoint(path: str | Path) -> bool:
+    """True for a snapshot of ``core.teeth.recipe`` (a ``.pt`` file of kind teeth-instances)."""
+    p = Path(path)
+    if p.suffix != ".pt" or not p.is_file():
+        return False
+    try:
+        return torch.load(str(p), map_location="cpu", weights_only=False).get("kind") == "teeth-instances"
+    except Exception:  # noqa: BLE001 - anything unreadable is simply not a teeth checkpoint
+        return False
 
 
 @dataclass

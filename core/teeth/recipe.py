@@ -22,7 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.data.layouts import load_index
+from core.data.masks import load_image, load_mask
+from core.data.sample import Sample
 from core.models.registry import build_model
+from core.teeth.scale import working_size
 from core.teeth.targets import (
     CORE,
     FG,
@@ -69,23 +73,46 @@ class TrainItem:
 
 
 def holdout_split(stems: Sequence[str], share: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
-    """(train, test) stems: a seeded shuffle by panoramic (each panoramic is a different patient)."""
+    """(train, test) ids: a seeded shuffle by panoramic (each UFBA-425 panoramic is a different patient;
+    a folder with several images per patient needs a group-aware split instead)."""
     order = sorted(stems)
     random.Random(seed).shuffle(order)
     n_test = max(1, int(round(len(order) * share)))
     return sorted(order[n_test:]), sorted(order[:n_test])
 
 
-def load_item(root: Path, stem: str) -> TrainItem:
-    image = cv2.imread(str(root / "images" / f"{stem}.jpg"), cv2.IMREAD_GRAYSCALE)
-    labels = cv2.imread(str(root / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
-    inst = root / "instances" / f"{stem}.npz"
+def load_item(sample: Sample) -> TrainItem:
+    """A labeled panoramic at the working scale (``core.teeth.scale``); per-tooth masks from a UFBA-425
+    style ``instances/<stem>.npz`` beside the masks when there is one (exact overlaps), else one
+    region per FDI number of the label map."""
+    image = load_image(sample)
+    if image.ndim == 3:
+        image = image[..., :3].mean(-1)
+    if image.dtype != np.uint8:
+        image = cv2.normalize(image.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    labels = load_mask(sample, (image.shape[1], image.shape[0]))
+    inst = Path(sample.mask).parent.parent / "instances" / f"{Path(sample.mask).stem}.npz"
     if inst.exists():
         _, masks = load_instances(inst)
     else:
         masks = np.stack([labels == v for v in np.unique(labels) if v]) if labels.any() \
             else np.zeros((0, *labels.shape), bool)
-    return TrainItem(stem, image, labels, core_map(masks))
+    h, w = working_size(*image.shape)
+    if (h, w) != image.shape:
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+        masks = np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+                          for m in masks]) if len(masks) else np.zeros((0, h, w), bool)
+    return TrainItem(sample.id, image.astype(np.uint8), labels, core_map(masks))
+
+
+def labeled_samples(root: str | Path, ids: Sequence[str] | None = None) -> list[Sample]:
+    """The labeled samples of a folder any layout adapter reads, optionally only ``ids``."""
+    samples = load_index(Path(root)).labeled()
+    if ids is not None:
+        wanted = set(ids)
+        samples = [s for s in samples if s.id in wanted]
+    return samples
 
 
 def coord_channels(height: int, width: int) -> np.ndarray:
@@ -157,7 +184,7 @@ def save_snapshot(path: Path, model: torch.nn.Module, recipe: TeethRecipe, info:
     tmp.replace(path)
 
 
-def train_teeth(root: Path, train_stems: Sequence[str], out_dir: Path, recipe: TeethRecipe,
+def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
                 log: Callable[[str], None] = print, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Train until ``recipe.max_cpu_minutes`` of this process's CPU time; write ``snapshot-<min>.pt``
     (the weight average) at each of ``recipe.snapshots`` reached, and ``last.pt`` at the end."""
@@ -166,7 +193,8 @@ def train_teeth(root: Path, train_stems: Sequence[str], out_dir: Path, recipe: T
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    items = [load_item(root, s) for s in train_stems]
+    items = [load_item(s) for s in samples]
+    train_stems = [s.id for s in samples]
     log(f"loaded {len(items)} training panoramics in {time.process_time() - cpu0:.1f} CPU-s")
     model = build_model(recipe.model_config())
     avg = WeightAverage(model, recipe.ema, warmup=True)

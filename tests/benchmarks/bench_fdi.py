@@ -57,7 +57,7 @@ def test_fdi_instance_recipe_curve_and_caries_panoramics(shared_data, tmp_path):
 
     from core.teeth.evaluate import evaluate_teeth
     from core.teeth.predictor import TeethPredictor
-    from core.teeth.recipe import TeethRecipe, holdout_split, train_teeth
+    from core.teeth.recipe import TeethRecipe, holdout_split, labeled_samples, train_teeth
     from core.teeth.targets import FG
 
     minutes = float(os.environ.get("TOOTHSEG_BENCH_MINUTES", "30"))
@@ -70,7 +70,7 @@ def test_fdi_instance_recipe_curve_and_caries_panoramics(shared_data, tmp_path):
     if not run:
         recipe = TeethRecipe(max_cpu_minutes=minutes, threads=threads,
                              snapshots=tuple(m for m in (10.0, 30.0, 60.0) if m < minutes))
-        summary = train_teeth(root, train, out, recipe, log=lambda _s: None)
+        summary = train_teeth(labeled_samples(root, train), out, recipe, log=lambda _s: None)
         print(f"\n[fdi-inst] trained {summary['steps']} steps, {summary['images_seen']} crops, "
               f"{summary['cpu_minutes']} CPU-min ({threads} thread(s))")
     snaps = sorted(out.glob("snapshot-*.pt"), key=lambda p: float(p.stem.split("-")[1]))

@@ -5,15 +5,20 @@ without seams (the blended tiles agree with one pass over the whole canvas)."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from core.data.classes import FDI_NUMBERS
 from core.teeth.evaluate import evaluate_teeth
-from core.teeth.predictor import TeethPredictor, working_size
-from core.teeth.recipe import TeethRecipe, holdout_split, train_teeth
+from core.teeth.predictor import TeethPredictor
+from core.teeth.recipe import TeethRecipe, holdout_split, labeled_samples, train_teeth
+from core.teeth.scale import working_size
 from core.teeth.targets import FG
+from tests.core.helpers import copy_pairs
+from training.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,7 @@ def tiny_teeth(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("teeth")
     recipe = TeethRecipe(base_channels=4, depth=3, crop=(128, 192), batch_size=2, max_cpu_minutes=0.08,
                          snapshots=(0.04,), warmup_steps=2)
-    summary = train_teeth(root, train[:6], out, recipe, log=lambda _s: None)
+    summary = train_teeth(labeled_samples(root, train[:6]), out, recipe, log=lambda _s: None)
     return root, test, out, summary
 
 
@@ -64,3 +69,21 @@ def test_full_size_panoramic_has_no_seams(tiny_teeth, shared_data):
     assert diff.mean() < 0.01 and diff.max() < 0.25
     pred = predictor.predict(image)
     assert pred.mask.shape == image.shape
+
+
+def test_cli_trains_and_evaluates_the_recipe_and_refuses_non_fdi_masks(tiny_teeth, shared_data, tmp_path, capsys):
+    _, _, out, _ = tiny_teeth
+    copy_pairs(shared_data, "ufba425_teeth", 6, tmp_path / "teeth")
+    assert main(["evaluate", "--model", str(out / "last.pt"), "--data", str(tmp_path / "teeth"), "--split", "all",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 6 and report["true_teeth"] > 100 and 0 <= report["identification_accuracy"] <= 1
+    assert main(["train-teeth", str(tmp_path / "teeth"), "--out", str(tmp_path / "run"), "--minutes", "0.03",
+                 "--holdout", "0.2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["train"] == 5 and result["heldout"] == 1 and result["steps"] >= 1
+    assert (tmp_path / "run" / "last.pt").exists() and 0 <= result["dice"] <= 1
+    copy_pairs(shared_data, "mlua_panoramic_caries", 2, tmp_path / "caries", image_ext=".png")
+    assert main(["train-teeth", str(tmp_path / "caries"), "--out", str(tmp_path / "run2")]) != 0
+    err = capsys.readouterr().err
+    assert "not FDI tooth numbers" in err and "Traceback" not in err and not (tmp_path / "run2").exists()

@@ -29,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.data.atomic import atomic_write_json
+    from core.teeth.predictor import is_teeth_checkpoint
     from core.train.evaluate import evaluate
 
+    if is_teeth_checkpoint(args.model):
+        return _teeth(args)
     report = evaluate(args.model, args.data, args.split, worst=args.worst, split_seed=args.split_seed, tta=args.tta)
     if args.instances:
         report["instances"] = _instances(args)
@@ -70,6 +73,29 @@ def _instances(args: argparse.Namespace) -> dict:
     classes = [ClassDef(int(c.get("value", c["id"])), str(c.get("name", c["id"])), str(c.get("color", "#E69F00")))
                for c in predictor.meta["classes"] if int(c.get("value", c["id"])) != 0]
     return evaluate_instances(predictor, samples, classes, min_area=args.min_area)
+
+
+def _teeth(args: argparse.Namespace) -> int:
+    """A numbered-teeth model (``core.teeth``, ADR 0019): pixel and tooth scores on the split."""
+    from core.teeth.evaluate import evaluate_teeth
+    from core.teeth.predictor import TeethPredictor
+    from core.train.data import open_dataset
+    from core.train.evaluate import in_split
+
+    data = open_dataset(args.data, args.split_seed)
+    ids = [s.id for s in data.index if s.has_mask and in_split(s, args.split)]
+    report = evaluate_teeth(TeethPredictor(args.model), args.data, ids)
+    report.pop("per_class_named", None)
+    if args.out:
+        from core.data.atomic import atomic_write_json
+
+        atomic_write_json(args.out, report)
+    emit(report, args.json, f"{report['n']} panoramics ({args.split}): mean per-tooth Dice {report['dice']:.4f}\n"
+         f"instances: mAP@[.5:.95] {report['map']:.4f}  mAP@.5 {report['map50']:.4f}  ({report['pred_instances']} "
+         f"predicted, {report['gt_instances']} true)\nteeth (STS-2024): instance Dice {_num(report['instance_dice'])}  "
+         f"identification accuracy {_num(report['identification_accuracy'])}  found {report['matched_teeth']}/"
+         f"{report['true_teeth']}")
+    return 0
 
 
 def _num(value: float | None) -> str:
