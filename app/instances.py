@@ -1,5 +1,6 @@
-"""Instance list and overlay model wiring: ``install_instances(window)`` adds the Instances dock (tabbed
-beside View & tools) and the caries-style overlay controller (``app.overlay``) to a main window.
+"""Instance list and overlay model wiring: ``install_instances(window, hitl)`` adds the Instances dock (tabbed
+beside View & tools) and the caries-style overlay controller (``app.overlay``) to a main window; both
+controllers get an ``EditorContext``, never the window.
 
 The list is recomputed only when the label map it shows really changed (an edit, undo, image switch,
 new prediction or min-area change), on the UI thread for small images and in a worker for large ones
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from app.controllers.context import EditorContext
 from app.overlay import OverlayController
 from app.panels.instances import InstancesPanel
-from app.workers import describe, run_job, show_error
+from app.workers import run_job
 from core.annotation.instance_list import InstanceItem, instance_rgba, list_instances, review_flags
 from core.data.classes import is_fdi_tooth
 
@@ -28,18 +30,11 @@ SYNC_PIXELS = 1_000_000   # below this, components take a few ms: compute at onc
 
 
 class InstanceController(QtCore.QObject):
-    def __init__(self, window: QtWidgets.QMainWindow, hitl: HitlController):
-        """``hitl`` gives the Models panel (its overlay buttons) and the predictions whose scores the
-        prediction instances show."""
-        super().__init__(window)
-        self.w = window
-        self.panel = InstancesPanel(window)
-        window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
-        below = window.layers
-        window.tabifyDockWidget(below, self.panel)
-        QtCore.QTimer.singleShot(0, below, below.raise_)
-        self.overlay = OverlayController(window, hitl.models)
-        hitl.prediction_ctl.details_ready.connect(self.set_prediction_details)
+    def __init__(self, ctx: EditorContext, panel: InstancesPanel, overlay: OverlayController):
+        """``panel`` is the Instances dock this fills and listens to; ``overlay`` the overlay model shown
+        beside it (kept here so scripts and tests find both)."""
+        super().__init__(ctx.parent)
+        self.ctx, self.panel, self.overlay = ctx, panel, overlay
         self.source = "mask"
         self.min_area = self.panel.min_area.value()
         self.by_instance = False
@@ -56,18 +51,18 @@ class InstanceController(QtCore.QObject):
         self.panel.setVisible(False)
 
     def _wire(self) -> None:
-        p, w = self.panel, self.w
+        p, ctx = self.panel, self.ctx
         p.source_changed.connect(self._source)
         p.min_area_changed.connect(self._min_area)
         p.color_by_instance_changed.connect(self._by_instance)
         p.row_selected.connect(self.highlight)
         p.rename_requested.connect(self.rename)
-        w.image_shown.connect(self._image_shown)
-        w.tools.edited.connect(self.schedule)
-        w.canvas.prediction_changed.connect(self.schedule)
-        w.classes.classes_changed.connect(self._classes)
-        w.classes.display_changed.connect(self._recolour)
-        w.layers.contour_changed.connect(lambda _on: self._recolour())
+        ctx.image_shown.connect(self._image_shown)
+        ctx.tools.edited.connect(self.schedule)
+        ctx.canvas.prediction_changed.connect(self.schedule)
+        ctx.classes.classes_changed.connect(self._classes)
+        ctx.classes.display_changed.connect(self._recolour)
+        ctx.layers.contour_changed.connect(lambda _on: self._recolour())
 
     # ------------------------------------------------------------------ triggers
     def schedule(self) -> None:
@@ -75,14 +70,14 @@ class InstanceController(QtCore.QObject):
         self._timer.start()
 
     def _image_shown(self, _position: int) -> None:
-        s = self.w.session
+        s = self.ctx.session
         if s is not self._shown_for:  # once per folder: a closed tab stays closed
             self._shown_for = s
             self.panel.setVisible(True)
-            front = self.w.layers   # showing a tab makes it current; the editor's own tab stays in front
+            front = self.ctx.layers   # showing a tab makes it current; the editor's own tab stays in front
             QtCore.QTimer.singleShot(0, front, front.raise_)
         self.panel.set_classes(s.project.classes if s else [])
-        self.w.canvas.set_highlight([])
+        self.ctx.canvas.set_highlight([])
         if self.details and s and s.sample and self.details[0] != s.sample.id:
             self.details = None          # probabilities belong to the image they were predicted on
         self.schedule()
@@ -97,7 +92,7 @@ class InstanceController(QtCore.QObject):
         self.schedule()
 
     def _classes(self) -> None:
-        s = self.w.session
+        s = self.ctx.session
         self.panel.set_classes(s.project.classes if s else [])
         self.panel.set_items(self.items, self.source, self.flags_of(self.items))
         self._recolour()
@@ -113,17 +108,17 @@ class InstanceController(QtCore.QObject):
 
     # ------------------------------------------------------------------ computing the list
     def _labels(self) -> np.ndarray | None:
-        s = self.w.session
+        s = self.ctx.session
         if s is None or s.editor is None:
             return None
         if self.source == "prediction":
-            pred = self.w.canvas.prediction
+            pred = self.ctx.canvas.prediction
             return pred if pred is not None and pred.shape == s.editor.shape else None
         return s.editor.labels
 
     def refresh(self, force: bool = False) -> None:
         """Recompute the list if the listed label map changed since it was last listed."""
-        s, labels = self.w.session, self._labels()
+        s, labels = self.ctx.session, self._labels()
         if labels is None:
             self._shown, self.items = None, []
             self.panel.set_items([], self.source)
@@ -140,7 +135,7 @@ class InstanceController(QtCore.QObject):
         if labels.size <= SYNC_PIXELS:
             self._listed(generation, list_instances(*args))
             return
-        job = run_job(self.w, "Instances", list_instances, *args, progress_dialog=False,
+        job = run_job(self.ctx.parent, "Instances", list_instances, *args, progress_dialog=False,
                       on_done=lambda items: self._listed(generation, items))
         self.job = job
 
@@ -151,7 +146,7 @@ class InstanceController(QtCore.QObject):
         try:
             probs = prediction.probabilities
         except Exception as exc:    # a failed softmax must not hide the list: no scores, but say why
-            show_error(self.w, "Instance scores", *describe(exc))
+            self.ctx.failed("Instance scores", exc)
             return None, None
         if probs.shape[0] == 1:
             return probs[0], None
@@ -163,14 +158,19 @@ class InstanceController(QtCore.QObject):
         self.items = items
         self.panel.set_items(items, self.source, self.flags_of(items))
         selected = self.panel.selected_item()
-        self.w.canvas.set_highlight(selected.outline() if selected else [])
+        self.ctx.canvas.set_highlight(selected.outline() if selected else [])
         self._apply_colours()
 
     def flags_of(self, items: list[InstanceItem]) -> list[str]:
         """Review flags; duplicated numbers only count where classes are numbers (FDI teeth)."""
-        s = self.w.session
+        s = self.ctx.session
         numbered = s is not None and any(is_fdi_tooth(c.value) for c in s.project.classes)
         return review_flags(items, numbered=numbered)
+
+    def show_spacing(self, spacing: tuple[float, float] | None) -> None:
+        """Areas in mm² from now on (``spacing``: millimetres per pixel, y and x), or in pixels (None)."""
+        self.panel.spacing = spacing
+        self.panel.set_items(self.panel.items, self.source, self.flags_of(self.panel.items))
 
     # ------------------------------------------------------------------ actions
     def _by_instance(self, on: bool) -> None:
@@ -178,7 +178,7 @@ class InstanceController(QtCore.QObject):
         self._apply_colours()
 
     def _apply_colours(self) -> None:
-        canvas = self.w.canvas
+        canvas = self.ctx.canvas
         if canvas.labels is None:
             return
         if not self.by_instance or self.source != "mask":
@@ -192,15 +192,15 @@ class InstanceController(QtCore.QObject):
         if not 0 <= row < len(self.items):
             return
         item = self.items[row]
-        self.w.canvas.set_highlight(item.outline())
+        self.ctx.canvas.set_highlight(item.outline())
         x, y, w, h = item.bbox
-        self.w.canvas.center_on(*item.center, min_size=1.5 * max(w, h))
+        self.ctx.canvas.center_on(*item.center, min_size=1.5 * max(w, h))
         name = self.panel.classes.get(item.value)
-        self.w.status.message(f"Instance {item.value}{f' ({name.name})' if name else ''}: {item.area} px")
+        self.ctx.message(f"Instance {item.value}{f' ({name.name})' if name else ''}: {item.area} px")
 
     def rename(self, row: int, new_value: int) -> None:
         """Renumber one instance of the mask as ONE undoable edit (Ctrl+Z restores it)."""
-        s = self.w.session
+        s = self.ctx.session
         if s is None or s.editor is None or self.source != "mask" or not 0 <= row < len(self.items):
             return
         item = self.items[row]
@@ -210,15 +210,26 @@ class InstanceController(QtCore.QObject):
         try:
             box, record = ed.relabel_region(item.region(ed.shape), item.value, new_value)
         except ValueError as exc:
-            show_error(self.w, "Rename instance", str(exc))
+            self.ctx.error("Rename instance", str(exc))
             return
         if record is None:
-            self.w.status.message(f"Instance is already class {new_value}")
+            self.ctx.message(f"Instance is already class {new_value}")
             return
-        self.w.tools.commit(box, record)
-        self.w.status.message(f"Renamed instance {item.value} -> {new_value} ({item.area} px); Ctrl+Z undoes it")
+        self.ctx.tools.commit(box, record)
+        self.ctx.message(f"Renamed instance {item.value} -> {new_value} ({item.area} px); Ctrl+Z undoes it")
 
 
 def install_instances(window: QtWidgets.QMainWindow, hitl: HitlController) -> InstanceController:
-    """Add the Instances dock and the overlay model controller to ``window``; returns the controller."""
-    return InstanceController(window, hitl)
+    """Add the Instances dock (tabbed under View & tools) and the overlay model controller to ``window``;
+    ``hitl`` gives the Models panel (its overlay buttons) and the predictions whose scores the prediction
+    instances show. Returns the instance controller."""
+    ctx = EditorContext(parent=window, canvas=window.canvas, layers=window.layers, classes=window.classes,
+                        tools=window.tools, image_shown=window.image_shown,
+                        message=lambda text: window.status.message(text), current_session=lambda: window.session)
+    panel = InstancesPanel(window)
+    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, panel)
+    window.tabifyDockWidget(window.layers, panel)
+    QtCore.QTimer.singleShot(0, window.layers, window.layers.raise_)
+    controller = InstanceController(ctx, panel, OverlayController(ctx, hitl.models))
+    hitl.prediction_ctl.details_ready.connect(controller.set_prediction_details)
+    return controller

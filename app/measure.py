@@ -26,9 +26,7 @@ class Measurements(QtCore.QObject):
             return
         self._for = key
         self.spacing = pixel_spacing(sample.image) if sample is not None else None
-        panel = self.w.instance_list.panel
-        panel.spacing = self.spacing
-        panel.set_items(panel.items, self.w.instance_list.source, self.w.instance_list.flags_of(panel.items))
+        self.w.instance_list.show_spacing(self.spacing)
         if self.spacing is not None:
             self.w.status.message(f"Pixel spacing {self.spacing[0]:.3f} x {self.spacing[1]:.3f} mm: "
                                   "the ruler (L) and instance areas use millimetres")

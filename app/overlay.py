@@ -12,9 +12,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
-from app.workers import describe, run_job, show_error
+from app.controllers.context import EditorContext
+from app.workers import run_job
 from core.annotation.instance_list import overlay_rgba
 
 log = logging.getLogger("toothseg.app.overlay")
@@ -33,10 +34,10 @@ def predict_overlay(model: Path, image_path: Path, predictor=None) -> dict:
 
 
 class OverlayController(QtCore.QObject):
-    def __init__(self, window: QtWidgets.QMainWindow, models):
+    def __init__(self, ctx: EditorContext, models):
         """``models`` is the Models panel whose "Show as overlay" / "Clear overlay" this follows."""
-        super().__init__(window)
-        self.w = window
+        super().__init__(ctx.parent)
+        self.ctx = ctx
         self.model: Path | None = None
         self.name = ""
         self.classes: list[dict] = []
@@ -46,7 +47,7 @@ class OverlayController(QtCore.QObject):
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._model_key = 0
         self.job = None
-        window.image_shown.connect(lambda _p: self.follow())
+        ctx.image_shown.connect(lambda _p: self.follow())
         models.overlay_requested.connect(self.show_model_named)
         models.overlay_clear_requested.connect(self.clear)
 
@@ -55,7 +56,7 @@ class OverlayController(QtCore.QObject):
         from core.hitl import library
         from core.hitl.model_files import model_path
 
-        s = self.w.session
+        s = self.ctx.session
         if s is None:
             return
         try:
@@ -63,10 +64,10 @@ class OverlayController(QtCore.QObject):
             if onnx is not None and onnx.is_file():
                 library.check_model(s.project, name)  # metadata and graph checked before anything runs
         except Exception as exc:
-            show_error(self.w, "Overlay model", *describe(exc))
+            self.ctx.failed("Overlay model", exc)
             return
         if onnx is None or not onnx.is_file():
-            show_error(self.w, "Overlay model", f"Model {name} has no ONNX file yet: press Export ONNX first.")
+            self.ctx.error("Overlay model", f"Model {name} has no ONNX file yet: press Export ONNX first.")
             return
         self.show_model(onnx, name)
 
@@ -76,22 +77,22 @@ class OverlayController(QtCore.QObject):
         self._predictor, self.classes = None, []
         self._cache.clear()
         self._model_key += 1
-        self.w.layers.set_layer_checked("overlay", True)
-        self.w.layers.visible["overlay"].setText(f"Overlay: {self.name}")
+        self.ctx.layers.set_layer_checked("overlay", True)
+        self.ctx.layers.name_overlay(self.name)
         self.follow()
 
     def clear(self) -> None:
         self.model, self.name, self._predictor, self.labels, self.sample_id = None, "", None, None, ""
         self._cache.clear()
         self._model_key += 1
-        self.w.canvas.set_overlay(None)
-        self.w.layers.visible["overlay"].setText("Overlay model")
-        self.w.status.message("Overlay cleared")
+        self.ctx.canvas.set_overlay(None)
+        self.ctx.layers.name_overlay()
+        self.ctx.message("Overlay cleared")
 
     def follow(self) -> None:
         """Show the overlay of the image now in the editor, predicting it if it is not cached."""
-        s = self.w.session
-        self.w.canvas.set_overlay(None)          # never leave the previous image's overlay on this one
+        s = self.ctx.session
+        self.ctx.canvas.set_overlay(None)        # never leave the previous image's overlay on this one
         self.labels, self.sample_id = None, ""
         if self.model is None or s is None or s.sample is None:
             return
@@ -100,10 +101,10 @@ class OverlayController(QtCore.QObject):
             self._paint(sample.id, self._cache[sample.id])
             return
         key = self._model_key
-        self.w.status.message(f"Overlay: running {self.name} on {sample.id} ...")
-        self.job = run_job(self.w, "Overlay model", predict_overlay, self.model, sample.image, self._predictor,
-                           progress_dialog=False, on_done=lambda r: self._predicted(key, sample.id, r),
-                           on_failed=lambda: self._failed(key))
+        self.ctx.message(f"Overlay: running {self.name} on {sample.id} ...")
+        self.job = run_job(self.ctx.parent, "Overlay model", predict_overlay, self.model, sample.image,
+                           self._predictor, progress_dialog=False,
+                           on_done=lambda r: self._predicted(key, sample.id, r), on_failed=lambda: self._failed(key))
 
     def _failed(self, key: int) -> None:
         """A model that fails (its message is already shown) stops being the overlay, so the next image
@@ -118,18 +119,18 @@ class OverlayController(QtCore.QObject):
         self._cache[sample_id] = result["labels"]
         while len(self._cache) > KEEP:
             self._cache.popitem(last=False)
-        s = self.w.session
+        s = self.ctx.session
         if s is not None and s.sample is not None and s.sample.id == sample_id:
             self._paint(sample_id, result["labels"])
             names = ", ".join(c["name"] for c in self.classes if int(c.get("value", c["id"])) > 0)
             found = int((result["labels"] > 0).sum())
-            self.w.status.message(f"Overlay {self.name} ({names}) on {result['provider']}: {found} px")
+            self.ctx.message(f"Overlay {self.name} ({names}) on {result['provider']}: {found} px")
 
     def _paint(self, sample_id: str, labels: np.ndarray) -> None:
-        s = self.w.session
+        s = self.ctx.session
         if s is None or s.editor is None or labels.shape != s.editor.shape:
-            show_error(self.w, "Overlay model", f"{self.name} returned a {labels.shape} map for a "
-                       f"{s.editor.shape if s and s.editor else '?'} image; overlay not shown")
+            self.ctx.error("Overlay model", f"{self.name} returned a {labels.shape} map for a "
+                           f"{s.editor.shape if s and s.editor else '?'} image; overlay not shown")
             return
         self.labels, self.sample_id = labels, sample_id
-        self.w.canvas.set_overlay(overlay_rgba(labels, self.classes))
+        self.ctx.canvas.set_overlay(overlay_rgba(labels, self.classes))

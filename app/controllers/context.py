@@ -1,4 +1,5 @@
-"""What the model-side controllers may use of the window, named and typed, instead of the window itself."""
+"""What the controllers may use of the window, named and typed, instead of the window itself: the model side
+(``HitlContext``) and the editor side (``EditorContext``: instance list, overlay model)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from app.workers import Job, describe, run_job, show_error
+
+if TYPE_CHECKING:
+    from app.canvas.tools import ToolController
+    from app.canvas.view import CanvasView
+    from app.panels.classes import ClassesPanel
+    from app.panels.layers import LayersPanel
 
 log = logging.getLogger("toothseg.app.hitl")
 
@@ -87,3 +94,28 @@ class HitlContext:
         if s.sample is None or s.sample.id != sample_id:
             return bool(self.select(s.index.samples.index(s.index[sample_id])))
         return True
+
+
+@dataclass
+class EditorContext:
+    """The editor's parts an editor-side controller draws on or listens to, the status line and the open
+    folder's session (read from the window each time: it changes with every folder)."""
+
+    parent: QtWidgets.QMainWindow               # dialogs and jobs are parented here; docks go here
+    canvas: CanvasView
+    layers: LayersPanel                         # View & tools (layer switches; the tab kept in front)
+    classes: ClassesPanel
+    tools: ToolController                       # edits (``edited``) and committing one (``commit``)
+    image_shown: QtCore.SignalInstance          # position of the image now in the editor
+    message: Callable[[str], None]              # the status line
+    current_session: Callable[[], Any]          # -> core.annotation.session.AnnotationSession | None
+
+    @property
+    def session(self):
+        return self.current_session()
+
+    def error(self, title: str, message: str, details: str = "") -> None:
+        show_error(self.parent, title, message, details)
+
+    def failed(self, title: str, exc: BaseException) -> None:
+        show_error(self.parent, title, *describe(exc))

@@ -62,7 +62,7 @@ class TrainingController(QtCore.QObject):
             self.panel.show_plan(str(exc), ready=False)
             self.planned_labels = len(s.index.labeled())
             return
-        self.panel.budget.setValue(plan.recipe.max_minutes or self.panel.budget.value())
+        self.panel.show_budget(plan.recipe.max_minutes)
         self.panel.show_plan(plan.describe())
         self.planned_labels = plan.labeled
 
@@ -149,7 +149,7 @@ class TrainingController(QtCore.QObject):
             self.ctx.failed("Training recipe", exc)
             return
         self.last = {"kind": "mode", "recipe": recipe, "run_dir": auto_train.new_run_dir(project, mode)}
-        self.panel.begin(self.panel.mode.currentText())
+        self.panel.begin(self.panel.mode_title())
         self.panel.set_budget(recipe.max_minutes)
         self.panel.set_running(True)
         self._start_training(resume=False)
@@ -186,7 +186,7 @@ class TrainingController(QtCore.QObject):
         if cancelled:
             kept = f"; last checkpoint kept in {run_dir}" if can_resume else ""
             self.panel.append_log(f"cancelled{kept}")
-            self.panel.eta.setText("cancelled" + (" - press Resume to continue" if can_resume else ""))
+            self.panel.show_run_state("cancelled" + (" - press Resume to continue" if can_resume else ""))
             self.ctx.status(f"Training cancelled{kept}")
 
     def cancel(self) -> None:
@@ -218,9 +218,8 @@ class TrainingController(QtCore.QObject):
             text += f" - {entry.name} is now the active model"
         else:
             text = f"{entry.name} saved; Train on my labels will warm-start from it"
-        self.panel.result_label.setText(text)
-        self.panel.eta.setText(f"done in {outcome.get('elapsed_s', 0):.0f} s")
-        self.panel.append_log(text)
+        self.panel.show_result(text)
+        self.panel.show_run_state(f"done in {outcome.get('elapsed_s', 0):.0f} s")
         self.ctx.status(text)
         self.registered.emit()
         self.show_plan()
@@ -242,8 +241,7 @@ class TrainingController(QtCore.QObject):
             prev = entry.metrics.get("previous_val_dice")
             text += f" (previous model {prev:.3f} on the same validation images)" if prev is not None else ""
             text += f" - {name} is the active model" if s.project.active_model == name else f" - {name}"
-            self.panel.result_label.setText(text)
-            self.panel.append_log(text)
+            self.panel.show_result(text)
             self.ctx.status(text)
         self.registered.emit()
         self._tune_box_tool()

@@ -111,3 +111,7 @@ class LayersPanel(PanelDock):
 
     def set_layer_checked(self, name: str, on: bool) -> None:
         self.visible[name].setChecked(on)
+
+    def name_overlay(self, model: str = "") -> None:
+        """The overlay layer's switch names the model drawn in it ("": none)."""
+        self.visible[OVERLAY].setText(f"Overlay: {model}" if model else LAYER_TITLES[OVERLAY])

@@ -270,6 +270,24 @@ class TrainingPanel(QtWidgets.QDockWidget):
     def append_log(self, line: str) -> None:
         self.log_view.appendPlainText(line)
 
+    def show_result(self, text: str) -> None:
+        """The outcome line of the last run (its Dice with n and interval, the active model); logged too."""
+        self.result_label.setText(text)
+        self.append_log(text)
+
+    def show_run_state(self, text: str) -> None:
+        """The line under the progress bar when a run ends ("done in 42 s", "cancelled - press Resume ...")."""
+        self.eta.setText(text)
+
+    def show_budget(self, minutes: float | None) -> None:
+        """The plan's time budget in the Budget field (None: keep the one shown)."""
+        if minutes:
+            self.budget.setValue(minutes)
+
+    def mode_title(self) -> str:
+        """The Advanced mode's title as its menu shows it (the run's heading in the log)."""
+        return self.mode.currentText()
+
     def _started(self, total: int, info: dict) -> None:
         self._total, self._t0 = max(1, total), time.monotonic()
         self.progress.setRange(0, 1000)
