@@ -15,13 +15,13 @@ from app.actions import TOOLS, build_actions
 from app.autosave import Autosave
 from app.canvas.tools import ToolController
 from app.canvas.view import LAYERS, OVERLAY, CanvasView
+from app.folder_opening import FolderOpening
 from app.help import HelpDialog
 from app.icons import icon
 from app.loading import Loader
 from app.panels.classes import ClassesPanel
 from app.panels.dataset import DatasetPanel
 from app.panels.layers import DEFAULT_OPACITY, LayersPanel
-from app.recent import remember
 from app.start_page import ImportDialog, StartPage
 from app.status import StatusLine
 from app.workers import describe, run_job, show_error
@@ -31,16 +31,6 @@ from core.data.phantom import ensure_sample_project
 
 log = logging.getLogger("toothseg.app")
 CYCLE = (("mask",), ("prediction",), ("errors",), ("mask", "prediction", "errors"), ())
-
-
-def open_session(folder: str | Path) -> AnnotationSession:
-    """The folder-open worker: index, class guess and lock, plus the modules the UI thread needs next."""
-    session = AnnotationSession(folder)
-    from app.preload import warm_foundation_check, warm_imports
-
-    warm_imports()
-    warm_foundation_check()
-    return session
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -58,8 +48,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._told_redirect = False
         self._cycle = 0
         self._target: int | None = None       # the image being loaded (keys step on from it)
-        self._opened: AnnotationSession | None = None
-        self._docks_to_reveal: list[QtWidgets.QWidget] = []
         self.start = StartPage()
         self.canvas = CanvasView()
         self.stack = QtWidgets.QStackedWidget()
@@ -76,9 +64,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_toolbars()
         self.status = StatusLine(self)
         self.loader = Loader(self, self._busy)
+        self.opening = FolderOpening(self)      # open_folder's stages, and the docks shown with a folder
         self.autosave = Autosave(lambda: self.session, lambda: self.save_now(quiet=True), self)
         self._wire()
-        self._show_docks(False)
+        self.opening.show_docks(False)
         self.actions["brush"].setChecked(True)
         for name in ("toggle_mask", "toggle_prediction"):
             self.actions[name].setChecked(True)
@@ -171,7 +160,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dataset.activated.connect(lambda position: self.select(position, wait=False))
         self.classes.active_changed.connect(self._active_class)
         self.classes.classes_changed.connect(self._classes_edited)
-        self.classes.display_changed.connect(self._recolor)
+        self.classes.display_changed.connect(self.recolor)
         self.layers.visibility_changed.connect(self._layer_checked)
         self.layers.opacity_changed.connect(self.canvas.set_layer_opacity)
         self.layers.contour_changed.connect(self._contour)
@@ -187,25 +176,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.hovered.connect(self._hovered)
         self.canvas.zoom_changed.connect(self.status.show_zoom)
 
-    def _show_docks(self, on: bool) -> None:
-        self._docks_to_reveal = []
-        for w in (self.dataset, self.classes, self.layers, *self.toolbars):
-            w.setVisible(on)
-
-    def _reveal_docks(self) -> None:
-        """Show the toolbars and docks one per event-loop turn while a folder is read: showing all five
-        at once lays out and paints the whole window in one go (~100 ms frozen on a 2-core laptop).
-        ``_folder_ready`` shows whatever is left; a failed open hides them again."""
-        self._docks_to_reveal = [w for w in (*self.toolbars, self.dataset, self.classes, self.layers)
-                                 if not w.isVisible()]
-
-        def step() -> None:
-            if self._docks_to_reveal:
-                self._docks_to_reveal.pop(0).setVisible(True)
-                QtCore.QTimer.singleShot(0, step)
-
-        QtCore.QTimer.singleShot(0, step)
-
     # ------------------------------------------------------------------ folders
     def browse_folder(self) -> None:
         folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Open dataset folder")
@@ -218,79 +188,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_folder(self, folder: str | Path, select: int | None = 0, offer_recovery: bool = True,
                     wait: bool = True) -> bool:
         """Open a dataset folder: the index and class guess are built in a worker while the canvas says
-        "Opening ...". ``wait=False`` (menus, start page) returns at once; ``wait=True`` (scripts, tests)
-        returns once the folder and its first image are shown, True when the folder opened."""
-        try:
-            if self.session is not None:
-                self.session.close()
-        except Exception as exc:
-            show_error(self, "Open folder", *describe(exc))
-            return False
-        self.session = None
-        self._opened = None
-        self.dataset.set_index(None)
-        self.canvas.clear()
-        self.stack.setCurrentWidget(self.canvas)
-        self._reveal_docks()
-        self.status.labels["zoom"].setText("")                  # no image, no zoom
-        self.loader.request("Open folder", f"Opening {Path(folder).name} ...", open_session, folder,
-                            on_done=lambda s: self._folder_ready(s, select, offer_recovery),
-                            on_failed=self._folder_failed, on_stale=lambda s: s.close())
-        if not wait:
-            return True
-        self.loader.wait()
-        return self._opened is not None and self._opened is self.session
-
-    def _folder_failed(self) -> None:
-        if self.session is None:
-            self._show_docks(False)
-            self.stack.setCurrentWidget(self.start)
-
-    def _folder_ready(self, session: AnnotationSession, select: int | None, offer_recovery: bool) -> None:
-        """The folder is read: its list (and the training panels that follow it) in one event-loop turn,
-        the classes, docks and first image in the next (all at once froze the window ~60-100 ms on 30
-        panoramics)."""
-        self.session = self._opened = session
-        remember(session.root)
-        session.subscribe(lambda change, sample_id: self._session_changed(session, change, sample_id))
-
-        def listed() -> None:
-            if session is self.session:
-                self.dataset.set_index(session.index)
-                self.loader.defer("Open folder", lambda: self._folder_shown(session, select, offer_recovery))
-
-        self.loader.defer("Open folder", listed)
-
-    def _session_changed(self, session: AnnotationSession, change: str, sample_id: str) -> None:
-        """A mask of the open folder was saved (a key, the autosave, a switch, a restore): its row repaints."""
-        if change == "saved" and session is self.session and sample_id in session.index:
-            self.dataset.model.refresh_sample(session.index.samples.index(session.index[sample_id]))
-
-    def _folder_shown(self, session: AnnotationSession, select: int | None, offer_recovery: bool) -> None:
-        if session is not self.session:
-            return
-        self.classes.set_project(session.project)
-        self._recolor()
-        self.stack.setCurrentWidget(self.canvas)
-        self._show_docks(True)
-        self.setWindowTitle(f"{session.root.name}{' (read-only)' if session.read_only else ''} - ToothSeg Studio")
-        self.folder_access.opened(session)
-        pending = session.pending_recovery() if offer_recovery else []
-        if pending and self.ask(f"Unsaved strokes from an earlier session (crash or forced quit) were found "
-                                f"for {len(pending)} image(s). Restore them into the masks?"):
-            try:
-                n = session.restore(pending)
-            except Exception as exc:  # a full disk or a lost lock: say so; the journals stay for next time
-                show_error(self, "Restore unsaved strokes", *describe(exc))
-            else:
-                done = f"Restored {n} stroke(s) on {len(pending)} image(s)"
-                self.status.message(done)
-                if session.journal.problems:  # damaged entries were skipped: say which, once
-                    show_error(self, "Restore unsaved strokes", f"{done}; skipped: {'; '.join(session.journal.problems)}")
-        elif pending:
-            session.discard_recovery()
-        if select is not None and len(session.index):
-            self.select(select, wait=False)
+        "Opening ..." (``app.folder_opening``). ``wait=False`` (menus, start page) returns at once;
+        ``wait=True`` (scripts, tests) returns once the folder and its first image are shown, True when
+        the folder opened."""
+        return self.opening.open(folder, select, offer_recovery, wait)
 
     def ask(self, question: str) -> bool:
         """Yes/no question (tests replace this to answer without a modal dialog)."""
@@ -337,7 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
             show_error(self, "Open image", *describe(exc))
             return False
         if previous is not None and s.last_save is not None:
-            self._report_save(s.last_save)        # its row repainted through ``_session_changed``
+            self._report_save(s.last_save)        # its row repainted through ``FolderOpening._row_saved``
             s.last_save = None
         self._target = position
         sample = s.index[position]
@@ -410,7 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.autosave.timer.start()
         if result is not None:
-            self._report_save(result, quiet)      # the row repaints through ``_session_changed``
+            self._report_save(result, quiet)      # the row repaints through ``FolderOpening._row_saved``
             self.dataset.update_summary()
 
     def _report_save(self, result, quiet: bool = False) -> None:
@@ -442,9 +343,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.session.save_project()
             except Exception as exc:
                 show_error(self, "Save project", *describe(exc))
-        self._recolor()
+        self.recolor()
 
-    def _recolor(self) -> None:
+    def recolor(self) -> None:
+        """The canvas's class colours follow the class table (colours, hidden classes)."""
         self.canvas.set_lut(render.class_lut(self.classes.classes, self.classes.hidden))
 
     def toggle_layer(self, name: str) -> None:
