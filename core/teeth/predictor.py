@@ -25,6 +25,7 @@ from core.teeth.recipe import network_input
 from core.teeth.scale import working_size
 from core.teeth.separate import separate_teeth
 from core.teeth.targets import CORE, FG, POSITION, QUADRANT
+from core.train.speed import cpu_bf16
 
 WINDOW = 512
 
@@ -53,11 +54,15 @@ class TeethPrediction:
 
 
 class TeethPredictor:
-    def __init__(self, checkpoint: str | Path, allowed: list[int] | None = None, threads: int | None = None):
+    def __init__(self, checkpoint: str | Path, allowed: list[int] | None = None, threads: int | None = None,
+                 bf16: bool = True):
         ck = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
         self.model = build_model(ck["config"]).eval()
         self.model.load_state_dict(ck["state"])
         self.info = ck.get("info", {})
+        self.fast = bf16 and cpu_bf16()          # as in training: bf16 + channels_last where oneDNN has it
+        if self.fast:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.allowed = list(allowed or FDI_NUMBERS)
         if threads:
             torch.set_num_threads(threads)
@@ -65,7 +70,11 @@ class TeethPredictor:
 
     @torch.no_grad()
     def _forward(self, tiles: np.ndarray) -> np.ndarray:
-        return self.model(torch.from_numpy(np.ascontiguousarray(tiles))).numpy()
+        x = torch.from_numpy(np.ascontiguousarray(tiles))
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.fast):
+            return self.model(x).float().numpy()
 
     def outputs(self, image: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, int]:
         """(19, h, w) network outputs at the working size (sigmoid / softmax applied), tile count;

@@ -41,6 +41,7 @@ from core.teeth.targets import (
     load_instances,
 )
 from core.train.ema import WeightAverage
+from core.train.speed import cpu_bf16
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TeethRecipe:
     max_cpu_minutes: float = 30.0
     snapshots: Sequence[float] = (10.0, 30.0, 60.0)
     seed: int = 0
+    bf16: bool = True              # bf16 autocast + channels_last where oneDNN runs bf16 natively (3.1x here)
     weights: dict[str, float] = field(default_factory=lambda: {"fg": 1.0, "core": 1.0, "quadrant": 0.5,
                                                                "position": 1.0})
 
@@ -197,17 +199,22 @@ def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
     train_stems = [s.id for s in samples]
     log(f"loaded {len(items)} training panoramics in {time.process_time() - cpu0:.1f} CPU-s")
     model = build_model(recipe.model_config())
+    fast = recipe.bf16 and cpu_bf16()
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    log(f"{'bf16 + channels_last' if fast else 'fp32'}, {recipe.threads} thread(s)")
     avg = WeightAverage(model, recipe.ema, warmup=True)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=1e-4)
     pending = sorted(m for m in recipe.snapshots if m <= recipe.max_cpu_minutes) + [recipe.max_cpu_minutes]
     step, seen, running = 0, 0, {}
+    info_base = {"precision": "bf16+channels_last" if fast else "fp32", "threads": recipe.threads}
     order: list[int] = []
     history = []
     while True:
         cpu_min = (time.process_time() - cpu0) / 60
         while pending and cpu_min >= pending[0]:
             minute = pending.pop(0)
-            info = {"cpu_minutes": round(cpu_min, 2), "steps": step, "images_seen": seen,
+            info = {**info_base, "cpu_minutes": round(cpu_min, 2), "steps": step, "images_seen": seen,
                     "train_stems": list(train_stems)}
             save_snapshot(out_dir / f"snapshot-{minute:g}.pt", avg.model, recipe, info)
             log(f"snapshot at {cpu_min:.2f} CPU-min (step {step})")
@@ -221,7 +228,11 @@ def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
         for g in opt.param_groups:
             g["lr"] = recipe.lr * min(1.0, (step + 1) / recipe.warmup_steps)
         model.train()
-        parts = teeth_loss(model(x), fg, core, quad, pos, recipe.weights)
+        if fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            logits = model(x)
+        parts = teeth_loss(logits.float(), fg, core, quad, pos, recipe.weights)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()
         opt.step()
@@ -233,7 +244,8 @@ def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
         if step % 20 == 0:
             log(f"step {step} cpu {cpu_min:.2f} min " + " ".join(f"{k} {v:.3f}" for k, v in running.items()))
             history.append({"step": step, "cpu_minutes": round(cpu_min, 3), **{k: round(v, 4) for k, v in running.items()}})
-    summary = {"steps": step, "images_seen": seen, "cpu_minutes": round((time.process_time() - cpu0) / 60, 2)}
+    summary = {**info_base, "steps": step, "images_seen": seen,
+               "cpu_minutes": round((time.process_time() - cpu0) / 60, 2)}
     save_snapshot(out_dir / "last.pt", avg.model, recipe, {**summary, "train_stems": list(train_stems)})
     (out_dir / "history.json").write_text(json.dumps(history))
     return summary
