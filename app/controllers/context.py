@@ -46,8 +46,20 @@ class PredictorCache:
         self._loaded.clear()
 
 
+class ErrorDialogs:
+    """A failure told to the user in a dialog parented to the context's ``parent`` (and logged)."""
+
+    parent: QtWidgets.QWidget
+
+    def error(self, title: str, message: str, details: str = "") -> None:
+        show_error(self.parent, title, message, details)
+
+    def failed(self, title: str, exc: BaseException) -> None:
+        show_error(self.parent, title, *describe(exc))
+
+
 @dataclass
-class HitlContext:
+class HitlContext(ErrorDialogs):
     """The session, the window's few services the controllers call, a job runner and the predictor cache.
 
     ``session`` follows the window's folder (``app.hitl`` sets it); the callables are late-bound so a
@@ -66,11 +78,6 @@ class HitlContext:
         self.message(text)
         log.info(text)
 
-    def error(self, title: str, message: str, details: str = "") -> None:
-        show_error(self.parent, title, message, details)
-
-    def failed(self, title: str, exc: BaseException) -> None:
-        show_error(self.parent, title, *describe(exc))
 
     def project(self):
         """The open folder's project, or None after telling the user to open one."""
@@ -97,7 +104,7 @@ class HitlContext:
 
 
 @dataclass
-class EditorContext:
+class EditorContext(ErrorDialogs):
     """The editor's parts an editor-side controller draws on or listens to, the status line and the open
     folder's session (read from the window each time: it changes with every folder)."""
 
@@ -114,8 +121,3 @@ class EditorContext:
     def session(self):
         return self.current_session()
 
-    def error(self, title: str, message: str, details: str = "") -> None:
-        show_error(self.parent, title, message, details)
-
-    def failed(self, title: str, exc: BaseException) -> None:
-        show_error(self.parent, title, *describe(exc))
