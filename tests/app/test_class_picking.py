@@ -141,6 +141,23 @@ def test_enter_in_a_field_gives_the_keys_back_to_the_canvas(teeth, qtbot):
     qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=10000)
 
 
+def test_a_field_made_later_gives_the_keys_back_too(teeth, qtbot):
+    """Fields are watched one by one (no application-wide filter): one added after the window was built
+    is watched once it takes the focus, and a field of another window is left alone."""
+    w = teeth
+    w.activateWindow()
+    late = QtWidgets.QLineEdit(w.classes)
+    late.show()
+    late.setFocus()
+    qtbot.waitUntil(lambda: late.hasFocus(), timeout=10000)
+    qtbot.keyClick(late, QtCore.Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: w.canvas.hasFocus(), timeout=10000)
+    assert late.property("finishKeysWatched")
+    other = QtWidgets.QLineEdit()
+    w.field_focus._focus_changed(None, other)
+    assert not other.property("finishKeysWatched")
+
+
 def test_a_lone_digit_still_picks_when_the_timer_wakes_early(teeth, qtbot):
     """Qt may wake a timer before its interval; the lone quadrant digit must not be lost then."""
     import time
