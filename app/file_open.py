@@ -3,7 +3,11 @@
 Finder starts an app for a double-clicked ``.toothseg`` file (or one dropped on the Dock icon) without
 a command-line argument: it sends an open-document event, which Qt delivers to the QApplication as
 ``QEvent.FileOpen``, also to an app already running. PyInstaller's argv emulation stays off (it
-misses events that arrive after start-up), so this filter is how the association works on macOS.
+misses events that arrive after start-up), so this handler is how the association works on macOS.
+
+The event goes to the application object, so ``StudioApplication.event`` hears it; an application event
+filter would instead run Python for every event of every widget (thousands per folder open, each taking
+the GIL from busy workers: the UI thread's stalls of issue 19).
 """
 
 from __future__ import annotations
@@ -16,8 +20,19 @@ from app.pointer import PointerError, is_pointer, resolve_pointer
 from app.workers import show_error
 
 
+class StudioApplication(QtWidgets.QApplication):
+    """The app's QApplication: hands FileOpen events to ``file_open_handler`` when one is installed."""
+
+    file_open_handler: FileOpenFilter | None = None
+
+    def event(self, event: QtCore.QEvent) -> bool:
+        if event.type() == QtCore.QEvent.Type.FileOpen and self.file_open_handler is not None:
+            return self.file_open_handler.eventFilter(self, event)
+        return super().event(event)
+
+
 class FileOpenFilter(QtCore.QObject):
-    """Application event filter: a FileOpen event naming a pointer or a folder opens it in ``window``."""
+    """A FileOpen event naming a pointer or a folder opens it in ``window``."""
 
     def __init__(self, window: QtWidgets.QMainWindow):
         super().__init__(window)
@@ -52,8 +67,12 @@ class FileOpenFilter(QtCore.QObject):
 
 
 def install_file_open(app: QtWidgets.QApplication, window: QtWidgets.QMainWindow) -> FileOpenFilter:
-    """Route the application's FileOpen events to ``window`` (call before ``app.exec()``)."""
+    """Route the application's FileOpen events to ``window`` (call before ``app.exec()``); an application
+    made elsewhere (not a ``StudioApplication``) gets an event filter instead."""
     handler = FileOpenFilter(window)
-    app.installEventFilter(handler)
+    if isinstance(app, StudioApplication):
+        app.file_open_handler = handler
+    else:
+        app.installEventFilter(handler)
     return handler
 

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()  # the rotating file in user data gets every line from here on (Help -> Show logs)
     from PySide6 import QtWidgets
 
-    from app.file_open import install_file_open
+    from app.file_open import StudioApplication, install_file_open
     from app.main_window import MainWindow
     from app.preferences_dialog import current, theme_style
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app = QtWidgets.QApplication.instance() or StudioApplication(sys.argv[:1])
     app.setApplicationName("ToothSeg Studio")
     app.setStyleSheet(theme_style(current()))
     window = MainWindow()

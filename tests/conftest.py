@@ -21,6 +21,14 @@ def _isolated_user_data(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def qapp_cls():
+    """pytest-qt builds the app's own QApplication class (FileOpen events reach its ``event``)."""
+    from app.file_open import StudioApplication
+
+    return StudioApplication
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real datasets expected at {SHARED_DATA} (../shared/data beside the repository)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6 import QtGui, QtWidgets
 
-from app.file_open import install_file_open
+from app.file_open import StudioApplication, install_file_open
 
 
 def _post_file_open(qapp, qtbot, path: Path) -> None:
@@ -20,8 +20,9 @@ def _post_file_open(qapp, qtbot, path: Path) -> None:
 @pytest.fixture
 def handler(qapp, window):
     handler = install_file_open(qapp, window)
+    assert isinstance(qapp, StudioApplication) and qapp.file_open_handler is handler  # no app-wide filter
     yield handler
-    qapp.removeEventFilter(handler)
+    qapp.file_open_handler = None
 
 
 def test_a_file_open_event_for_a_pointer_opens_its_dataset(qapp, qtbot, window, handler, thyroid_copy, tmp_path):
