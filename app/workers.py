@@ -70,6 +70,9 @@ class Job(QtCore.QRunnable):
         self.signals.progress.emit(int(done), int(total), str(message))
 
     def run(self) -> None:
+        if self.cancel_token.cancelled:  # cancelled before a deferred start: the work never begins
+            self.signals.cancelled.emit("cancelled before it started")
+            return
         try:
             result = self.fn(*self.args, **self.kwargs)
         except CancelledError as exc:
@@ -81,6 +84,7 @@ class Job(QtCore.QRunnable):
 
 
 _running: set[Job] = set()
+PAINT_FIRST_MS = 60   # a first paint of a panel with plots takes ~25 ms of UI-thread CPU
 
 
 def _finished(*_args: Any, **_kwargs: Any) -> None:
@@ -89,9 +93,13 @@ def _finished(*_args: Any, **_kwargs: Any) -> None:
 
 def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any], *args: Any,
             on_done: Callable[[Any], None] | None = None, progress_dialog: bool = True,
-            on_failed: Callable[[], None] | None = None, **kwargs: Any) -> Job:
+            on_failed: Callable[[], None] | None = None, paint_first: bool = False, **kwargs: Any) -> Job:
     """Start ``fn`` in the global thread pool; optional progress dialog whose Cancel sets the token.
-    A failure is always shown to the user; ``on_failed`` then lets the caller reset its own state."""
+    A failure is always shown to the user; ``on_failed`` then lets the caller reset its own state.
+
+    ``paint_first``: start the worker PAINT_FIRST_MS later, so the window paints its answer to the click
+    (a raised panel, its first plot) before a worker's Python competes for the GIL; otherwise the two
+    share it and a 25 ms paint took 50-90 ms (issue 19's first Train)."""
     job = Job(fn, *args, **kwargs)
     dialog = None
     if progress_dialog:
@@ -141,5 +149,8 @@ def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any]
     job.signals.failed.connect(failed)
     job.signals.cancelled.connect(cancelled)
     _running.add(job)
-    QtCore.QThreadPool.globalInstance().start(job)
+    if paint_first:
+        QtCore.QTimer.singleShot(PAINT_FIRST_MS, lambda: QtCore.QThreadPool.globalInstance().start(job))
+    else:
+        QtCore.QThreadPool.globalInstance().start(job)
     return job

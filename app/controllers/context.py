@@ -87,9 +87,11 @@ class HitlContext(ErrorDialogs):
         return self.session.project
 
     def run(self, title: str, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
-            **kwargs: Any) -> Job:
-        """Run ``fn`` in a worker; progress goes to the status line, errors to a dialog and the log."""
-        job = run_job(self.parent, title, fn, *args, on_done=on_done, progress_dialog=False, **kwargs)
+            paint_first: bool = False, **kwargs: Any) -> Job:
+        """Run ``fn`` in a worker; progress goes to the status line, errors to a dialog and the log
+        (``paint_first``: see ``app.workers.run_job``)."""
+        job = run_job(self.parent, title, fn, *args, on_done=on_done, progress_dialog=False,
+                      paint_first=paint_first, **kwargs)
         job.signals.progress.connect(lambda d, n, msg: self.message(f"{title}: {d}/{n} {msg}"))
         return job
 

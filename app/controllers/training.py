@@ -114,7 +114,7 @@ class TrainingController(QtCore.QObject):
         self.panel.set_budget(plan.recipe.max_minutes)
         self.panel.set_running(True)
         self.job = self.ctx.run("Preparing splits", auto_train.compute_splits, project, s.index,
-                                on_done=lambda splits: self._splits_ready(splits))
+                                on_done=lambda splits: self._splits_ready(splits), paint_first=True)
         self._watch(self.job)
 
     def _splits_ready(self, splits) -> None:
@@ -164,12 +164,12 @@ class TrainingController(QtCore.QObject):
 
             self.job = self.ctx.run("Train on my labels", run_plan, last["plan"], root, last["run_dir"],
                                     events=events, resume=resume, previous_checkpoint=last["previous"],
-                                    on_done=self._trained)
+                                    on_done=self._trained, paint_first=True)
         else:
             from core.hitl.modes import run_mode
 
             self.job = self.ctx.run("Training", run_mode, last["recipe"], root, last["run_dir"], events=events,
-                                    resume=resume, on_done=self._trained)
+                                    resume=resume, on_done=self._trained, paint_first=True)
         self.panel.set_running(True)
         self._watch(self.job)
 

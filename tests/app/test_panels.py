@@ -247,3 +247,25 @@ def test_finished_jobs_let_their_arguments_go(qtbot, window):
     del payload
     gc.collect()
     assert ref() is None
+
+
+def test_paint_first_jobs_start_after_the_window_painted_and_never_once_cancelled(qtbot, window):
+    """A ``paint_first`` job begins PAINT_FIRST_MS after the click (the window answers first); cancelled
+    in between, its work never begins and the cancellation is reported."""
+    import time
+
+    from app.workers import PAINT_FIRST_MS
+
+    started, done = [], []
+    t0 = time.monotonic()
+    run_job(window, "Later", lambda: started.append(time.monotonic() - t0) or 1, on_done=done.append,
+            progress_dialog=False, paint_first=True)
+    assert not started                                    # nothing ran before the event loop turned
+    qtbot.waitUntil(lambda: done == [1], timeout=10000)
+    assert started[0] >= PAINT_FIRST_MS / 1000 * 0.9
+    ran, stopped = [], []
+    job = run_job(window, "Never", lambda: ran.append(1), progress_dialog=False, paint_first=True)
+    job.signals.cancelled.connect(stopped.append)
+    job.cancel_token.cancel()
+    qtbot.waitUntil(lambda: bool(stopped), timeout=10000)
+    assert not ran and "before it started" in stopped[0]
