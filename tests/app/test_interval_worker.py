@@ -39,6 +39,7 @@ def test_model_active_first_interval_estimated_in_the_background(qtbot, window, 
     assert measure_later.ESTIMATING in ctl.models.table.item(0, 2).text()
     assert measurer.widget.isVisible() and measurer.button.isEnabled()
     window.statusBar().grab().save("/tmp/h16_measure_running.png")
+    qtbot.wait(100)                                   # the layout follows the new text in the next turn
     ctl.training.grab().save("/tmp/h16_result_estimating.png")
     qtbot.waitUntil(lambda: not measurer.running, timeout=300_000)
     metrics = Project.open(root).model(name).metrics
@@ -46,6 +47,7 @@ def test_model_active_first_interval_estimated_in_the_background(qtbot, window, 
     result = ctl.training.result_label.text()
     assert "95 % CI" in result and "cross-validation over groups" in result and name in result
     assert "[" in ctl.models.table.item(0, 2).text() and not measurer.widget.isVisible()
+    qtbot.wait(100)                                   # the layout follows the new text in the next turn
     ctl.training.grab().save("/tmp/h16_result_measured.png")
     _stop_box_tuning(qtbot, ctl)
 
