@@ -102,3 +102,5 @@ def test_open_without_waiting_then_errors_reach_the_user(qtbot, main_window, thy
         box.close()
     assert not w.open_folder(tmp_path / "no_such_folder")
     assert errors(w) and w.session is None and w.stack.currentWidget() is w.start
+    qtbot.wait(50)                                   # a reveal turn still pending shows nothing now
+    assert not w.dataset.isVisible() and not any(d.isVisible() for d in w.hitl.docks)
