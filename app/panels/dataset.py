@@ -73,6 +73,10 @@ class ThumbnailLoader(QtCore.QObject):
         self.changed.emit(sample_id)
 
 
+_ROLES = frozenset({QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.DecorationRole,
+                    QtCore.Qt.ItemDataRole.ToolTipRole, QtCore.Qt.ItemDataRole.UserRole})
+
+
 class SampleListModel(QtCore.QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,7 +110,9 @@ class SampleListModel(QtCore.QAbstractListModel):
         return 0 if parent is not None and parent.isValid() else len(self.rows)
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or self.index_ is None:
+        # a row's paint asks for ~10 roles; the ones not answered return before any lookup (the list
+        # repaints rows while a folder opens and thumbnails arrive, on the UI thread)
+        if role not in _ROLES or not index.isValid() or self.index_ is None:
             return None
         sample = self.index_[self.rows[index.row()]]
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
