@@ -111,53 +111,87 @@ def _val_share(data) -> float:
 
 
 def cross_validate(recipe, data, run_dir: str | Path, steps: int, minutes: float, events=None,
-                   cancel: CancelToken | None = None, seed: int = 0) -> dict[str, Any]:
-    """Train ``k`` group-disjoint folds, each for the shipped model's ``steps`` optimiser steps (capped at
-    ``minutes`` each); pooled held-out Dice with its interval over groups."""
+                   cancel: CancelToken | None = None, seed: int = 0, folds: int = MAX_FOLDS,
+                   repeats: int = 1) -> dict[str, Any]:
+    """Train ``folds`` group-disjoint fold models, each for the shipped model's ``steps`` optimiser steps
+    (capped at ``minutes`` each); pooled held-out Dice with its interval over groups. ``repeats`` > 1
+    repeats the whole cross-validation with other fold assignments and averages each label's held-out
+    Dice (and signals) over the repeats before the bootstrap: one fold model that trains badly then moves
+    its labels' Dice by 1/repeats of its miss, so the interval follows the clips more than the luck of
+    one fold's training (n and groups stay the labels')."""
     from core.train.evaluate import evaluate
     from core.train.loop import run_training
 
     cancel = cancel or CancelToken()
-    folds = fold_assignment(list(data.index), seed=seed)
-    k = len(set(folds.values()))
+    assignments = [fold_assignment(list(data.index), k=folds, seed=seed + 101 * r) for r in range(max(1, repeats))]
+    k = len(set(assignments[0].values()))
     if k < 2:
         return {**dice_summary([]), "method": "none", "folds": k,
                 "ci_note": "all labels come from one acquisition group: no cross-validation is possible"}
+    if len(assignments) > 1 and k == len({s.group or s.id for s in data.index if s.is_training_label}):
+        assignments = assignments[:1]  # one group per fold: every repeat would hold out the same groups
     base = Path(run_dir) / "cv"
     rows: list[dict[str, Any]] = []
     group_of = {s.id: s.group or s.id for s in data.index}
     share = _val_share(data)
+    total = k * len(assignments)
     try:
-        for f in range(k):
-            cancel.raise_if_cancelled("cross-validation")
-            fold_data = _fold_data(data, folds, f, share, seed)
-            n_train = sum(1 for s in fold_data.index.labeled() if s.split == "train")
-            epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / recipe.batch_size))))
-            if events is not None:
-                events.on_log(f"cross-validation fold {f + 1}/{k}: {n_train} labels train, {epochs} epochs, "
-                              f"{sum(v == f for v in folds.values())} held out by group")
-            fold_dir = base / f"fold{f + 1}"
-            fold_recipe = recipe.updated(max_minutes=float(minutes), epochs=epochs, preview_every=0, tensorboard=False)
-            try:
-                run_training(fold_recipe, fold_data, fold_dir, cancel=cancel)
-            except ToothSegError as exc:  # e.g. a fold whose other groups hold a single label
+        for r, assignment in enumerate(assignments):
+            for f in range(k):
+                cancel.raise_if_cancelled("cross-validation")
+                step = r * k + f + 1
+                fold_data = _fold_data(data, assignment, f, share, seed + 101 * r)
+                n_train = sum(1 for s in fold_data.index.labeled() if s.split == "train")
+                epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / recipe.batch_size))))
                 if events is not None:
-                    events.on_log(f"cross-validation fold {f + 1}/{k} skipped: {exc}")
-                continue
-            best = fold_dir / "best.safetensors"
-            if not best.exists():
-                continue
-            report = evaluate(best, fold_data, split="test", cancel=cancel)
-            status = {s.id: s.status for s in fold_data.index}
-            rows += [{**r, "fold": f + 1, "group": group_of.get(r["id"], r["id"])} for r in report["per_image"]
-                     if status.get(r["id"]) == "labeled"]
+                    events.on_log(f"cross-validation fold {step}/{total}: {n_train} labels train, {epochs} epochs, "
+                                  f"{sum(v == f for v in assignment.values())} held out by group")
+                fold_dir = base / f"fold{step}"
+                fold_recipe = recipe.updated(max_minutes=float(minutes), epochs=epochs, preview_every=0,
+                                             tensorboard=False)
+                try:
+                    run_training(fold_recipe, fold_data, fold_dir, cancel=cancel)
+                except ToothSegError as exc:  # e.g. a fold whose other groups hold a single label
+                    if events is not None:
+                        events.on_log(f"cross-validation fold {step}/{total} skipped: {exc}")
+                    continue
+                best = fold_dir / "best.safetensors"
+                if not best.exists():
+                    continue
+                report = evaluate(best, fold_data, split="test", cancel=cancel)
+                status = {s.id: s.status for s in fold_data.index}
+                rows += [{**r_, "fold": step, "group": group_of.get(r_["id"], r_["id"])}
+                         for r_ in report["per_image"] if status.get(r_["id"]) == "labeled"]
+                shutil.rmtree(fold_dir, ignore_errors=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)  # fold models are a means, not models to keep
+    rows = average_repeats(rows)
     summary = dice_summary([r["dice"] for r in rows], [r["group"] for r in rows], seed=seed)
-    out = {**summary, "method": f"{k}-fold cross-validation over groups", "folds": k,
+    method = f"{k}-fold cross-validation over groups" + (f", {len(assignments)} repeats" if len(assignments) > 1 else "")
+    out = {**summary, "method": method, "folds": k, "repeats": len(assignments),
            "per_image": [{"id": r["id"], "dice": r["dice"], "fold": r["fold"], "group": r["group"],
-                          **{k: r[k] for k in ROW_SIGNALS if k in r}} for r in rows]}  # quality calibration
+                          **{s: r[s] for s in (*ROW_SIGNALS, "dice_repeats") if s in r}}
+                         for r in rows]}  # the quality calibration's rows
     atomic_write_json(Path(run_dir) / "cross_validation.json", out)  # the per-image evidence, kept with the model
+    return out
+
+
+def average_repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per label: Dice and signals averaged over the repeats that scored it (``fold``: the
+    first repeat's; ``dice_repeats``: each repeat's Dice)."""
+    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_id[r["id"]].append(r)
+    out = []
+    for rs in by_id.values():
+        row = dict(rs[0])
+        if len(rs) > 1:
+            for key in ("dice", *ROW_SIGNALS):
+                vals = [float(r[key]) for r in rs if r.get(key) is not None]
+                if vals:
+                    row[key] = sum(vals) / len(vals)
+            row["dice_repeats"] = [float(r["dice"]) for r in rs]
+        out.append(row)
     return out
 
 

@@ -1,0 +1,52 @@
+"""Cross-validation over groups with repeats: every label is scored once per repeat by a fold model that never
+saw its group, and its Dice (and quality signals) are averaged over the repeats before the bootstrap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.hitl import auto_train
+from core.hitl.cross_validation import average_repeats, cross_validate, fold_assignment
+from core.train.data import open_dataset
+from tests.core.test_hitl_auto_train import TINY, open_project, thyroid  # noqa: F401 (fixture)
+
+
+def test_repeated_folds_average_each_label_over_repeats(thyroid, tmp_path):  # noqa: F811
+    project, index = open_project(thyroid)
+    auto_train.ensure_splits(project, index)
+    recipe = auto_train.plan_training(project, index, device="cpu", **TINY).recipe
+    data = open_dataset(thyroid, recipe.split_seed, recipe.split_ratios)
+    labels = [s for s in data.index if s.is_training_label]
+    assert len({s.group for s in labels}) >= 3
+
+    def partition(seed: int) -> set[frozenset[str]]:
+        folds = fold_assignment(labels, k=2, seed=seed)
+        return {frozenset(i for i, f in folds.items() if f == k) for k in set(folds.values())}
+
+    assert partition(0) != partition(101)                     # the repeat holds out other group combinations
+    cv = cross_validate(recipe, data, tmp_path, steps=2, minutes=1.0, folds=2, repeats=2)
+    assert cv["method"] == "2-fold cross-validation over groups, 2 repeats" and cv["repeats"] == 2
+    assert cv["n"] == len(labels) and len({r["id"] for r in cv["per_image"]}) == len(labels)  # n stays the labels
+    for row in cv["per_image"]:
+        assert len(row["dice_repeats"]) == 2
+        assert row["dice"] == pytest.approx(sum(row["dice_repeats"]) / 2)
+        assert row["soft"] is not None and 0.0 <= row["soft"] <= 1.0
+    assert cv["ci"][0] <= cv["dice"] <= cv["ci"][1]
+    stored = json.loads((Path(tmp_path) / "cross_validation.json").read_text())
+    assert stored["per_image"] == cv["per_image"] and not (Path(tmp_path) / "cv").exists()
+    # one group per fold: a repeat would hold out the same groups again, so it is not run
+    loo = cross_validate(recipe, data, tmp_path, steps=2, minutes=1.0, folds=len(labels), repeats=2)
+    assert loo["repeats"] == 1 and loo["folds"] == len({s.group for s in labels}) and "repeats" not in loo["method"]
+
+
+def test_average_repeats_keeps_one_row_per_label_and_skips_missing_signals():
+    rows = [{"id": "a", "dice": 0.2, "soft": 0.4, "flip": None, "fold": 1, "group": "g"},
+            {"id": "b", "dice": 0.9, "soft": 0.8, "flip": None, "fold": 2, "group": "h"},
+            {"id": "a", "dice": 0.6, "soft": 0.6, "flip": None, "fold": 5, "group": "g"}]
+    out = {r["id"]: r for r in average_repeats(rows)}
+    assert out["a"]["dice"] == pytest.approx(0.4) and out["a"]["soft"] == pytest.approx(0.5)
+    assert out["a"]["fold"] == 1 and out["a"]["dice_repeats"] == [0.2, 0.6] and out["a"]["flip"] is None
+    assert out["b"] == rows[1]                                # scored once: unchanged
