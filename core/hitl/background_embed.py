@@ -58,6 +58,8 @@ class LabelEmbedder:
         store = embedding_store(project.dir)
         cached = cache_samples(labeled, (DEFAULT_SIDE, DEFAULT_SIDE), None, False, cancel)
         images = [torch.from_numpy(normalise(img.astype(np.float32)))[None] for img in cached.images]
+        if LiteMedSAMHead.flip_augment:  # the training's flipped copies (core.train.finetune)
+            images += [x.flip(-1) for x in images]
         before = self.model._memo.encoded
         self.model.precompute(images, cancel=cancel, store=store)
         fresh = self.model._memo.encoded - before

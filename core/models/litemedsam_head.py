@@ -130,6 +130,9 @@ class LiteMedSAMHead(nn.Module):
     # well below any change of a mask; one timing run after the warm-up (each forward encodes an image)
     parity_tolerance = 5e-3
     timing_repeats = 1
+    # trained with left-right flips (each image's mirror image embedded once more): 20 thyroid labels, mean
+    # Dice on 134 unseen frames over 3 seeds 0.670 -> 0.698 (ADR 0015)
+    flip_augment = True
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, base_channels: int = 32,
                  norm: str = "batch") -> None:

@@ -17,7 +17,7 @@ from core.train.ema import WeightAverage
 from core.train.losses import seg_loss
 from core.train.metrics import class_scores, image_means, predict_labels
 from core.train.objective import Objective
-from core.train.transforms import train_transform
+from core.train.transforms import flip_transform, train_transform
 
 # val images needed before validation, not the labels' shape alone, chooses the largest-component rule
 MIN_VAL_TO_CHOOSE = 10
@@ -41,20 +41,23 @@ class FinetuneObjective(Objective):
         self.train_cache = cache_samples(self.train_samples, r.input_hw, lut, r.bilateral, self.cancel)
         self.val_cache = cache_samples(val, r.input_hw, lut, r.bilateral, self.cancel)
         self.mirror = mirror_indices([0] + [c.value for c in self.classes]) if self.channels > 1 else None
-        self.transform = train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom,
-                                         mirror=self.mirror)
-        if self.mirror is not None and r.augment:
+        self.model, config = make_model(r, self.channels)
+        # a frozen encoder's head (ADR 0015) sees each image and its mirror image, both embedded once
+        flips = not r.augment and not r.crop and getattr(self.model, "flip_augment", False)
+        self.transform = (flip_transform(r.input_hw, r.seed, self.mirror) if flips else
+                          train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom, mirror=self.mirror))
+        if self.mirror is not None and (r.augment or flips):
             self.log("FDI classes: a left-right flip in augmentation swaps the sides' tooth numbers")
         self.loader = self.make_loader(SupervisedSet(self.train_cache, self.transform), r.batch_size)
         self.val_set = SupervisedSet(self.val_cache)
-        self.model, config = make_model(r, self.channels)
         if r.init:
             self.init_report = init_from(self.model, r.init, self.log)
         precompute = getattr(self.model, "precompute", None)
         if precompute is not None:  # a frozen encoder (ADR 0015): every image once, before the budget starts,
             from core.models.litemedsam_head import embedding_store  # or read where the background left it
 
-            precompute([x for x, _ in SupervisedSet(self.train_cache)] + [x for x, _ in self.val_set],
+            train = [x for x, _ in SupervisedSet(self.train_cache)]
+            precompute(train + [x.flip(-1) for x in train if flips] + [x for x, _ in self.val_set],
                        log=self.log, cancel=self.cancel, store=embedding_store(self.data.project.dir))
         self.meta = base_meta(r, self.data, config, self.train_samples, self.classes)
         self.one_structure = 0

@@ -91,6 +91,15 @@ def train_transform(size: int | tuple[int, int], augment: bool = True, crop: int
     return A.Compose(ops, seed=seed)
 
 
+def flip_transform(size: int | tuple[int, int], seed: int | None = None,
+                   mirror: Sequence[int] | None = None) -> A.Compose:
+    """Resize and a left-right flip half the time, nothing else: a frozen encoder's embedding of each
+    image and of its mirror image is computed once (ADR 0015), any other augmentation would need a new
+    encoding every epoch."""
+    flip = MirrorFlip(mirror, p=0.5) if mirror is not None else A.HorizontalFlip(p=0.5)
+    return A.Compose([A.Resize(*hw(size)), flip], seed=seed)
+
+
 class TwoViews:
     """Weak and strong views of one image sharing flip and rotation (Mean Teacher seed)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import albumentations as A
 import pytest
 import torch
 
@@ -25,14 +26,14 @@ def test_background_embeddings_are_what_training_reads(shared_data, tmp_path):
     src = shared_data / "tg3k_thyroid"
     root = make_subset(src, tmp_path / "thyroid", 1, n_unlabeled=2)
     embedder = LabelEmbedder()
-    assert embedder.update(root)["embedded"] == 1            # labels only: the unlabeled images wait
+    assert embedder.update(root)["embedded"] == 2            # the label and its mirror image; unlabeled wait
     assert embedder.update(root)["embedded"] == 0            # nothing new, nothing encoded
     name = sorted((src / "images").iterdir())[10].name       # the user saves one more mask
     shutil.copy(src / "images" / name, root / "images" / name)
     shutil.copy(src / "masks" / name, root / "masks" / name)
-    assert embedder.update(root)["embedded"] == 1
+    assert embedder.update(root)["embedded"] == 2
     store = embedding_store(Project.open(root).dir)
-    assert len(list(store.glob("*.npy"))) == 2
+    assert len(list(store.glob("*.npy"))) == 4
 
     # a training's model reads them through the training's own data path (FinetuneObjective.prepare)
     data = open_dataset(root)
@@ -42,6 +43,9 @@ def test_background_embeddings_are_what_training_reads(shared_data, tmp_path):
     model.precompute([x for x, _ in SupervisedSet(cached)], log=logs.append, store=store)
     assert model._memo.loaded == 2 and model._memo.encoded == 0, logs
     assert "2 of them ready from the background" in logs[0]
+    mirrored = SupervisedSet(cached, A.Compose([A.Resize(256, 256), A.HorizontalFlip(p=1.0)]))  # as flip_transform
+    model.precompute([x for x, _ in mirrored], store=store)
+    assert model._memo.loaded == 4 and model._memo.encoded == 0
 
 
 def test_a_plan_without_the_head_embeds_nothing(shared_data, tmp_path, monkeypatch):
