@@ -11,7 +11,8 @@ Signals, all from one image's prediction:
   a flag, not part of the estimate since v2: a thyroid lobe's mirror image is the other lobe, so good
   masks often score 0 (ADR 0016);
 - ``position``: how far the centroid lies from the labels' (a flag, not part of the estimate).
-The product of the model's ``terms`` (v2: ``soft · gate``; v1 models: ``flip · area``) is mapped to
+The product of the model's ``terms`` (v2: ``soft · gate``, or ``soft · area`` when that ranked the held-out
+labels better at calibration; v1 models: ``flip · area``) is mapped to
 Dice by a line fitted at training time on held-out labels (``core.infer.quality_fit``: the cross-
 validation folds' out-of-fold rows, else the validation images) and stored with the model (sidecar and
 ONNX metadata key ``quality``), so the viewer build estimates the same way.

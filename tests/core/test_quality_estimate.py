@@ -189,3 +189,36 @@ def test_queue_orders_by_estimate_and_bulk_accept_skips_flagged(shared_data, tmp
     assert queue.accept_many([x.id for x in bulk]) == 2
     project = Project.open(root)
     assert sorted(k for k, v in project.status.items() if v == "reviewed") == sorted(x.id for x in bulk)
+
+
+def _partial_rows(masks, prior_masks, soft_of):
+    """Held-out rows of confident partial masks: the top ``f`` of each real gland's rows kept."""
+    rows = []
+    for i, (m, f) in enumerate(zip(masks, np.linspace(0.15, 1.0, len(masks)), strict=True)):
+        fg = m > 0
+        ys = np.nonzero(fg)[0]
+        cut = np.quantile(ys, f) if f < 1 else ys.max() + 1
+        part = fg & (np.arange(fg.shape[0])[:, None] < cut)
+        rows.append({"id": str(i), "dice": binary_dice(part, fg), "soft": soft_of(f), "flip": None,
+                     "area_frac": float(part.mean())})
+    return rows
+
+
+def test_calibration_chooses_area_when_confident_partial_masks_are_what_goes_wrong(shared_data):
+    from core.infer.quality_fit import TERM_CHOICES, fit_from_rows
+
+    train = label_masks(shared_data, 12, step=40)
+    held = label_masks(shared_data, 12, start=7, step=40)
+    # the LiteMedSAM head's failure (ADR 0016): partial masks it is sure of -- the gate saturates, area ranks
+    rows = _partial_rows(held, train, lambda f: 0.9 + 0.02 * np.sin(7 * f))
+    sure = fit_from_rows(train, rows, "cross-validation")
+    as_v2 = QualityModel(prior=sure.prior)                    # v2's soft x gate on the same rows
+    v2_rho = spearman([as_v2.raw_from_row(r) for r in rows], [r["dice"] for r in rows])
+    assert sure.terms == ("soft", "area") and sure.val_spearman > v2_rho + 0.15
+    stored = QualityModel.from_json(json.loads(json.dumps(sure.to_json())))
+    assert stored.terms == ("soft", "area") and stored.calibrated   # readers (viewer build) keep the choice
+    # partial masks that are unsure at their edges (the U-Net's): soft alone ranks, the tie keeps v2's gate
+    unsure = fit_from_rows(train, _partial_rows(held, train, lambda f: f), "cross-validation")
+    assert unsure.terms == TERM_CHOICES[0] == ("soft", "gate")
+    # too few rows to choose: v2's terms
+    assert fit_from_rows(train, _partial_rows(held[:5], train, lambda f: 0.9), "validation").terms == ("soft", "gate")
