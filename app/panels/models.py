@@ -16,6 +16,8 @@ from core.train.confidence import describe, from_metrics
 
 COLUMNS = ("", "Model", "Val Dice", "Mode", "Created", "ONNX", "int8 drop", "Data")  # what decides, first
 DICE = COLUMNS.index("Val Dice")
+NAME = COLUMNS.index("Model")
+NAME_WIDTH = 140   # "finetune-20261202-065802" in full would push Val Dice and Mode out of a 400 px dock
 
 
 def _num(value, fmt: str = "{:.3f}") -> str:
@@ -61,6 +63,7 @@ class ModelsPanel(PanelDock):
         super().__init__("Models", "modelsDock", parent)
         lay = self.body_layout
         self.table = row_table(COLUMNS, "modelsTable")
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)   # the run's date and time stay readable
         self.table.doubleClicked.connect(lambda _i: self._emit(self.activate_requested))
         self.table.itemSelectionChanged.connect(lambda: self.selection_changed.emit(self.selected()))
         lay.addWidget(self.table, 2)
@@ -128,7 +131,7 @@ class ModelsPanel(PanelDock):
             created = row["created"].replace("T", " ")
             values = ("●" if row["active"] else "", row["name"], _dice_text(m), row["mode"], created[5:16],
                       onnx, _num(row.get("dice_drop"), "{:+.4f}"), row["fingerprint"][:8])
-            tips = {DICE: _dice_tip(m), 4: created, 5: parity if row["has_onnx"] else "", 7: row["fingerprint"]}
+            tips = {NAME: row["name"], DICE: _dice_tip(m), 4: created, 5: parity if row["has_onnx"] else "", 7: row["fingerprint"]}
             for c, text in enumerate(values):
                 item = QtWidgets.QTableWidgetItem(text)
                 if row["active"]:
@@ -137,6 +140,8 @@ class ModelsPanel(PanelDock):
                     item.setToolTip(tips[c])
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        if self.table.columnWidth(NAME) > NAME_WIDTH:   # long run names elide in the middle (full name as tip)
+            self.table.setColumnWidth(NAME, NAME_WIDTH)
         names = [row["name"] for row in rows]
         if selected in names:
             self.table.selectRow(names.index(selected))

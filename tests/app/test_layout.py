@@ -128,7 +128,9 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     assert m.curves_title.text() == f"Training curves of {name} ({len(rows)} epochs)"
     table = m.table
     assert table.item(0, DICE).text().startswith("0.")
-    right = table.columnViewportPosition(DICE) + table.columnWidth(DICE)
-    assert 0 <= table.columnViewportPosition(DICE) and right <= table.viewport().width()   # Dice column visible
+    mode = DICE + 1
+    right = table.columnViewportPosition(mode) + table.columnWidth(mode)
+    assert 0 <= table.columnViewportPosition(DICE) and right <= table.viewport().width()   # Dice and Mode visible
+    assert table.item(0, 1).toolTip() == name                     # an elided run name has its full name as tip
     m.grab().save(str(tmp_path / "models.png"))
     w2.close()
