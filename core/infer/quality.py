@@ -173,6 +173,9 @@ class QualityModel:
     val_mae: float | None = None  # mean |estimate - true Dice| on them
     source: str = ""         # what the line was fitted on: "validation" or "cross-validation"
     val_spearman: float | None = None  # rank correlation of estimate and true Dice on those images
+    # the lowest rank correlation among the terms the calibration chose from: choosing the better of two on
+    # the same rows flatters its figure, so a bulk accept asks that every choice ranked them (ADR 0016)
+    trust_spearman: float | None = None
     version: int = 2
     terms: tuple[str, ...] = TERMS
 
@@ -231,7 +234,8 @@ class QualityModel:
             return cls(prior=prior, terms=terms, a=_finite(data.get("a", 0.0)), b=_finite(data.get("b", 1.0)),
                        n_val=int(data.get("n_val", 0)), val_mae=None if mae is None else _finite(mae),
                        source=str(data.get("source", ""))[:40], version=int(data.get("version", 1)),
-                       val_spearman=None if data.get("val_spearman") is None else _finite(data["val_spearman"]))
+                       val_spearman=None if data.get("val_spearman") is None else _finite(data["val_spearman"]),
+                       trust_spearman=None if data.get("trust_spearman") is None else _finite(data["trust_spearman"]))
         except (TypeError, ValueError, AttributeError):
             return cls()  # damaged calibration: estimate uncalibrated rather than refuse the model
 
@@ -243,8 +247,10 @@ class QualityModel:
     def trusted(self) -> bool:
         """Whether the estimate proved it ranks masks: Spearman >= TRUST_SPEARMAN on at least TRUST_MIN_ROWS
         held-out labels. Only then may a bulk accept rely on it (20-label thyroid models ranged from
-        0.15 to 0.66 on unseen videos, ADR 0016)."""
-        return self.n_val >= TRUST_MIN_ROWS and (self.val_spearman or 0.0) >= TRUST_SPEARMAN
+        0.15 to 0.66 on unseen videos, ADR 0016), and when the calibration chose its terms, every choice
+        did (``trust_spearman``)."""
+        rho = self.val_spearman if self.trust_spearman is None else min(self.val_spearman or 0.0, self.trust_spearman)
+        return self.n_val >= TRUST_MIN_ROWS and (rho or 0.0) >= TRUST_SPEARMAN
 
 
 def assess(predictor, image: np.ndarray, model: QualityModel | None = None) -> tuple[Any, dict[str, Any]]:

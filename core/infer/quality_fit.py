@@ -75,21 +75,23 @@ def fit_from_rows(train_masks: Sequence[np.ndarray], rows: Sequence[dict[str, An
     return _fitted(model, sigs, true, source)
 
 
-def choose_terms(sigs: Sequence[dict[str, Any]], true: Sequence[float]) -> tuple[str, ...]:
-    """The TERM_CHOICES entry whose product ranks ``true`` best (the first on a tie or too few rows)."""
+def choose_terms(sigs: Sequence[dict[str, Any]], true: Sequence[float]) -> tuple[tuple[str, ...], float | None]:
+    """The TERM_CHOICES entry whose product ranks ``true`` best (the first on a tie or too few rows), and the
+    lowest Spearman among the choices (what a bulk accept is judged on: the best of several flatters)."""
     if len(sigs) < MIN_FOR_SLOPE:
-        return TERM_CHOICES[0]
-    best, best_rho = TERM_CHOICES[0], -2.0
+        return TERM_CHOICES[0], None
+    best, best_rho, rhos = TERM_CHOICES[0], -2.0, []
     for terms in TERM_CHOICES:
         rho = spearman([math.prod(float(s[t]) for t in terms) for s in sigs], true)
+        rhos.append(-1.0 if rho is None else rho)
         if rho is not None and rho > best_rho + 1e-9:
             best, best_rho = terms, rho
-    return best
+    return best, min(rhos)
 
 
 def _fitted(model: QualityModel, sigs: list[dict[str, Any]], true: list[float], source: str) -> QualityModel:
     if sigs:
-        model.terms = choose_terms(sigs, true)
+        model.terms, model.trust_spearman = choose_terms(sigs, true)
         raw = [model.raw(s) for s in sigs]
         model.a, model.b = fit_line(raw, true)
         model.n_val = len(raw)

@@ -105,6 +105,8 @@ def evidence(run_dir: Path, rows: list[dict]) -> str:
 
     from scipy.stats import spearmanr
 
+    from core.infer.quality import QualityModel
+
     cv = json.loads((run_dir / "cross_validation.json").read_text()) if (run_dir / "cross_validation.json").exists() else {}
     by_fold, by_group = defaultdict(list), defaultdict(list)
     for r in cv.get("per_image", []):
@@ -123,7 +125,8 @@ def evidence(run_dir: Path, rows: list[dict]) -> str:
             f"labels under 0.1: {sum(r['dice'] < 0.1 for r in cv.get('per_image', []))}\n"
             f"    unseen clips: {fmt(f'{np.mean(v):.2f} (n={len(v)})' for v in unseen_groups.values())}\n"
             f"    quality ({'x'.join(quality.get('terms', []))}, held-out Spearman {quality.get('val_spearman') or 0:.2f}, "
-            f"bulk accept {'on' if (quality.get('n_val', 0) >= 8 and (quality.get('val_spearman') or 0) >= 0.6) else 'off'}): "
+            f"lowest of the choices {quality.get('trust_spearman') or 0:.2f}, bulk accept "
+            f"{'on' if QualityModel.from_json(quality).trusted else 'off'}): "
             f"Spearman {spearmanr(est, true)[0]:.3f} (goal >= 0.6); top 20 {true[queue[:20]].mean():.3f} (goal >= 0.85; "
             f"best possible {np.sort(true)[-20:].mean():.3f}); flagged {sum(bool(r['flags']) for r in rows)}")
 

@@ -217,6 +217,11 @@ def test_calibration_chooses_area_when_confident_partial_masks_are_what_goes_wro
     assert sure.terms == ("soft", "area") and sure.val_spearman > v2_rho + 0.15
     stored = QualityModel.from_json(json.loads(json.dumps(sure.to_json())))
     assert stored.terms == ("soft", "area") and stored.calibrated   # readers (viewer build) keep the choice
+    assert sure.trust_spearman == pytest.approx(v2_rho) and stored.trust_spearman == sure.trust_spearman
+    # the better of two on the same rows flatters: a bulk accept needs every choice to have ranked them
+    assert not QualityModel(n_val=20, val_spearman=0.7, trust_spearman=0.5).trusted
+    assert QualityModel(n_val=20, val_spearman=0.7, trust_spearman=0.65).trusted
+    assert QualityModel.from_json({**sure.to_json(), "trust_spearman": None, "val_spearman": 0.7}).trusted  # older
     # partial masks that are unsure at their edges (the U-Net's): soft alone ranks, the tie keeps v2's gate
     unsure = fit_from_rows(train, _partial_rows(held, train, lambda f: f), "cross-validation")
     assert unsure.terms == TERM_CHOICES[0] == ("soft", "gate")
