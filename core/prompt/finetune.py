@@ -203,7 +203,7 @@ def write_folder(out_dir: Path, base_folder: Path, base_manifest: dict, dec: byt
     return manifest
 
 
-def finetune_decoder(pairs, out_dir: Path, steps: int = 200, lr: float = 1e-5, seed: int = 0,
+def finetune_decoder(pairs, out_dir: Path, steps: int = 200, lr: float = 3e-5, seed: int = 0,
                      progress=None, cancel=None) -> dict:
     """``pairs``: (image path, mask path) of labeled images. Writes a complete model folder (the usual
     encoder, the fine-tuned decoder, a manifest saying so) to ``out_dir``; always starts from the

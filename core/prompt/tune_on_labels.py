@@ -33,6 +33,9 @@ EMB_FOLDER = "litemedsam-embeddings"
 MAX_ENCODINGS = 64          # 2 MB each on disk (float16)
 THRESHOLDS = (None, 0.0, -1.0, -2.0)   # logit cuts tried on the held-out boxes (None: geometry.auto_cut)
 MIN_GAIN = 0.005            # mean Dice a tuned decoder must win by (a tie keeps the shipped one)
+# decoder learning rate: 3e-5 against 1e-5, 120 steps on the lobes of 17 thyroid labels, mean Dice on 151 lobes of
+# 134 unseen frames 0.856 against 0.849 (shipped 0.818); flipped copies as well: 0.850 (ADR 0011)
+TUNE_LR = 3e-5
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 
@@ -123,7 +126,7 @@ def _plan(train, held, rng) -> list[tuple[Any, bool]]:
     return order
 
 
-def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = 1e-5,
+def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = TUNE_LR,
                    max_encodings: int = MAX_ENCODINGS, min_gain: float = MIN_GAIN, per_image: int = 8, seed: int = 0,
                    progress=None, cancel=None, idle: bool = False, convert: bool = True) -> dict[str, Any]:
     """Fine-tune the decoder on ``root``'s labels and keep it only if its held-out mean Dice beats the

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--out", type=Path, default=None,
                    help="model folder to write (default: the project's litemedsam/, which the box tool then uses)")
     f.add_argument("--steps", type=int, default=200)
-    f.add_argument("--lr", type=float, default=1e-5)
+    f.add_argument("--lr", type=float, default=3e-5)
     f.add_argument("--max-images", type=int, default=0, help="use at most this many labeled images (0: all)")
     f.add_argument("--keep-if-better", action="store_true",
                    help="as Train on my labels does: hold out labeled groups, keep the tuned decoder only if it "
