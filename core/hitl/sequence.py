@@ -108,10 +108,11 @@ def _measure(holdout: dict[str, Any], recipe: Recipe, data, run_dir: Path, train
 
 
 def _cap(trained: dict[str, Any]) -> float:
-    """Minutes a fold may take: TIME_CAP times the shipped model's training time, at least one."""
-    from core.hitl.cross_validation import TIME_CAP
+    """Minutes a fold may take: TIME_CAP times the shipped model's training time, at least MIN_CAP_MINUTES
+    (a safety stop: the fold's budget is its steps)."""
+    from core.hitl.cross_validation import MIN_CAP_MINUTES, TIME_CAP
 
-    return max(1.0, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
+    return max(MIN_CAP_MINUTES, TIME_CAP * float(trained.get("elapsed_s", 60)) / 60)
 
 
 def cv_summary(recipe: Recipe, data, run_dir: Path, steps: int, cap_minutes: float, why: str,

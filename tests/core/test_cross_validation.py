@@ -50,3 +50,14 @@ def test_average_repeats_keeps_one_row_per_label_and_skips_missing_signals():
     assert out["a"]["dice"] == pytest.approx(0.4) and out["a"]["soft"] == pytest.approx(0.5)
     assert out["a"]["fold"] == 1 and out["a"]["dice_repeats"] == [0.2, 0.6] and out["a"]["flip"] is None
     assert out["b"] == rows[1]                                # scored once: unchanged
+
+
+def test_a_fold_cut_short_by_its_time_cap_is_said_in_words(thyroid, tmp_path):  # noqa: F811
+    project, index = open_project(thyroid)
+    auto_train.ensure_splits(project, index)
+    recipe = auto_train.plan_training(project, index, device="cpu", **{**TINY, "max_steps": 0}).recipe
+    data = open_dataset(thyroid, recipe.split_seed, recipe.split_ratios)
+    cv = cross_validate(recipe, data, tmp_path, steps=100_000, minutes=0.004, folds=2)
+    assert cv["n"] > 0 and "stopped at its time cap after" in cv["ci_note"] and "pessimistic" in cv["ci_note"]
+    enough = cross_validate(recipe, data, tmp_path, steps=2, minutes=1.0, folds=2)
+    assert "time cap" not in enough["ci_note"]
