@@ -31,6 +31,9 @@ WINDOW = 512
 # Seeds are cores above this probability: 0.5 merges neighbours whose cores the network blurs
 # together; 0.9 was best on 64 training panoramics (mAP@.5 0.68 at 0.8, 0.76 at 0.9, 0.75 at 0.95)
 CORE_THRESHOLD = 0.9
+MIN_SCORE = 0.0
+# output channels of a mirrored panoramic in the original's order: quadrant sides 1 <-> 2 and 3 <-> 4
+SIDES_SWAPPED = [0, 1, 3, 2, 5, 4, *range(6, 19)]
 
 
 def is_teeth_checkpoint(path: str | Path) -> bool:
@@ -58,11 +61,12 @@ class TeethPrediction:
 
 class TeethPredictor:
     def __init__(self, checkpoint: str | Path, allowed: list[int] | None = None, threads: int | None = None,
-                 bf16: bool = True):
+                 bf16: bool = True, tta: bool = False):
         ck = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
         self.model = build_model(ck["config"]).eval()
         self.model.load_state_dict(ck["state"])
         self.info = ck.get("info", {})
+        self.tta = tta
         self.fast = bf16 and cpu_bf16()          # as in training: bf16 + channels_last where oneDNN has it
         if self.fast:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -79,24 +83,30 @@ class TeethPredictor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.fast):
             return self.model(x).float().numpy()
 
-    def outputs(self, image: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, int]:
-        """(19, h, w) network outputs at the working size (sigmoid / softmax applied), tile count;
-        canvases wider or taller than ``window`` + 128 px go through the sliding window."""
-        gray = image if image.ndim == 2 else image[..., :3].mean(-1)
-        h, w = working_size(*gray.shape)
-        if (h, w) != gray.shape:
-            gray = cv2.resize(gray.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    def _logits(self, gray: np.ndarray, window: int) -> tuple[np.ndarray, int]:
+        h, w = gray.shape
         x = network_input(gray)
-        mult = 32
-        ph, pw = -h % mult, -w % mult
+        ph, pw = -h % 32, -w % 32
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="edge")
         if max(x.shape[1:]) <= window + 128:
-            logits, tiles = self._forward(x[None])[0], 1
-        else:
-            tiles = len(tile_starts(x.shape[1], window, 0.25)) * len(tile_starts(x.shape[2], window, 0.25))
-            logits = sliding_forward(self._forward, x, (window, window), overlap=0.25, batch_size=2)
-        logits = logits[:, :h, :w]
+            return self._forward(x[None])[0][:, :h, :w], 1
+        tiles = len(tile_starts(x.shape[1], window, 0.25)) * len(tile_starts(x.shape[2], window, 0.25))
+        return sliding_forward(self._forward, x, (window, window), overlap=0.25, batch_size=2)[:, :h, :w], tiles
+
+    def outputs(self, image: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, int]:
+        """(19, h, w) network outputs at the working size (sigmoid / softmax applied), tile count;
+        canvases wider or taller than ``window`` + 128 px go through the sliding window. With ``tta``
+        the mirrored panoramic's logits, mirrored back with the sides swapped, are averaged in."""
+        gray = image if image.ndim == 2 else image[..., :3].mean(-1)
+        h, w = working_size(*gray.shape)
+        gray = gray.astype(np.float32)
+        if (h, w) != gray.shape:
+            gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+        logits, tiles = self._logits(gray, window)
+        if self.tta:
+            back = self._logits(np.ascontiguousarray(gray[:, ::-1]), window)[0][:, :, ::-1]
+            logits = (logits + back[SIDES_SWAPPED]) * np.float32(0.5)
         out = np.empty_like(logits)
         out[FG] = 1 / (1 + np.exp(-logits[FG]))
         out[CORE] = 1 / (1 + np.exp(-logits[CORE]))
@@ -106,7 +116,10 @@ class TeethPredictor:
             out[sl] = e / e.sum(0, keepdims=True)
         return out, tiles
 
-    def predict(self, image: np.ndarray, min_area: int = 40) -> TeethPrediction:
+    def predict(self, image: np.ndarray, min_area: int = 40, min_score: float | None = None) -> TeethPrediction:
+        """Numbered teeth of ``image``; teeth scoring under ``min_score`` (default ``MIN_SCORE``) are
+        left out of the mask and the list."""
+        min_score = MIN_SCORE if min_score is None else min_score
         out, tiles = self.outputs(image)
         h, w = out.shape[1:]
         lab = separate_teeth(out[FG], out[CORE], min_area=min_area, core_threshold=CORE_THRESHOLD)
@@ -137,6 +150,8 @@ class TeethPredictor:
             ys_, xs_ = np.nonzero(mask)
             bbox = (int(xs_.min()), int(ys_.min()), int(xs_.max() - xs_.min() + 1), int(ys_.max() - ys_.min() + 1))
             sure = float(np.sqrt(vote.quadrant[quadrant_index(value)] * vote.position[position_index(value)]))
+            if fg * sure < min_score:
+                continue
             instances.append(Instance(int(value), mask, area, bbox, fg * sure))
             label_map[mask] = value
         prob = out[FG] if (h, w) == (H, W) else cv2.resize(out[FG], (W, H), interpolation=cv2.INTER_LINEAR)
