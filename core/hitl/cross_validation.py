@@ -34,8 +34,8 @@ from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
 MAX_FOLDS = 4  # 20 labels: each fold trains on ~15 (the shipped model on 17); 3 folds' 13 were erratic
 # A fold's budget is the shipped model's optimiser steps; the time cap only stops a runaway. The folds run
 # later, at idle priority, often on a busier CPU than the shipped training had: with 2x its time and a one-
-# minute floor, a 20-label head fold on a loaded 2-core machine stopped after 63 of 120 steps and the
-# cross-validated Dice fell from 0.69 to 0.49 (over-segmenting fold models). A fold cut short is said in words.
+# minute floor, a 20-label head fold on the loaded 2-core machine stopped after 63 of its 120 steps. A fold
+# cut short is said in the interval's note (ADR 0012).
 TIME_CAP = 6.0     # a fold may take at most this many times the shipped model's training minutes ...
 MIN_CAP_MINUTES = 5.0  # ... and never less than this
 
