@@ -36,6 +36,8 @@ MIN_GAIN = 0.005            # mean Dice a tuned decoder must win by (a tie keeps
 # decoder learning rate: 3e-5 against 1e-5, 120 steps on the lobes of 17 thyroid labels, mean Dice on 151 lobes of
 # 134 unseen frames 0.856 against 0.849 (shipped 0.818); flipped copies as well: 0.850 (ADR 0011)
 TUNE_LR = 3e-5
+# the kept decoder trains again on every label once the held-out check has passed (ADR 0011)
+ALL_LABELS = True
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 
@@ -128,13 +130,16 @@ def _plan(train, held, rng) -> list[tuple[Any, bool]]:
 
 def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, lr: float = TUNE_LR,
                    max_encodings: int = MAX_ENCODINGS, min_gain: float = MIN_GAIN, per_image: int = 8, seed: int = 0,
-                   progress=None, cancel=None, idle: bool = False, convert: bool = True) -> dict[str, Any]:
+                   progress=None, cancel=None, idle: bool = False, convert: bool = True,
+                   all_labels: bool = ALL_LABELS) -> dict[str, Any]:
     """Fine-tune the decoder on ``root``'s labels and keep it only if its held-out mean Dice beats the
     shipped decoder's by more than ``min_gain`` (and an earlier tuned one's). Returns the figures (also
     written to the project's prompt_tune.json). ``per_image``: structures taken per image (a panoramic has
     32 teeth, each its own crop). ``idle``: lower this thread's priority for good (a worker thread).
     ``convert`` False: skip (quietly) when the shipped ONNX pair is not there yet, rather than converting
-    the checkpoint (the app: a box tool never used needs no tuning)."""
+    the checkpoint (the app: a box tool never used needs no tuning). ``all_labels``: once the held-out check
+    keeps tuning, the decoder written is trained again from the shipped one on every label (held-out ones too);
+    the figures stay the held-out check's."""
     import torch
 
     from core.data.io import read_image, read_mask
@@ -224,6 +229,15 @@ def tune_on_labels(root: str | Path, budget_s: float = 180.0, steps: int = 200, 
         figures = {k: result[k] for k in ("n_train", "n_heldout", "base_dice", "steps")} | {
             "lr": lr, "held_out": how}
         if t_mean > max(b_mean, p_mean or 0.0) + min_gain:
+            if all_labels:  # the check passed: the decoder the box tool gets learns from the held-out labels too,
+                t2 = time.monotonic()  # with as many steps as the checked one had, else the checked one stays
+                final = ft.base_model()
+                result["final_steps"] = ft.train_decoder(final, train + held, done, lr, seed, cancel=cancel,
+                                                         deadline=max(t2 + 5.0, t0 + 0.97 * budget_s))
+                result["final_train_s"] = round(time.monotonic() - t2, 1)
+                result["final_on_all_labels"] = result["final_steps"] >= done
+                if result["final_on_all_labels"]:
+                    model = final
             dec, err = ft.export_decoder(model, train[0])
             ft.write_folder(own, base_folder, base_manifest, dec, err,
                             figures | {"decoder": "tuned", "tuned_dice": result["tuned_dice"],

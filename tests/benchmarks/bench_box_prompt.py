@@ -86,7 +86,9 @@ def tuned_folder(src, files, dest):
     result = tune_on_labels(dest, budget_s=budget)
     print(f"\n[box prompt] tuning on {len(files)} labeled images: {result['message']} "
           f"({result.get('encodings', 0)} encodings in {result.get('encode_s', 0)} s, {result.get('steps', 0)} "
-          f"steps in {result.get('train_s', 0)} s, {time.monotonic() - t:.0f} s wall, budget {budget:.0f} s)")
+          f"steps in {result.get('train_s', 0)} s; kept decoder retrained on every label: "
+          f"{result.get('final_on_all_labels')} ({result.get('final_steps')} steps in {result.get('final_train_s')} s); "
+          f"{time.monotonic() - t:.0f} s wall, budget {budget:.0f} s)")
     return dest, result
 
 

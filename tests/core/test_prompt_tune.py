@@ -48,6 +48,7 @@ def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, cap
     r = tune_on_labels.tune_on_labels(thyroid9, budget_s=900, steps=4, min_gain=-1.0)   # keep whatever it scores; 4 steps end it
     assert r["kept"] and r["decoder"] == "tuned" and r["n_heldout"] >= tune_on_labels.MIN_HELDOUT
     assert r["heldout_images"] == 3 and r["n_train"] >= 6 and r["steps"] == 4
+    assert r["final_on_all_labels"] and r["final_steps"] == 4   # kept: trained again on every label
     assert 0.3 < r["base_dice"] <= 1 and 0.3 < r["tuned_dice"] <= 1
     folder = store.project_folder(thyroid9)
     manifest = store.check_dir(folder)
