@@ -16,6 +16,10 @@ TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset; TOOTH
 Measured (2-core CPU at load average 10-22, default budgets, 4-fold cross-validation over groups): 6 of 6
 intervals contain the unseen Dice; widths 0.34, 0.51, 0.36 (20 labels) and 0.31, 0.23, 0.25 (50 labels).
 20 labels with ``--minutes 3``: 0.675 [0.561, 0.790] against 0.717 unseen (width 0.23). ADR 0012.
+Third pass (ADR 0012): 20 labels, LiteMedSAM head, before its embedding store: widths 0.24, 0.27, 0.23, 2 of 2
+measured contain the unseen Dice; after it (aa803be, seed 0): 0.492 [0.379, 0.609] vs 0.695, outside (fold
+models trained on store embeddings the encoder does not produce). 50 labels (U-Net): widths 0.25, 0.12, 0.06,
+1 of 3 contain it (the unseen clips are harder than the labelled ones).
 """
 
 from __future__ import annotations
