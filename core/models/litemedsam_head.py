@@ -32,6 +32,7 @@ EMBED_CHANNELS = 256
 MEMO_ENTRIES = 160  # about 2 MB each (fp16): enough for the small label sets the plan uses it for
 STORE_DIRNAME = "litemedsam-head-embeddings"  # in the project folder: embeddings computed in the background
 STORE_ENTRIES = 160  # on disk, newest kept (2 MB each)
+STORE_VERSION = "fp32"  # stores written before the encoder ran fp32 under autocast are never read
 
 
 def embedding_store(project_dir: str | Path) -> Path:
@@ -39,7 +40,7 @@ def embedding_store(project_dir: str | Path) -> Path:
     never reads another's embeddings)."""
     from core.prompt.weights import CHECKPOINT_SHA256
 
-    return Path(project_dir) / STORE_DIRNAME / CHECKPOINT_SHA256[:16]
+    return Path(project_dir) / STORE_DIRNAME / f"{CHECKPOINT_SHA256[:16]}-{STORE_VERSION}"
 
 
 class EmbeddingMemo(OrderedDict):
@@ -63,8 +64,11 @@ class EmbeddingMemo(OrderedDict):
             arrays = [self.fast.run(None, {"image": x[i:i + 1].detach().float().contiguous().numpy()})[0]
                       for i in range(len(x))]
             return torch.from_numpy(np.concatenate(arrays))
-        with torch.no_grad():
-            return encoder(x)
+        # fp32 always, whatever the training's autocast: the exported ONNX encoder runs fp32, and bf16
+        # embeddings (the speed autotune's bf16 trials, a bf16 training step's memo misses) were memoised and
+        # stored, so the head trained on embeddings ~5 % off the ones it is used on
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            return encoder(x.float())
 
     def load(self, key: bytes) -> torch.Tensor | None:
         """An embedding the background embedding (or an earlier run) left on disk, or None."""

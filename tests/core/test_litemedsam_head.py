@@ -38,6 +38,20 @@ def test_encoder_is_frozen_kept_in_eval_and_memoised(shared_data):
     assert len(model._memo) == 0                          # new weights forget old embeddings
 
 
+def test_embeddings_are_fp32_even_inside_a_bf16_training_step(shared_data):
+    """The exported ONNX encoder runs fp32; an embedding first met inside autocast (a bf16 speed trial, a
+    training step) must be the same one, or the head trains on embeddings it never sees in use."""
+    model = build_model({"name": "litemedsam_head", "in_channels": 1, "out_channels": 1, "base_channels": 8}).eval()
+    frame = read_image(sorted((shared_data / "tg3k_thyroid" / "images").iterdir())[1]).astype(np.float32) / 255
+    x = torch.from_numpy((frame - 0.5) / 0.25)[None, None]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = model.encode(x)
+    model._memo.clear()
+    outside = model.encode(x)
+    assert inside.dtype == outside.dtype == torch.float32
+    assert torch.allclose(inside, outside, atol=2e-3)   # fp16 memo storage only; bf16 differed by up to 0.07
+
+
 @needs_weights
 def test_train_on_few_labels_uses_the_head_and_its_onnx_segments_unseen_frames(shared_data, tmp_path):
     src = shared_data / "tg3k_thyroid"
