@@ -1,4 +1,4 @@
-"""What the FDI-instance network learns per pixel, built from per-tooth masks (ADR: two-stage teeth).
+"""What the FDI-instance network learns per pixel, built from per-tooth masks (ADR 0019).
 
 Instead of 32 (or 52) competing tooth classes the network predicts four factors a few hundred CPU
 steps can learn: tooth vs background, the tooth *core* (each tooth shrunk away from its neighbours,
