@@ -18,7 +18,8 @@ intervals contain the unseen Dice; widths 0.34, 0.51, 0.36 (20 labels) and 0.31,
 20 labels with ``--minutes 3``: 0.675 [0.561, 0.790] against 0.717 unseen (width 0.23). ADR 0012.
 Third pass (ADR 0012): 20 labels, LiteMedSAM head, before its embedding store: widths 0.24, 0.27, 0.23, 2 of 2
 measured contain the unseen Dice; after it (aa803be, seed 0): 0.492 [0.379, 0.609] vs 0.695, outside (fold
-models trained on store embeddings the encoder does not produce). 50 labels (U-Net): widths 0.25, 0.12, 0.06,
+models trained on store embeddings the encoder does not produce); seed 1: 0.717 [0.602, 0.813] vs
+0.687, inside. 50 labels (U-Net): widths 0.25, 0.12, 0.06,
 1 of 3 contain it (the unseen clips are harder than the labelled ones).
 """
 
