@@ -32,7 +32,7 @@ EMBED_CHANNELS = 256
 MEMO_ENTRIES = 160  # about 2 MB each (fp16): enough for the small label sets the plan uses it for
 STORE_DIRNAME = "litemedsam-head-embeddings"  # in the project folder: embeddings computed in the background
 STORE_ENTRIES = 160  # on disk, newest kept (2 MB each)
-STORE_VERSION = "fp32"  # stores written before the encoder ran fp32 under autocast are never read
+STORE_VERSION = "fp32-eval"  # stores written before the encoder always ran fp32 in eval mode are never read
 
 
 def embedding_store(project_dir: str | Path) -> Path:
@@ -67,6 +67,7 @@ class EmbeddingMemo(OrderedDict):
         # fp32 always, whatever the training's autocast: the exported ONNX encoder runs fp32, and bf16
         # embeddings (the speed autotune's bf16 trials, a bf16 training step's memo misses) were memoised and
         # stored, so the head trained on embeddings ~5 % off the ones it is used on
+        encoder.eval()   # whoever last called .train() on a part of the model, the frozen encoder is eval
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             return encoder(x.float())
 
@@ -143,9 +144,9 @@ class LiteMedSAMHead(nn.Module):
         super().__init__()
         from core.prompt.tinyvit import TinyViT
 
-        self.encoder = TinyViT()
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
+        self.encoder = TinyViT().eval()   # frozen from the start: a new module is in training mode, and
+        for p in self.encoder.parameters():  # embedding before any .train()/.eval() ran TinyViT's BatchNorm
+            p.requires_grad_(False)          # on each image's own statistics and moved its running ones
         self.decoder = LiteMedSAMDecoder(in_channels, base_channels, norm)
         self.head = nn.Conv2d(base_channels // 2, out_channels, 1)
         # 1 once the encoder holds LiteMedSAM's weights; saved with them, so a loaded checkpoint may use

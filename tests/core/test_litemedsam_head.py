@@ -38,16 +38,19 @@ def test_encoder_is_frozen_kept_in_eval_and_memoised(shared_data):
     assert len(model._memo) == 0                          # new weights forget old embeddings
 
 
-def test_embeddings_are_fp32_even_inside_a_bf16_training_step(shared_data):
-    """The exported ONNX encoder runs fp32; an embedding first met inside autocast (a bf16 speed trial, a
-    training step) must be the same one, or the head trains on embeddings it never sees in use."""
-    model = build_model({"name": "litemedsam_head", "in_channels": 1, "out_channels": 1, "base_channels": 8}).eval()
+def test_embeddings_are_fp32_and_eval_even_inside_a_bf16_training_step(shared_data):
+    """The exported ONNX encoder runs fp32 in eval mode; an embedding first met inside autocast (a bf16 speed
+    trial, a training step) or on a model just built (training's precompute) must be the same one, or the
+    head trains on embeddings it never sees in use."""
+    model = build_model({"name": "litemedsam_head", "in_channels": 1, "out_channels": 1, "base_channels": 8})
+    stats = {k: v.clone() for k, v in model.encoder.state_dict().items() if "running" in k}
     frame = read_image(sorted((shared_data / "tg3k_thyroid" / "images").iterdir())[1]).astype(np.float32) / 255
     x = torch.from_numpy((frame - 0.5) / 0.25)[None, None]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        inside = model.encode(x)
+        inside = model.encode(x)          # as built: no .train() / .eval() called yet (training's precompute)
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in stats.items())   # BatchNorm untouched
     model._memo.clear()
-    outside = model.encode(x)
+    outside = model.eval().encode(x)
     assert inside.dtype == outside.dtype == torch.float32
     assert torch.allclose(inside, outside, atol=2e-3)   # fp16 memo storage only; bf16 differed by up to 0.07
 
