@@ -36,8 +36,9 @@ MIN_GAIN = 0.005            # mean Dice a tuned decoder must win by (a tie keeps
 # decoder learning rate: 3e-5 against 1e-5, 120 steps on the lobes of 17 thyroid labels, mean Dice on 151 lobes of
 # 134 unseen frames 0.856 against 0.849 (shipped 0.818); flipped copies as well: 0.850 (ADR 0011)
 TUNE_LR = 3e-5
-# the kept decoder trains again on every label once the held-out check has passed (ADR 0011)
-ALL_LABELS = True
+# train the kept decoder again on every label once the held-out check has passed: off, it did not help (20 thyroid
+# labels, 200 steps each, 43 unseen lobes: 0.844 against 0.849 for the checked decoder; ADR 0011)
+ALL_LABELS = False
 MIN_HELDOUT = 3             # structures; fewer and the comparison says nothing
 
 

@@ -45,7 +45,8 @@ def thyroid9(shared_data, tmp_path, monkeypatch):
 def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, capsys):
     from training.cli import main
 
-    r = tune_on_labels.tune_on_labels(thyroid9, budget_s=900, steps=4, min_gain=-1.0)   # keep whatever it scores; 4 steps end it
+    r = tune_on_labels.tune_on_labels(thyroid9, budget_s=900, steps=4, min_gain=-1.0,   # keep whatever it scores
+                                      all_labels=True)                                  # 4 steps end it
     assert r["kept"] and r["decoder"] == "tuned" and r["n_heldout"] >= tune_on_labels.MIN_HELDOUT
     assert r["heldout_images"] == 3 and r["n_train"] >= 6 and r["steps"] == 4
     assert r["final_on_all_labels"] and r["final_steps"] == 4   # kept: trained again on every label
