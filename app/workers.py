@@ -57,6 +57,7 @@ class Job(QtCore.QRunnable):
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.signals = JobSignals()
         self.cancel_token = CancelToken()
+        self.deferred = False   # started after the window painted (``run_job(paint_first=True)``)
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
@@ -70,7 +71,7 @@ class Job(QtCore.QRunnable):
         self.signals.progress.emit(int(done), int(total), str(message))
 
     def run(self) -> None:
-        if self.cancel_token.cancelled:  # cancelled before a deferred start: the work never begins
+        if self.deferred and self.cancel_token.cancelled:  # cancelled before its deferred start: never begins
             self.signals.cancelled.emit("cancelled before it started")
             return
         try:
@@ -150,6 +151,7 @@ def run_job(parent: QtWidgets.QWidget | None, title: str, fn: Callable[..., Any]
     job.signals.cancelled.connect(cancelled)
     _running.add(job)
     if paint_first:
+        job.deferred = True
         QtCore.QTimer.singleShot(PAINT_FIRST_MS, lambda: QtCore.QThreadPool.globalInstance().start(job))
     else:
         QtCore.QThreadPool.globalInstance().start(job)
