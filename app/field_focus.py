@@ -22,7 +22,7 @@ class FieldFocus(QtCore.QObject):
         super().__init__(window)
         self.window, self.canvas = window, canvas
         QtWidgets.QApplication.instance().focusChanged.connect(self._focus_changed)
-        QtCore.QTimer.singleShot(0, self._watch_built)   # the fields the window has once it is built
+        QtCore.QTimer.singleShot(0, self, self._watch_built)   # fields of the built window (dropped if it goes)
 
     def _watch_built(self) -> None:
         for kind in FIELDS:
@@ -48,7 +48,7 @@ class FieldFocus(QtCore.QObject):
         if kind == QtCore.QEvent.Type.ShortcutOverride:
             ev.accept()                       # the field gets Enter / Esc, not the window's shortcuts
             return True
-        QtCore.QTimer.singleShot(0, self._back_to_canvas)
+        QtCore.QTimer.singleShot(0, self, self._back_to_canvas)
         return False
 
     def _back_to_canvas(self) -> None:

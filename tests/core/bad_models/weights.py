@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.core.bad_input_cases import Case, Inputs
-from tests.core.bad_models.env import CHECKPOINT_RUNS, ModelEnv, copied_inputs, rehash
+from tests.core.bad_models.env import CHECKPOINT_RUNS, ModelEnv, copied_inputs
+from tests.core.bad_models.env import rehash as rehash_run
 
 
 def weights_case(name: str, breaker: Callable[[Path, ModelEnv], None], says: str, **kwargs: Any) -> Case:
@@ -33,7 +34,7 @@ def _save_state(run: Path, state, rehash: bool = True) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(run / "last.safetensors"),
               metadata={"format": "toothseg-checkpoint"})
     if rehash:
-        rehash(run)
+        rehash_run(run)
 
 
 def _other_arch(run: Path, env: ModelEnv, rehash: bool = True) -> None:
@@ -70,7 +71,7 @@ def _only_bn_counters(run: Path, env: ModelEnv) -> None:
 def _raw(data: bytes) -> Callable[[Path, ModelEnv], None]:
     def breaker(run: Path, env: ModelEnv) -> None:
         (run / "last.safetensors").write_bytes(data)
-        rehash(run)
+        rehash_run(run)
     return breaker
 
 
