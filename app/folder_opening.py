@@ -63,9 +63,9 @@ class FolderOpening(QtCore.QObject):
         def step() -> None:
             if self._docks_to_reveal:
                 self._docks_to_reveal.pop(0).setVisible(True)
-                QtCore.QTimer.singleShot(0, step)
+                QtCore.QTimer.singleShot(0, self, step)
 
-        QtCore.QTimer.singleShot(0, step)
+        QtCore.QTimer.singleShot(0, self, step)   # dropped with the window if it closes meanwhile
 
     def open(self, folder: str | Path, select: int | None = 0, offer_recovery: bool = True,
              wait: bool = True) -> bool:
