@@ -20,6 +20,7 @@ from core.data.classes import FDI_NUMBERS
 from core.infer.sliding import sliding_forward, tile_starts
 from core.interop.instances import Instance
 from core.models.registry import build_model
+from core.preprocess import to_network_size
 from core.teeth.numbering import ToothVote, number_teeth
 from core.teeth.recipe import network_input
 from core.teeth.scale import working_size
@@ -100,9 +101,7 @@ class TeethPredictor:
         the mirrored panoramic's logits, mirrored back with the sides swapped, are averaged in."""
         gray = image if image.ndim == 2 else image[..., :3].mean(-1)
         h, w = working_size(*gray.shape)
-        gray = gray.astype(np.float32)
-        if (h, w) != gray.shape:
-            gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+        gray = to_network_size(gray, (h, w))   # the one resize (core.preprocess), as training's
         logits, tiles = self._logits(gray, window)
         if self.tta:
             back = self._logits(np.ascontiguousarray(gray[:, ::-1]), window)[0][:, :, ::-1]

@@ -26,6 +26,7 @@ from core.data.layouts import load_index
 from core.data.masks import load_image, load_mask
 from core.data.sample import Sample
 from core.models.registry import build_model
+from core.preprocess import to_network_size
 from core.teeth.scale import working_size
 from core.teeth.targets import (
     CORE,
@@ -42,6 +43,7 @@ from core.teeth.targets import (
 )
 from core.train.ema import WeightAverage
 from core.train.speed import cpu_bf16
+from core.train.transforms import resize_mask
 
 
 @dataclass
@@ -101,8 +103,8 @@ def load_item(sample: Sample) -> TrainItem:
             else np.zeros((0, *labels.shape), bool)
     h, w = working_size(*image.shape)
     if (h, w) != image.shape:
-        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-        labels = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+        image = np.rint(to_network_size(image, (h, w)))   # the one resize (core.preprocess), as prediction's
+        labels = resize_mask(labels, (h, w))
         masks = np.stack([cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
                           for m in masks]) if len(masks) else np.zeros((0, h, w), bool)
     return TrainItem(sample.id, image.astype(np.uint8), labels, core_map(masks))
