@@ -92,7 +92,7 @@ class OnnxBackend:
     def _probe(self) -> None:
         dims = self.session.get_inputs()[0].shape
         h, w = (d if isinstance(d, int) else self.PROBE for d in dims[2:4])
-        self.forward(np.zeros((1, 1, h, w), np.float32))
+        self.forward(np.zeros((1, int(self.meta["architecture"].get("in_channels", 1)), h, w), np.float32))
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)

@@ -4,7 +4,9 @@ Threshold, class values, band, minimum area and the largest-component rule all c
 own metadata (ONNX ``metadata_props`` or the checkpoint sidecar, see ``core.models.describe``). The
 app's predictor, ``toothseg predict``, ``evaluate``, ``pseudo-label`` and ``suggest`` all go through
 ``InferenceContract``, so one model gives one mask whoever runs it (issue 16; before, evaluation cut
-at 0.5 and pseudo-labelling ignored the component rule).
+at 0.5 and pseudo-labelling ignored the component rule). A numbered-teeth model (metadata ``instances``)
+has no per-pixel rules: its branch of the contract, ``core.infer.teeth``, separates and numbers the
+teeth instead, and ``load_predictor`` picks it from the metadata.
 """
 
 from __future__ import annotations

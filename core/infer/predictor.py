@@ -151,7 +151,13 @@ class SegmentationPredictor:
 
 
 def load_predictor(path: str | Path, backend: str = "auto", providers: list[str] | None = None,
-                   batch_size: int = 4, tta: bool = False) -> SegmentationPredictor:
+                   batch_size: int = 4, tta: bool = False):
     """A predictor for an exported ``.onnx`` model or a checkpoint; its provider is in ``.provider``.
-    ``tta``: also run the mirror image and average (steadier masks, twice the time)."""
-    return SegmentationPredictor(load_backend(path, backend, providers), batch_size, tta)
+    ``tta``: also run the mirror image and average (steadier masks, twice the time). A numbered-teeth
+    model (metadata ``instances``) gets the contract's teeth branch, ``core.infer.teeth``."""
+    from core.infer.teeth import TeethInstancePredictor, is_teeth_meta
+
+    loaded = load_backend(path, backend, providers)
+    if is_teeth_meta(loaded.meta):
+        return TeethInstancePredictor(loaded, tta)
+    return SegmentationPredictor(loaded, batch_size, tta)

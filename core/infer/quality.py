@@ -261,6 +261,8 @@ def assess(predictor, image: np.ndarray, model: QualityModel | None = None) -> t
     estimate costs no extra forward pass."""
     from core.infer.predictor import probabilities
 
+    if hasattr(predictor, "assess"):  # a numbered-teeth model reviews its own teeth (core.infer.teeth)
+        return predictor.assess(image)
     model = model if model is not None else QualityModel.from_json(predictor.meta.get("quality"))
     x = predictor.preprocess(image)
     plain = predictor.forward_once(x)

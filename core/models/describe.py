@@ -50,7 +50,8 @@ VERSION = 1
 REQUIRED = ("format", "version", "architecture", "classes", "input_policy", "normalization", "threshold",
             "postprocess")
 KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization", "preprocess",
-                   "quality")  # quality: the calibrated Dice estimate (core.infer.quality), read leniently
+                   "quality",    # quality: the calibrated Dice estimate (core.infer.quality), read leniently
+                   "instances")  # instances: a numbered-teeth head's separation rules (core.infer.teeth)
 
 
 def input_policy(sidecar: dict[str, Any], mode: str | None = None, overlap: float | None = None,

@@ -95,8 +95,9 @@ def check_version(value: Any, where: str, current: int) -> int:
     return version
 
 
-def check_model_config(config: Any, where: str, field: str = "model") -> dict[str, Any]:
-    """Architecture config: a registry name plus bounded sizes (the network is built from it)."""
+def check_model_config(config: Any, where: str, field: str = "model", in_channels: int = 1) -> dict[str, Any]:
+    """Architecture config: a registry name plus bounded sizes (the network is built from it);
+    ``in_channels``: what the input must hold (1 grayscale; 3 for a numbered-teeth head: image + x, y)."""
     config = check_dict(config, where, field)
     name = config.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
@@ -104,8 +105,9 @@ def check_model_config(config: Any, where: str, field: str = "model") -> dict[st
     unknown = sorted(set(config) - MODEL_KEYS)
     if unknown:
         raise _fail(where, f"{field} has unknown keys: {', '.join(map(str, unknown))[:120]}")
-    if "in_channels" in config and not (type(config["in_channels"]) is int and config["in_channels"] == 1):
-        raise _fail(where, f"{field} in_channels must be 1 (grayscale), got {_show(config['in_channels'])}")
+    if "in_channels" in config and not (type(config["in_channels"]) is int and config["in_channels"] == in_channels):
+        kind = "grayscale" if in_channels == 1 else "image + coordinates"
+        raise _fail(where, f"{field} in_channels must be {in_channels} ({kind}), got {_show(config['in_channels'])}")
     if "out_channels" in config:
         check_int(config["out_channels"], where, f"{field} out_channels", 1, MAX_CLASSES)
     if "base_channels" in config:
@@ -202,6 +204,21 @@ def check_postprocess(value: Any, where: str) -> dict[str, Any]:
     return post
 
 
+INSTANCE_KINDS = ("fdi-teeth",)
+TEETH_IN_CHANNELS, TEETH_OUT_CHANNELS = 3, 19    # image + x, y; teeth, core, 4 quadrants, 13 positions
+
+
+def check_instances(value: Any, where: str) -> dict[str, Any]:
+    """The numbered-teeth head (``core.infer.teeth``): its kind and the separation rules it runs with."""
+    spec = check_dict(value, where, "instances")
+    check_choice(spec.get("kind"), where, "instances kind", INSTANCE_KINDS)
+    check_number(spec.get("core_threshold"), where, "instances core_threshold", 0.0, 1.0)
+    check_int(spec.get("min_area"), where, "instances min_area", 1, 1_000_000)
+    check_number(spec.get("min_score", 0.0), where, "instances min_score", 0.0, 1.0)
+    check_int(spec.get("window"), where, "instances window", 64, MAX_SIDE)
+    return spec
+
+
 def check_threshold(value: Any, where: str) -> float:
     return check_number(value, where, "threshold", 0.0, 1.0)
 
@@ -281,8 +298,14 @@ def check_inference_meta(meta: Any, where: str, fmt: str, current: int) -> dict[
     if meta.get("format") != fmt:
         raise _fail(where, f"metadata format {_show(meta.get('format'))} is not {fmt!r}")
     check_version(meta.get("version"), where, current)
-    config = check_model_config(meta.get("architecture"), where, "architecture")
-    check_classes(meta.get("classes"), where, int(config.get("out_channels", 1)))
+    teeth = check_instances(meta["instances"], where) if meta.get("instances") is not None else None
+    config = check_model_config(meta.get("architecture"), where, "architecture",
+                                TEETH_IN_CHANNELS if teeth else 1)
+    if teeth and int(config.get("out_channels", 1)) != TEETH_OUT_CHANNELS:
+        raise _fail(where, f"a numbered-teeth head has {TEETH_OUT_CHANNELS} output channels, the architecture "
+                           f"says {config.get('out_channels')}")
+    # a teeth head's classes are the FDI numbers it assigns, not its output channels
+    check_classes(meta.get("classes"), where, None if teeth else int(config.get("out_channels", 1)))
     check_input_policy(meta.get("input_policy"), where, _base_channels(config))
     check_normalization(meta.get("normalization"), where)
     check_threshold(meta.get("threshold"), where)
@@ -301,15 +324,17 @@ def check_inference_meta(meta: Any, where: str, fmt: str, current: int) -> dict[
 def check_graph_io(inputs: list[tuple[str, str, list[Any]]], outputs: list[tuple[str, str, list[Any]]],
                    meta: dict[str, Any], where: str) -> None:
     """An ONNX graph's inputs and outputs (name, element type, dims: int, or str/None when dynamic)
-    must be what its ToothSeg metadata promises: one float (N, 1, H, W) input, float (N, K, H, W) logits
-    with K = architecture out_channels, and fixed H/W only where the input policy feeds exactly that."""
+    must be what its ToothSeg metadata promises: one float (N, C, H, W) input (C = architecture in_channels,
+    1 unless a numbered-teeth head), float (N, K, H, W) logits with K = architecture out_channels, and
+    fixed H/W only where the input policy feeds exactly that."""
     channels = int(meta["architecture"].get("out_channels", 1))
+    in_channels = int(meta["architecture"].get("in_channels", 1))
     policy = meta["input_policy"]
     if len(inputs) != 1:
         raise _fail(where, f"the graph takes {len(inputs)} inputs; a ToothSeg model takes one image batch")
     if not outputs:
         raise _fail(where, "the graph has no outputs")
-    for kind, (name, elem, dims), want in (("input", inputs[0], 1), ("output", outputs[0], channels)):
+    for kind, (name, elem, dims), want in (("input", inputs[0], in_channels), ("output", outputs[0], channels)):
         if elem != "float":
             raise _fail(where, f"graph {kind} {name!r} is {elem}, not float32")
         if len(dims) != 4:

@@ -13,6 +13,7 @@ import numpy as np
 
 from core.data.classes import fdi_classes
 from core.data.masks import load_mask
+from core.data.sample import Sample
 from core.interop.instance_eval import evaluate_instances
 from core.metrics import dice_iou
 from core.teeth.recipe import labeled_samples
@@ -43,7 +44,12 @@ def per_tooth_dice(pred: np.ndarray, truth: np.ndarray, values: Sequence[int]) -
 
 def evaluate_teeth(predictor: Any, root: str | Path, stems: Sequence[str]) -> dict[str, Any]:
     """Pixel and instance scores of ``predictor`` on the labeled panoramics ``stems`` of ``root``."""
-    samples = labeled_samples(root, stems)
+    return evaluate_teeth_samples(predictor, labeled_samples(root, stems))
+
+
+def evaluate_teeth_samples(predictor: Any, samples: Sequence[Sample]) -> dict[str, Any]:
+    """``evaluate_teeth`` on samples (a project's split); ``per_image`` holds each panoramic's id and
+    mean per-tooth Dice, the rows an interval over acquisition groups is computed from."""
     rec = _Recording(predictor)
     classes = fdi_classes()
     report = evaluate_instances(rec, samples, classes, min_area=1)
@@ -56,6 +62,7 @@ def evaluate_teeth(predictor: Any, root: str | Path, stems: Sequence[str]) -> di
         for v, x in per.items():
             per_class[v].append(x)
     report["dice"] = float(np.mean(image_dice))
+    report["per_image"] = [{"id": s.id, "dice": float(d)} for s, d in zip(samples, image_dice, strict=True)]
     report["per_tooth_dice"] = {v: (float(np.mean(x)) if x else None) for v, x in per_class.items()}
     report["cpu_s_per_image"] = float(np.mean(rec.cpu))
     return report

@@ -27,6 +27,7 @@ from core.data.masks import load_image, load_mask
 from core.data.sample import Sample
 from core.models.registry import build_model
 from core.preprocess import to_network_size
+from core.teeth.network_io import network_input
 from core.teeth.scale import working_size
 from core.teeth.targets import (
     CORE,
@@ -119,20 +120,6 @@ def labeled_samples(root: str | Path, ids: Sequence[str] | None = None) -> list[
     return samples
 
 
-def coord_channels(height: int, width: int) -> np.ndarray:
-    """(2, H, W) float32 x and y in [-1, 1] over the whole panoramic: where a tooth sits tells its side."""
-    x = np.linspace(-1, 1, width, dtype=np.float32)
-    y = np.linspace(-1, 1, height, dtype=np.float32)
-    return np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y[:, None], (height, width))])
-
-
-def network_input(image: np.ndarray) -> np.ndarray:
-    """(3, H, W) float32: the image normalised per panoramic, then the coordinate channels."""
-    img = image.astype(np.float32)
-    img = (img - img.mean()) / (img.std() + 1e-6)
-    return np.concatenate([img[None], coord_channels(*image.shape)])
-
-
 def _augment(item: TrainItem, crop: tuple[int, int], rng: np.random.Generator):
     image, labels, core = item.image, item.labels, item.core
     if rng.random() < 0.5:       # a mirrored panoramic shows the other side's teeth: swap 1x <-> 2x
@@ -189,9 +176,11 @@ def save_snapshot(path: Path, model: torch.nn.Module, recipe: TeethRecipe, info:
 
 
 def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
-                log: Callable[[str], None] = print, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+                log: Callable[[str], None] = print, cancel: Callable[[], bool] | None = None,
+                init: str | Path | None = None) -> dict[str, Any]:
     """Train until ``recipe.max_cpu_minutes`` of this process's CPU time; write ``snapshot-<min>.pt``
-    (the weight average) at each of ``recipe.snapshots`` reached, and ``last.pt`` at the end."""
+    (the weight average) at each of ``recipe.snapshots`` reached, and ``last.pt`` at the end.
+    ``init``: a snapshot of the same network to start from (Train on my labels' previous teeth model)."""
     cpu0 = time.process_time()
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
@@ -201,6 +190,13 @@ def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
     train_stems = [s.id for s in samples]
     log(f"loaded {len(items)} training panoramics in {time.process_time() - cpu0:.1f} CPU-s")
     model = build_model(recipe.model_config())
+    if init:
+        start = torch.load(str(init), map_location="cpu", weights_only=False)
+        if start.get("kind") == "teeth-instances" and start.get("config") == recipe.model_config():
+            model.load_state_dict(start["state"])
+            log(f"warm start from {Path(init).parent.name}/{Path(init).name}")
+        else:
+            log(f"{Path(init).name}: another network, not used for warm start")
     fast = recipe.bf16 and cpu_bf16()
     if fast:
         model = model.to(memory_format=torch.channels_last)
