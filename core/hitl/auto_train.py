@@ -55,6 +55,12 @@ def run_plan(plan: TrainPlan, root: str | Path, run_dir: str | Path, events=None
     cross-validation once the model is registered and active."""
     from core.hitl.sequence import run_sequence
 
+    if plan.teeth is not None:   # an FDI folder: the numbered-teeth recipe (core.hitl.teeth_train)
+        from core.hitl.teeth_train import run_teeth_plan
+
+        outcome = run_teeth_plan(plan, root, run_dir, events=events, cancel=cancel,
+                                 previous_checkpoint=previous_checkpoint)
+        return {**outcome, "previous": plan.previous, "warm_from": plan.warm_from}
     outcome = run_sequence(plan.recipe, root, run_dir, events=events, cancel=cancel, resume=resume, measure=True,
                            previous_checkpoint=previous_checkpoint, defer_cv=True)
     return {**outcome, "previous": plan.previous, "warm_from": plan.warm_from}
@@ -77,7 +83,8 @@ def train_on_labels(root: str | Path, minutes: float | None = None, events=None,
         overrides["seed"] = seed
     plan = plan_training(project, index, minutes=minutes, **overrides)
     prev = project.model(plan.previous) if plan.previous else None
-    outcome = run_plan(plan, root, new_run_dir(project), events=events, cancel=cancel,
+    outcome = run_plan(plan, root, new_run_dir(project, "teeth" if plan.teeth is not None else "finetune"),
+                       events=events, cancel=cancel,
                        previous_checkpoint=model_path(project, prev) if prev else None)
     grouping = stored_groups(project)
     if grouping is not None:

@@ -35,8 +35,14 @@ class TrainPlan:
     warm_from: str = ""         # the registered model's name, or "" when not from a project model
     previous: str = ""          # name of the model that was active before (compared against)
     notes: list[str] = field(default_factory=list)
+    teeth: dict[str, Any] | None = None   # an FDI folder: TeethRecipe fields (core.hitl.teeth_train)
+    numbers: list[int] = field(default_factory=list)   # ... and the FDI numbers its teeth may get
 
     def describe(self) -> str:
+        if self.teeth is not None:
+            from core.hitl.teeth_train import describe_teeth
+
+            return describe_teeth(self)
         r = self.recipe
         model = f"{r.model.get('name')} ({r.model.get('base_channels', '?')} ch)"
         start = f"warm start from {self.warm_from or Path(self.warm_start).name}" if self.warm_start else "from scratch"
@@ -104,6 +110,17 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
         size = 128 if n < 100 else 160
         budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
+    # an FDI folder: numbered teeth (ADR 0019) under the same budget, in CPU minutes; ``teeth=False``, a
+    # named model or the LiteMedSAM head asked for keep the per-pixel plan; a dict: TeethRecipe fields
+    teeth = overrides.pop("teeth", None)
+    numbers = [] if teeth is False or "model" in overrides or foundation else _fdi_numbers(project, index)
+    if numbers:
+        from core.hitl.teeth_train import plan_teeth
+
+        plan = TrainPlan(recipe=recipe, labeled=n, device="cpu")
+        plan_teeth(plan, project, numbers, minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025)),
+                   warm_start, {**overrides, "teeth": teeth or {}})
+        return plan
     if foundation is None:   # an override that names the model decides (a U-Net recipe warm-starts as a U-Net)
         named = (overrides.get("model") or {}).get("name", FOUNDATION_MODEL["name"])
         foundation = (not gpu and n < FOUNDATION_BELOW and named == FOUNDATION_MODEL["name"]
@@ -131,6 +148,12 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
+
+
+def _fdi_numbers(project: Project, index: SampleIndex) -> list[int]:
+    from core.hitl.teeth_train import fdi_numbers
+
+    return fdi_numbers(project, index)
 
 
 def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], index: SampleIndex | None = None) -> None:
