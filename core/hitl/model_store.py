@@ -76,8 +76,8 @@ def publish(project: Project, entry: ModelEntry, key: str) -> Path | None:
     from core.hitl.model_files import model_path
 
     ckpt = model_path(project, entry)
-    if entry.mode.startswith("pretrain") or ckpt is None or not ckpt.exists():
-        return None
+    if entry.mode.startswith("pretrain") or ckpt is None or not ckpt.exists() or not ckpt.with_suffix(".json").exists():
+        return None    # the library keeps sidecar checkpoints (not a numbered-teeth .pt snapshot)
     folder = library_dir() / _slug(key) / _slug(f"{project.root.name}-{entry.name}")
     tmp = folder.with_name(folder.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)

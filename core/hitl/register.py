@@ -15,7 +15,9 @@ def register(project: Project, outcome: dict[str, Any], make_active: bool = True
     """Record a finished run in the project (and make it active); saves the project."""
     run_dir = Path(outcome["run_dir"])
     metrics = {k: outcome.get(k) for k in ("val_dice", "val_ci", "val_n", "val_groups", "val_method", "val_note",
-                                            "val_iou", "holdout_dice", "holdout_n")}
+                                            "val_iou", "holdout_dice", "holdout_n",
+                                            # numbered teeth (core.hitl.teeth_train): per-tooth scores on val
+                                            "tooth_dice", "id_accuracy", "map50", "detection_recall")}
     if outcome.get("previous_dice") is not None:
         metrics["previous_val_dice"] = outcome["previous_dice"]
     export = outcome.get("export") or {}

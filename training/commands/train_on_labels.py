@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
               "previous": out.get("previous") or None, "previous_dice": out.get("previous_dice"),
               "groups": grouping.get("groups"), "groups_method": grouping.get("method"),
               "groups_note": grouping.get("message", ""), "seconds": round(time.monotonic() - t0, 1),
-              "active_seconds": out.get("active_s"), "cv_seconds": out.get("cv_s")}
+              "active_seconds": out.get("active_s"), "cv_seconds": out.get("cv_s"), "mode": out.get("mode")}
+    if out.get("mode") == "teeth-instances":   # an FDI folder: numbered teeth, scored per tooth on val too
+        result.update({k: out.get(k) for k in ("tooth_dice", "id_accuracy", "map50", "detection_recall")})
     summary = {"dice": out["val_dice"], "ci": out["val_ci"], "n": out["val_n"], "groups": out["val_groups"],
                "ci_note": out["val_note"]}
     emit(result, args.json, f"{entry.name} is the active model; {describe(summary, 'val Dice')} "
