@@ -42,11 +42,18 @@ def thyroid9(shared_data, tmp_path, monkeypatch):
     return data
 
 
-def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, capsys):
+def test_tuned_decoder_is_stored_used_and_a_corrupt_one_falls_back(thyroid9, capsys, monkeypatch):
+    import itertools
+    import time
+
     from training.cli import main
 
-    r = tune_on_labels.tune_on_labels(thyroid9, budget_s=900, steps=4, min_gain=-1.0,   # keep whatever it scores
-                                      all_labels=True)                                  # 4 steps end it
+    wall = itertools.count(0.0, 1000.0)   # a loaded machine: 1000 wall seconds pass between any two looks at the
+    with monkeypatch.context() as m:      # clock; the CPU-second cap still lets every encoding and step happen
+        m.setattr(time, "monotonic", lambda: next(wall))
+        r = tune_on_labels.tune_on_labels(thyroid9, budget_s=900, steps=4, min_gain=-1.0,   # keep whatever it scores
+                                          all_labels=True)                                  # 4 steps end it
+    assert r["steps_planned"] == 4 and 0 < r["cpu_s"] < 900
     assert r["kept"] and r["decoder"] == "tuned" and r["n_heldout"] >= tune_on_labels.MIN_HELDOUT
     assert r["heldout_images"] == 3 and r["n_train"] >= 6 and r["steps"] == 4
     assert r["final_on_all_labels"] and r["final_steps"] == 4   # kept: trained again on every label

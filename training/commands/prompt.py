@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--keep-if-better", action="store_true",
                    help="as Train on my labels does: hold out labeled groups, keep the tuned decoder only if it "
                         "beats the shipped one there (writes the project's litemedsam/)")
-    f.add_argument("--budget", type=float, default=180.0, help="seconds for --keep-if-better (encoding + training)")
+    f.add_argument("--budget", type=float, default=None,
+                   help="cap for --keep-if-better in CPU seconds of the tuning thread (encoding + training; "
+                        "default 420): the work is the encodings and --steps, the cap only stops a runaway job")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=cmd_finetune)
 
@@ -99,7 +101,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.keep_if_better:
         from core.prompt.tune_on_labels import tune_on_labels
 
-        result = tune_on_labels(args.data, budget_s=args.budget, steps=args.steps, lr=args.lr)
+        budget = {} if args.budget is None else {"budget_s": args.budget}
+        result = tune_on_labels(args.data, steps=args.steps, lr=args.lr, **budget)
         emit(result, args.json, result["message"])
         return 0
     labeled = [s for s in load_index(args.data) if s.has_mask]
