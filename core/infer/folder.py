@@ -105,7 +105,7 @@ def predict_folder(
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     out_dir = Path(out_dir)
-    predictor = model_path if isinstance(model_path, SegmentationPredictor) else load_predictor(model_path, backend)
+    predictor = load_predictor(model_path, backend) if isinstance(model_path, (str, Path)) else model_path
     items = list_inputs(inputs, exclude=out_dir)
     binary = int(predictor.meta["architecture"].get("out_channels", 1)) == 1
     encoding = MaskEncoding("binary255" if binary else "labelmap")

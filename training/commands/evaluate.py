@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from training.output import emit
 
@@ -29,10 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.data.atomic import atomic_write_json
-    from core.teeth.predictor import is_teeth_checkpoint
     from core.train.evaluate import evaluate
 
-    if is_teeth_checkpoint(args.model):
+    if _is_teeth_model(args.model):
         return _teeth(args)
     report = evaluate(args.model, args.data, args.split, worst=args.worst, split_seed=args.split_seed, tta=args.tta)
     if args.instances:
@@ -75,16 +75,39 @@ def _instances(args: argparse.Namespace) -> dict:
     return evaluate_instances(predictor, samples, classes, min_area=args.min_area)
 
 
+def _is_teeth_model(path: str) -> bool:
+    """A numbered-teeth snapshot (``.pt``) or its ONNX export (metadata ``instances``)."""
+    if Path(path).suffix.lower() == ".onnx":
+        from core.errors import ToothSegError
+        from core.infer.backends import read_onnx
+        from core.infer.teeth import is_teeth_meta
+
+        try:
+            return is_teeth_meta(read_onnx(Path(path), Path(path).name))
+        except (ToothSegError, OSError):
+            return False           # the regular path says what is wrong with the file
+    from core.teeth.predictor import is_teeth_checkpoint
+
+    return is_teeth_checkpoint(path)
+
+
 def _teeth(args: argparse.Namespace) -> int:
-    """A numbered-teeth model (``core.teeth``, ADR 0019): pixel and tooth scores on the split."""
+    """A numbered-teeth model (``core.teeth``, ADR 0019): pixel and tooth scores on the split; an ONNX
+    export runs through the inference contract's teeth branch, as the app runs it."""
+    from core.infer.predictor import load_predictor
     from core.teeth.evaluate import evaluate_teeth
-    from core.teeth.predictor import TeethPredictor
     from core.train.data import open_dataset
     from core.train.evaluate import in_split
 
     data = open_dataset(args.data, args.split_seed)
     ids = [s.id for s in data.index if s.has_mask and in_split(s, args.split)]
-    report = evaluate_teeth(TeethPredictor(args.model), args.data, ids)
+    if Path(args.model).suffix.lower() == ".onnx":
+        predictor = load_predictor(args.model, tta=args.tta)
+    else:
+        from core.teeth.predictor import TeethPredictor
+
+        predictor = TeethPredictor(args.model, tta=args.tta)
+    report = evaluate_teeth(predictor, args.data, ids)
     report.pop("per_class_named", None)
     if args.out:
         from core.data.atomic import atomic_write_json
