@@ -97,7 +97,7 @@ def export_onnx(
     source = images or calibration or sidecar.get("data_root")
     if not source:
         raise ModelFileError("the parity check needs real images: pass --images DIR (or --calibration DIR)")
-    pairs = collect_samples(source, max_images)
+    pairs = collect_samples(source, min(max_images, int(getattr(model, "parity_images", max_images))))
     h, w = meta["input_policy"]["size"]
     norm = meta["normalization"]
     inputs = [network_input(p, (h, w), norm["mean"], norm["std"]) for p, _ in pairs]

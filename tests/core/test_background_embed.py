@@ -22,16 +22,22 @@ needs_weights = pytest.mark.skipif(not plan.foundation_available(),
 
 
 @needs_weights
-def test_background_embeddings_are_what_training_reads(shared_data, tmp_path):
+def test_background_embeddings_are_what_training_reads(shared_data, tmp_path, monkeypatch):
     src = shared_data / "tg3k_thyroid"
     root = make_subset(src, tmp_path / "thyroid", 1, n_unlabeled=2)
     embedder = LabelEmbedder()
     assert embedder.update(root)["embedded"] == 2            # the label and its mirror image; unlabeled wait
-    assert embedder.update(root)["embedded"] == 0            # nothing new, nothing encoded
+    decoded: list[int] = []
+    real_cache = cache_samples
+    monkeypatch.setattr("core.train.data.cache_samples", lambda samples, *a, **k: decoded.append(len(samples))
+                        or real_cache(samples, *a, **k))
+    assert embedder.update(root)["embedded"] == 0            # nothing new: nothing encoded, nor even decoded
+    assert decoded == []
     name = sorted((src / "images").iterdir())[10].name       # the user saves one more mask
     shutil.copy(src / "images" / name, root / "images" / name)
     shutil.copy(src / "masks" / name, root / "masks" / name)
     assert embedder.update(root)["embedded"] == 2
+    assert decoded == [1]                                    # only the new label was decoded
     store = embedding_store(Project.open(root).dir)
     assert len(list(store.glob("*.npy"))) == 4
 

@@ -73,6 +73,7 @@ def test_train_on_few_labels_uses_the_head_and_its_onnx_segments_unseen_frames(s
     graph = onnx.load(str(onnx_path))
     assert sum(np.prod(t.dims) for t in graph.graph.initializer) > 5_000_000  # TinyViT's weights are inside
     predictor = load_predictor(onnx_path)
+    assert predictor.meta["parity"]["images"] == 3  # the encoder's parity runs are capped (model.parity_images)
     scores = [dice(predictor.predict(read_image(src / "images" / n)).mask, read_mask(src / "masks" / n))
               for n in unseen]
     print("unseen Dice", [round(s, 3) for s in scores])
