@@ -19,7 +19,13 @@ from app.controllers.context import EditorContext
 from app.overlay import OverlayController
 from app.panels.instances import InstancesPanel
 from app.workers import run_job
-from core.annotation.instance_list import InstanceItem, instance_rgba, list_instances, review_flags
+from core.annotation.instance_list import (
+    InstanceItem,
+    instance_rgba,
+    items_from_instances,
+    list_instances,
+    review_flags,
+)
 from core.data.classes import is_fdi_tooth
 
 if TYPE_CHECKING:
@@ -102,8 +108,11 @@ class InstanceController(QtCore.QObject):
             QtCore.QTimer.singleShot(0, self, self._apply_colours)   # after the window's class LUT
 
     def set_prediction_details(self, sample_id: str, prediction, class_values: list[int] | None) -> None:
-        """Keep the last prediction of the image in the editor, so prediction instances get scores."""
+        """Keep the last prediction of the image in the editor, so prediction instances get scores; a
+        numbered-teeth prediction brings the tab to its teeth (numbers, scores, review flags)."""
         self.details = (sample_id, prediction, class_values)
+        if getattr(prediction, "instances", None) is not None and self.source != "prediction":
+            self.panel.source.setCurrentIndex(self.panel.source.findData("prediction"))   # -> _source
         self.schedule()
 
     # ------------------------------------------------------------------ computing the list
@@ -128,9 +137,13 @@ class InstanceController(QtCore.QObject):
                                                                                               labels):
             return
         self._shown = (*key, labels.copy())
-        probs, values = self._probabilities(s.sample.id)
         self._generation += 1
         generation = self._generation
+        teeth = self._predicted_instances(s.sample.id)
+        if teeth is not None:   # a numbered-teeth model separated and scored its teeth itself
+            self._listed(generation, items_from_instances(teeth, self.min_area))
+            return
+        probs, values = self._probabilities(s.sample.id)
         args = (self._shown[3], probs, self.min_area, values)
         if labels.size <= SYNC_PIXELS:
             self._listed(generation, list_instances(*args))
@@ -138,6 +151,12 @@ class InstanceController(QtCore.QObject):
         job = run_job(self.ctx.parent, "Instances", list_instances, *args, progress_dialog=False,
                       on_done=lambda items: self._listed(generation, items))
         self.job = job
+
+    def _predicted_instances(self, sample_id: str) -> list | None:
+        """The teeth of the prediction shown, when its model gave them (``core.infer.teeth``)."""
+        if self.source != "prediction" or self.details is None or self.details[0] != sample_id:
+            return None
+        return getattr(self.details[1], "instances", None)
 
     def _probabilities(self, sample_id: str) -> tuple[np.ndarray | None, list[int] | None]:
         if self.source != "prediction" or self.details is None or self.details[0] != sample_id:

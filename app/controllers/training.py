@@ -107,7 +107,8 @@ class TrainingController(QtCore.QObject):
             self.ctx.failed("Train on my labels", exc)
             return
         prev = project.model(plan.previous) if plan.previous else None
-        self.last = {"kind": "auto", "plan": plan, "run_dir": auto_train.new_run_dir(project),
+        self.last = {"kind": "auto", "plan": plan,
+                     "run_dir": auto_train.new_run_dir(project, "teeth" if plan.teeth is not None else "finetune"),
                      "previous": str(auto_train.model_path(project, prev)) if prev else None}
         self.panel.begin("Train on my labels")
         self.panel.show_plan(plan.describe())

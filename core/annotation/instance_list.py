@@ -85,6 +85,20 @@ def list_instances(labels: np.ndarray, probs: np.ndarray | None = None, min_area
     return items
 
 
+def items_from_instances(instances, min_area: int = 1) -> list[InstanceItem]:
+    """List items of instances a model separated itself (``core.interop.instances.Instance``, e.g. the
+    numbered teeth of ``core.infer.teeth``), with their own scores, ordered like ``list_instances``;
+    two teeth given one number stay two rows (their masks may touch)."""
+    items = []
+    for inst in sorted(instances, key=lambda i: (i.value, -i.area)):
+        if inst.area < min_area:
+            continue
+        x, y, w, h = inst.bbox
+        items.append(InstanceItem(int(inst.value), int(inst.area), (x, y, w, h), float(inst.score),
+                                  np.ascontiguousarray(inst.mask[y:y + h, x:x + w])))
+    return items
+
+
 def _score(probs: np.ndarray | None, crop: np.ndarray, bbox: tuple[int, int, int, int], value: int,
            class_values: list[int] | None) -> float | None:
     if probs is None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.data.classes import classes_from_values, is_fdi_tooth
 from core.data.project import ModelEntry, Project
 from core.hitl.model_files import project_relative
 
@@ -31,6 +32,10 @@ def register(project: Project, outcome: dict[str, Any], make_active: bool = True
                "parity_max_abs_diff": export.get("max_abs_diff"), "provider": export.get("provider", ""),
                "train_s": outcome.get("train_s")},
     )
+    if outcome.get("numbers") and not any(is_fdi_tooth(c.value) for c in project.classes):
+        # a numbered-teeth model of a folder whose saved table is still the default one-class table (the
+        # CLI on a folder never opened in the app): the table becomes the FDI one its masks and model use
+        project.classes = classes_from_values(set(outcome["numbers"]))
     project.add_model(entry, make_active=make_active)
     project.save()
     publish(project, entry)

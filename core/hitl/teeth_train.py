@@ -107,7 +107,7 @@ def run_teeth_plan(plan, root: str | Path, run_dir: str | Path, events=None, can
                                allowed=plan.numbers, max_images=2)
     outcome: dict[str, Any] = {"run_dir": str(run_dir), "checkpoint": str(checkpoint), "onnx": export["out"],
                                "training": trained, "mode": MODE, "recipe": asdict(recipe), "fingerprint": "",
-                               "export": export, "train_s": round(train_s, 2)}
+                               "export": export, "train_s": round(train_s, 2), "numbers": list(plan.numbers)}
     if val:
         cancel.raise_if_cancelled("evaluation")
         report = evaluate_teeth_samples(load_predictor(export["out"]), val)   # the app's path: ONNX, contract
