@@ -179,14 +179,17 @@ class _Loop:
         self.events.on_log(f"{r.mode}: {per_epoch} steps/epoch on {self.rt.device} x{self.rt.world} "
                            f"({self.rt.speed.name}), "
                            + ", ".join(f"{k}={v}" for k, v in obj.info.items()))
-        t0 = time.monotonic() - self.elapsed_before  # the budget covers the job, across resumes
+        # the budget covers the job, across resumes; in wall seconds, or the process's CPU seconds
+        # (``cpu_budget``: on a shared machine wall time says more about the neighbours than the job)
+        clock = time.process_time if r.cpu_budget else time.monotonic
+        t0 = clock() - self.elapsed_before
         stopped, metrics, done = "completed", {}, first_epoch
         for epoch in range(first_epoch, r.epochs):
             obj.model.train()
             obj.start_epoch(epoch)
             losses: list[float] = []
             for batch in obj.loader:
-                elapsed = time.monotonic() - t0
+                elapsed = clock() - t0
                 over_budget = r.max_minutes > 0 and elapsed > r.max_minutes * 60
                 progress = max(step / max(total, 1), elapsed / (r.max_minutes * 60) if r.max_minutes > 0 else 0.0)
                 flag = self._agreed_flag(int(over_budget), progress)
@@ -225,7 +228,7 @@ class _Loop:
                 sched.step(monitor)
             improved = best is None or (monitor > best if obj.monitor_mode == "max" else monitor < best)
             best, bad = (monitor, 0) if improved else (best, bad + 1)
-            row = {"epoch": epoch + 1, "step": step, "time_s": round(time.monotonic() - t0, 2),
+            row = {"epoch": epoch + 1, "step": step, "time_s": round(clock() - t0, 2),
                    "lr": opt.param_groups[0]["lr"], **metrics}
             self._record(row, epoch)
             if self.rt.is_main:
@@ -240,7 +243,7 @@ class _Loop:
             self.tb.close()
         result = {"mode": r.mode, "run_dir": str(self.run_dir), "epochs": done, "steps": step,
                   "stopped": stopped, "monitor": obj.monitor, "best": best, "metrics": metrics,
-                  "elapsed_s": round(time.monotonic() - t0, 2),
+                  "elapsed_s": round(clock() - t0, 2),
                   "best_checkpoint": str(self.run_dir / "best.safetensors"),
                   "last_checkpoint": str(self.run_dir / "last.safetensors")}
         self.events.on_end(result)

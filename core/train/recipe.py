@@ -45,6 +45,8 @@ class Recipe:
     max_steps: int = knob(0, lo=0, help="stop after this many steps; 0 = no limit (tests and benchmarks)")
     max_minutes: float = knob(0.0, title="Time budget (min)", lo=0, hi=10_080, decimals=1, off="no limit",
                               plan=True, help="time budget; the job stops cleanly when it is spent")
+    cpu_budget: bool = knob(False, plan=True,
+                            help="count the time budget in this process's CPU time, not wall time (a shared machine)")
     batch_size: int = knob(8, title="Batch size", lo=1, hi=4096)
     lr: float = knob(1e-3, title="Learning rate", lo=1e-6, hi=1.0, decimals=6, step=1e-4)
     weight_decay: float = knob(1e-4, lo=0)

@@ -109,6 +109,18 @@ def test_time_budget_stops_the_job_cleanly(thyroid, tmp_path):
     assert (tmp_path / "run" / "best.json").exists()
 
 
+def test_cpu_budget_counts_the_process_cpu_time_not_wall_time(thyroid, tmp_path, monkeypatch):
+    import itertools
+
+    wall = itertools.count(0.0, 1000.0)    # a loaded machine: 1000 wall seconds pass between looks at the clock
+    monkeypatch.setattr(time, "monotonic", lambda: next(wall))
+    c0 = time.process_time()
+    result = run_training(tiny("finetune", epochs=10_000, max_minutes=0.02, cpu_budget=True), thyroid, tmp_path / "run")
+    monkeypatch.undo()
+    assert result["stopped"] == "budget" and result["steps"] >= 1
+    assert 1.2 <= result["elapsed_s"] < time.process_time() - c0 + 0.01   # CPU seconds, the budget's clock
+
+
 def test_resume_without_a_previous_run_is_a_clear_error(thyroid, tmp_path):
     with pytest.raises(ToothSegError, match="nothing to resume"):
         run_training(tiny("finetune"), thyroid, tmp_path / "empty", resume=True)

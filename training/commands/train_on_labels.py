@@ -1,4 +1,4 @@
-"""`toothseg train-on-labels DIR [--minutes M] [--seed S] [--json]`: the toolbar's Train on my labels.
+"""`toothseg train-on-labels DIR [--minutes M [--cpu-budget]] [--seed S] [--json]`: the toolbar's Train on my labels.
 
 Same planner, splits by acquisition group, training, ONNX export, validation interval and registration
 as the active model. When validation is too small, cross-validation over groups then measures the
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-on-labels", help="what the Train on my labels button does, headless")
     p.add_argument("data", help="dataset folder")
     p.add_argument("--minutes", type=float, help="time budget (default: chosen from the number of labels)")
+    p.add_argument("--cpu-budget", action="store_true",
+                   help="count --minutes in this process's CPU time, not wall time (a shared or busy machine)")
     p.add_argument("--seed", type=int, help="training seed (and split seed when the project has no splits)")
     p.add_argument("--no-cv", action="store_true",
                    help="do not cross-validate when validation is small (faster; the interval is the val split's)")
@@ -38,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.minutes <= 0:
         raise ToothSegError(f"--minutes must be positive, got {args.minutes}")
     t0 = time.monotonic()
+    extra = {"cpu_budget": True} if args.cpu_budget else {}
     entry, out = train_on_labels(args.data, minutes=args.minutes, seed=args.seed, cv=not args.no_cv,
-                                 events=None if args.json else StderrLogEvents())
+                                 events=None if args.json else StderrLogEvents(), **extra)
     grouping = out.get("grouping") or {}
     if grouping.get("message"):
         print(f"note: {grouping['message']}", file=sys.stderr)
