@@ -92,6 +92,16 @@ def export_model(project: Project, checkpoint: str | Path, int8: bool = False, p
     from core.export.onnx import export_onnx
 
     checkpoint = Path(checkpoint)
+    if checkpoint.suffix == ".pt":   # a numbered-teeth snapshot (core.hitl.teeth_train): its own export
+        from core.data.classes import is_fdi_tooth
+        from core.export.teeth import export_teeth_onnx
+        from core.teeth.recipe import labeled_samples
+
+        if int8:
+            raise ToothSegError("int8 export is not available for numbered-teeth models yet; export fp32")
+        numbers = [c.value for c in project.classes if is_fdi_tooth(c.value)] or None
+        images = [s.image for s in labeled_samples(project.root)[:2]]
+        return export_teeth_onnx(checkpoint, checkpoint.parent / "model.onnx", images, allowed=numbers)
     return export_onnx(checkpoint, checkpoint.parent / "model.onnx", images=str(project.root), int8=int8,
                        max_images=4, progress=progress, cancel=cancel)
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from core.annotation.instance_list import LOW_SCORE
+from core.infer.contract import InferenceContract
 from core.infer.postprocess import mask_stats
 from core.teeth.instances import TeethPrediction, numbered_teeth
 from core.teeth.network_io import teeth_outputs
@@ -38,7 +39,8 @@ class TeethInstancePredictor:
         self.min_score = float(spec.get("min_score", 0.0))
         self.allowed = [int(c.get("value", c["id"])) for c in self.meta["classes"] if int(c.get("value", c["id"]))]
         self.class_values = None        # scores come with each tooth, not from per-class channels
-        self.instances = True
+        # the contract's class table (values, names) for evaluation; its per-pixel rules are not used here
+        self.contract = InferenceContract.from_meta(self.meta)
 
     def predict(self, image: np.ndarray) -> TeethPrediction:
         if image.ndim not in (2, 3):

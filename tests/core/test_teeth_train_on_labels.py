@@ -23,6 +23,8 @@ from core.hitl.auto_train import model_path, plan_training
 from core.infer.backends import read_onnx
 from core.infer.predictor import SegmentationPredictor, load_predictor
 from core.infer.teeth import TeethInstancePredictor
+from core.teeth.network_io import teeth_outputs
+from core.teeth.scale import working_size
 from tests.core.helpers import copy_pairs
 from tests.core.teeth_trained import trained_teeth
 from training.cli import main
@@ -80,10 +82,15 @@ def test_the_contract_gives_the_teeth_the_pytorch_predictor_gives(run, shared_da
     want = sorted((i.value, i.area, round(i.score, 3)) for i in a.instances)
     assert len(got) == len(want) and sum(g[:2] != w[:2] for g, w in zip(got, want, strict=True)) <= 1
     assert b.stats["teeth"] == len(b.instances) and "area_frac" in b.stats
+    from core.infer.quality import assess  # the review queue: the mean tooth score, flags, never trusted
+
+    _, info = assess(ours, image)
+    assert info["quality"] == pytest.approx(np.mean([i.score for i in b.instances])) and not info["trusted"]
+    assert info["plausible"] == (not info["flags"])
     pano = sorted((shared_data / "mlua_panoramic_caries" / "images").glob("*.png"))[0]   # full size: tiled
     big = cv2.imread(str(pano), cv2.IMREAD_GRAYSCALE)
-    tiled = ours.predict(big)
-    assert tiled.tiles > 1 and tiled.mask.shape == big.shape
+    out, tiles = teeth_outputs(ours.backend.forward, big, ours.window)     # 3-channel windows through ORT
+    assert tiles > 1 and out.shape[1:] == working_size(*big.shape) and np.isfinite(out).all()
 
 
 def test_the_teeth_branch_runs_without_torch(run):
@@ -112,6 +119,10 @@ def test_predict_and_evaluate_cli_run_the_exported_teeth_model(run, tmp_path, ca
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == entry.metrics["val_n"] and report["dice"] == pytest.approx(entry.metrics["val_dice"], abs=1e-6)
     assert report["identification_accuracy"] == entry.metrics["id_accuracy"]
+    from core.train.evaluate import evaluate  # the app's Evaluation panel: same per-tooth Dice per image
+
+    rows = evaluate(onnx, root, split="val")
+    assert rows["n"] == report["n"] and rows["dice"] == pytest.approx(report["dice"], abs=1e-6)
 
 
 def test_train_on_labels_cli_on_an_fdi_folder(shared_data, tmp_path, capsys):
