@@ -130,6 +130,7 @@ def test_train_on_labels_cli_on_an_fdi_folder(shared_data, tmp_path, capsys):
     assert main(["train-on-labels", str(tmp_path / "fdi"), "--minutes", "0.02", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mode"] == "teeth-instances" and Path(result["onnx"]).exists() and result["val_n"] >= 1
+    assert result["model"].endswith("last.pt") and Path(result["model"]).exists()
     assert "id_accuracy" in result and Project.open(tmp_path / "fdi").active_model == result["name"]
 
 

@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     grouping = out.get("grouping") or {}
     if grouping.get("message"):
         print(f"note: {grouping['message']}", file=sys.stderr)
-    result = {"name": entry.name, "model": str(Path(out["checkpoint"]).with_suffix(".json")), "onnx": out["onnx"],
+    teeth = out.get("mode") == "teeth-instances"     # its checkpoint is the .pt snapshot itself
+    model = out["checkpoint"] if teeth else str(Path(out["checkpoint"]).with_suffix(".json"))
+    result = {"name": entry.name, "model": model, "onnx": out["onnx"],
               "val_dice": out["val_dice"], "val_ci": out["val_ci"], "val_n": out["val_n"],
               "val_groups": out["val_groups"], "val_method": out["val_method"], "val_note": out["val_note"],
               "holdout_dice": out["holdout_dice"], "holdout_n": out["holdout_n"],
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
               "groups": grouping.get("groups"), "groups_method": grouping.get("method"),
               "groups_note": grouping.get("message", ""), "seconds": round(time.monotonic() - t0, 1),
               "active_seconds": out.get("active_s"), "cv_seconds": out.get("cv_s"), "mode": out.get("mode")}
-    if out.get("mode") == "teeth-instances":   # an FDI folder: numbered teeth, scored per tooth on val too
+    if teeth:   # an FDI folder: numbered teeth, scored per tooth on val too
         result.update({k: out.get(k) for k in ("tooth_dice", "id_accuracy", "map50", "detection_recall")})
     summary = {"dice": out["val_dice"], "ci": out["val_ci"], "n": out["val_n"], "groups": out["val_groups"],
                "ci_note": out["val_note"]}
