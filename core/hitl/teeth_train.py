@@ -37,12 +37,31 @@ def fdi_numbers(project, index) -> list[int]:
     labeled = index.labeled()
     if len(values) > 1 or not labeled:      # the user's own non-FDI table, or nothing to look at
         return []
-    from core.data.masks import load_mask
-
-    found = {int(v) for v in np.unique(load_mask(labeled[0]))} - {0}
+    found = _mask_values(labeled[0])
     if len(found) <= 2 or not all(is_fdi_tooth(v) for v in found):
         return []
     return [c.value for c in classes_from_values(found)]
+
+
+_VALUES: dict[tuple, set[int]] = {}
+
+
+def _mask_values(sample) -> set[int]:
+    """Label values of one mask, remembered while the file is unchanged (the app re-plans after every
+    saved mask, on the UI thread; a full-size panoramic's mask takes tens of milliseconds to decode)."""
+    from core.data.masks import load_mask
+
+    try:
+        key = (sample.id, str(sample.mask), Path(sample.mask).stat().st_mtime_ns)
+    except (OSError, TypeError):
+        key = None
+    if key is None or key not in _VALUES:
+        values = {int(v) for v in np.unique(load_mask(sample))} - {0}
+        if key is None:
+            return values
+        _VALUES.clear()
+        _VALUES[key] = values
+    return _VALUES[key]
 
 
 def plan_teeth(plan, project, numbers: list[int], budget: float, warm_start: bool, overrides: dict[str, Any]) -> None:
