@@ -109,7 +109,7 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     else:
         model = {"name": "unet", "base_channels": 8 if n < 150 else 12, "norm": "batch"}
         size = 128 if n < 100 else 160
-        budget = minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025))
+        budget = minutes if minutes is not None else cpu_minutes(n)
     # an FDI folder: numbered teeth (ADR 0019) under the same budget, in CPU minutes; ``teeth=False``, a
     # named model or the LiteMedSAM head asked for keep the per-pixel plan; a dict: TeethRecipe fields
     teeth = overrides.pop("teeth", None)
@@ -118,8 +118,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         from core.hitl.teeth_train import plan_teeth
 
         plan = TrainPlan(recipe=recipe, labeled=n, device="cpu")
-        plan_teeth(plan, project, numbers, minutes if minutes is not None else min(10.0, max(1.0, 0.5 + n * 0.025)),
-                   warm_start, {**overrides, "teeth": teeth or {}})
+        plan_teeth(plan, project, numbers, minutes if minutes is not None else cpu_minutes(n), warm_start,
+                   {**overrides, "teeth": teeth or {}})
         return plan
     if foundation is None:   # an override that names the model decides (a U-Net recipe warm-starts as a U-Net)
         named = (overrides.get("model") or {}).get("name", FOUNDATION_MODEL["name"])
@@ -148,6 +148,11 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
+
+
+def cpu_minutes(labels: int) -> float:
+    """A CPU plan's budget: about a minute on a laptop for a few labels, growing with them, at most 10."""
+    return min(10.0, max(1.0, 0.5 + labels * 0.025))
 
 
 def _fdi_numbers(project: Project, index: SampleIndex) -> list[int]:
