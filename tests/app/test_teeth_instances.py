@@ -18,6 +18,9 @@ def test_predicted_teeth_are_listed_numbered_scored_and_flagged(window, qtbot, s
     ctl = w.instance_list
     qtbot.waitUntil(lambda: w.session is not None and w.session.sample is not None, timeout=10_000)
     assert ctl.source == "mask"
+    w.hitl.show_plan()       # Ctrl+T on this folder trains numbered teeth again, from the active teeth model
+    plan = w.hitl.training.plan_label.text()
+    assert "numbered teeth (32 FDI numbers)" in plan and "warm start from teeth-" in plan, plan
     w.hitl.predict("current")
     qtbot.waitUntil(lambda: ctl.details is not None, timeout=60_000)
     qtbot.waitUntil(lambda: ctl.source == "prediction" and bool(ctl.items), timeout=10_000)
