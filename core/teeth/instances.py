@@ -73,13 +73,17 @@ def numbered_teeth(out: np.ndarray, shape: tuple[int, int], allowed: list[int], 
                                                     interpolation=cv2.INTER_NEAREST).astype(np.int32)
     label_map = np.zeros((H, W), np.uint8)
     instances = []
+    boxes = _boxes(lab, n, (H, W))
     for k, (vote, value) in enumerate(zip(votes, numbers, strict=True), start=1):
-        mask = full == k
-        area = int(mask.sum())
+        y0, y1, x0, x1 = boxes[k]
+        sub = full[y0:y1, x0:x1] == k      # a tooth's pixels lie in its working-size box, scaled (+2 px)
+        area = int(sub.sum())
         if area == 0:
             continue
-        ys_, xs_ = np.nonzero(mask)
-        bbox = (int(xs_.min()), int(ys_.min()), int(xs_.max() - xs_.min() + 1), int(ys_.max() - ys_.min() + 1))
+        ys_, xs_ = np.nonzero(sub)
+        bbox = (x0 + int(xs_.min()), y0 + int(ys_.min()), int(xs_.max() - xs_.min() + 1), int(ys_.max() - ys_.min() + 1))
+        mask = np.zeros((H, W), bool)
+        mask[y0:y1, x0:x1] = sub
         sure = float(np.sqrt(vote.quadrant[quadrant_index(value)] * vote.position[position_index(value)]))
         score = float(mean[k, FG]) * sure
         if score < min_score:
@@ -88,3 +92,30 @@ def numbered_teeth(out: np.ndarray, shape: tuple[int, int], allowed: list[int], 
         label_map[mask] = value
     prob = out[FG] if (h, w) == (H, W) else cv2.resize(out[FG], (W, H), interpolation=cv2.INTER_LINEAR)
     return TeethPrediction(label_map, instances, prob[None], working=(h, w))
+
+
+def _boxes(lab: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarray:
+    """(n + 1, 4) rows y0, y1, x0, x1 at ``shape`` that hold every pixel of label k after a nearest-
+    neighbour resize of ``lab`` (one pass over the small map; a full-size search per tooth cost 0.8 CPU-s
+    on a 2943 x 1435 panoramic)."""
+    h, w = lab.shape
+    H, W = shape
+    boxes = np.zeros((n + 1, 4), np.int64)
+    ys, xs = np.nonzero(lab)
+    if ys.size == 0:
+        return boxes
+    k = lab[ys, xs]
+    y0 = np.full(n + 1, h)
+    x0 = np.full(n + 1, w)
+    y1 = np.full(n + 1, -1)
+    x1 = np.full(n + 1, -1)
+    np.minimum.at(y0, k, ys)
+    np.minimum.at(x0, k, xs)
+    np.maximum.at(y1, k, ys)
+    np.maximum.at(x1, k, xs)
+    sy, sx = H / h, W / w
+    boxes[:, 0] = np.clip(np.floor(y0 * sy) - 2, 0, H)
+    boxes[:, 1] = np.clip(np.ceil((y1 + 1) * sy) + 2, 0, H)
+    boxes[:, 2] = np.clip(np.floor(x0 * sx) - 2, 0, W)
+    boxes[:, 3] = np.clip(np.ceil((x1 + 1) * sx) + 2, 0, W)
+    return boxes
