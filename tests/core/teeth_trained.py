@@ -21,12 +21,15 @@ def trained_teeth(shared_data: Path, tmp: Path) -> tuple[Path, object, dict]:
         import torch
 
         from core.hitl.auto_train import train_on_labels
+        from core.train.events import RecordingEvents
 
         root = tmp / "fdi6"
         copy_pairs(shared_data, "ufba425_teeth", 6, root)
         threads = torch.get_num_threads()
-        entry, outcome = train_on_labels(root, minutes=MINUTES, seed=0, teeth=dict(TINY_TEETH))
+        events = RecordingEvents()
+        entry, outcome = train_on_labels(root, minutes=MINUTES, seed=0, teeth=dict(TINY_TEETH), events=events)
         torch.set_num_threads(threads)
+        outcome["events"] = events
         _TRAINED["run"] = (root, entry, outcome)
     return _TRAINED["run"]
 

@@ -56,6 +56,7 @@ def test_train_on_labels_registers_an_active_onnx_teeth_model_with_honest_figure
     assert project.active_model == entry.name and entry.mode == "teeth-instances" and entry.name.startswith("teeth-")
     onnx = model_path(project, entry, onnx=True)
     assert onnx.exists() and model_path(project, entry).suffix == ".pt"
+    assert not list(onnx.parent.glob("snapshot-*.pt"))          # no second copy of last.pt
     m = entry.metrics
     assert m["val_n"] >= 1 and m["val_groups"] >= 1 and 0.0 <= m["val_dice"] <= 1.0
     assert m["val_ci"][0] <= m["val_dice"] <= m["val_ci"][1] and "too few" in m["val_note"]   # 1-2 val images
@@ -64,6 +65,9 @@ def test_train_on_labels_registers_an_active_onnx_teeth_model_with_honest_figure
     assert meta["instances"]["kind"] == "fdi-teeth" and meta["architecture"]["in_channels"] == 3
     assert meta["parity"]["max_abs_diff"] <= 1e-4 and [c["value"] for c in meta["classes"]][1:] == FDI_NUMBERS
     assert outcome["export"]["max_abs_diff"] <= 1e-4
+    events = outcome["events"]                 # the Training panel's curves and log
+    assert events.info["mode"] == "numbered teeth" and len(events.steps) == outcome["training"]["steps"] > 0
+    assert any("validation (n = " in line for line in events.logs)
 
 
 def test_the_contract_gives_the_teeth_the_pytorch_predictor_gives(run, shared_data):
