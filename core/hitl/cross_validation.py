@@ -224,4 +224,7 @@ def quality_text(outcome: dict[str, Any]) -> str:
     text = describe(summary, "Validation Dice")
     if outcome.get("val_method") and outcome["val_method"] != "validation split" and outcome.get("holdout_n"):
         text += f"; on the {outcome['holdout_n']} validation images alone {outcome['holdout_dice']:.3f}"
+    if outcome.get("id_accuracy") is not None:   # numbered teeth (core.hitl.teeth_train): Dice is per tooth
+        text += (f"; numbered teeth: identification accuracy {outcome['id_accuracy']:.3f}, "
+                 f"mAP@.5 {outcome.get('map50') or 0.0:.3f}")
     return text

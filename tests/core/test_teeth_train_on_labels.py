@@ -61,6 +61,9 @@ def test_train_on_labels_registers_an_active_onnx_teeth_model_with_honest_figure
     assert m["val_n"] >= 1 and m["val_groups"] >= 1 and 0.0 <= m["val_dice"] <= 1.0
     assert m["val_ci"][0] <= m["val_dice"] <= m["val_ci"][1] and "too few" in m["val_note"]   # 1-2 val images
     assert 0.0 <= m["id_accuracy"] <= 1.0 and 0.0 <= m["map50"] <= 1.0
+    from core.hitl.cross_validation import quality_text  # the Training and Models panels' line
+
+    assert "numbered teeth: identification accuracy" in quality_text(m) and "Validation Dice" in quality_text(m)
     meta = read_onnx(onnx, onnx.name)
     assert meta["instances"]["kind"] == "fdi-teeth" and meta["architecture"]["in_channels"] == 3
     assert meta["parity"]["max_abs_diff"] <= 1e-4 and [c["value"] for c in meta["classes"]][1:] == FDI_NUMBERS
