@@ -133,7 +133,7 @@ def run_teeth_plan(plan, root: str | Path, run_dir: str | Path, events=None, can
                                "export": export, "train_s": round(train_s, 2), "numbers": list(plan.numbers)}
     if val:
         cancel.raise_if_cancelled("evaluation")
-        report = evaluate_teeth_samples(load_predictor(export["out"]), val)   # the app's path: ONNX, contract
+        report = evaluate_teeth_samples(load_predictor(export["out"]), val, plan.numbers)   # as the app runs it
         group_of = {s.id: s.group or s.id for s in val}
         rows = report["per_image"]
         summary = dice_summary([r["dice"] for r in rows], [group_of[r["id"]] for r in rows])
@@ -142,7 +142,7 @@ def run_teeth_plan(plan, root: str | Path, run_dir: str | Path, events=None, can
                        holdout_dice=report["dice"], holdout_n=report["n"],
                        tooth_dice=report["instance_dice"], id_accuracy=report["identification_accuracy"],
                        map50=report["map50"], detection_recall=report["detection_recall"],
-                       previous_dice=_previous_dice(previous_checkpoint, val, data, cancel, log))
+                       previous_dice=_previous_dice(previous_checkpoint, val, data, cancel, log, plan.numbers))
         log(f"validation (n = {summary['n']}, {summary['groups']} groups): mean per-tooth Dice "
             f"{summary['dice']:.3f} {summary['ci']}; identification accuracy {report['identification_accuracy']}")
     else:
@@ -151,17 +151,20 @@ def run_teeth_plan(plan, root: str | Path, run_dir: str | Path, events=None, can
     return outcome
 
 
-def _previous_dice(previous: str | Path | None, val, data, cancel: CancelToken, log) -> float | None:
+def _previous_dice(previous: str | Path | None, val, data, cancel: CancelToken, log, numbers=None) -> float | None:
     """The previous model's mean per-tooth Dice on the same validation panoramics (a teeth snapshot or
     a registered per-pixel model alike), or None when there is none or it cannot be scored."""
     if not previous or not Path(previous).exists():
         return None
     try:
-        if Path(previous).suffix == ".pt":
+        if Path(previous).suffix == ".pt":   # scored through its ONNX export, as the new model is
+            from core.infer.predictor import load_predictor
             from core.teeth.evaluate import evaluate_teeth_samples
-            from core.teeth.predictor import TeethPredictor
 
-            return float(evaluate_teeth_samples(TeethPredictor(previous), val)["dice"])
+            onnx = Path(previous).with_name("model.onnx")
+            if not onnx.exists():
+                return None
+            return float(evaluate_teeth_samples(load_predictor(onnx), val, numbers)["dice"])
         from core.train.evaluate import evaluate
 
         return float(evaluate(previous, data, split="val", cancel=cancel)["dice"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from core.data.classes import fdi_classes
+from core.data.classes import fdi_classes, fdi_mixed_classes
 from core.data.masks import load_mask
 from core.data.sample import Sample
 from core.interop.instance_eval import evaluate_instances
@@ -47,11 +47,13 @@ def evaluate_teeth(predictor: Any, root: str | Path, stems: Sequence[str]) -> di
     return evaluate_teeth_samples(predictor, labeled_samples(root, stems))
 
 
-def evaluate_teeth_samples(predictor: Any, samples: Sequence[Sample]) -> dict[str, Any]:
+def evaluate_teeth_samples(predictor: Any, samples: Sequence[Sample], numbers: Sequence[int] | None = None
+                           ) -> dict[str, Any]:
     """``evaluate_teeth`` on samples (a project's split); ``per_image`` holds each panoramic's id and
-    mean per-tooth Dice, the rows an interval over acquisition groups is computed from."""
+    mean per-tooth Dice, the rows an interval over acquisition groups is computed from. ``numbers``: the
+    FDI numbers scored (default the 32 permanent teeth; a mixed-dentition project adds 51-85)."""
     rec = _Recording(predictor)
-    classes = fdi_classes()
+    classes = [c for c in fdi_mixed_classes() if c.value in set(numbers)] if numbers else fdi_classes()
     report = evaluate_instances(rec, samples, classes, min_area=1)
     values = [c.value for c in classes]
     image_dice, per_class = [], {v: [] for v in values}
