@@ -133,8 +133,8 @@ def test_predict_and_evaluate_cli_run_the_exported_teeth_model(run, tmp_path, ca
 
 
 def test_train_on_labels_cli_on_an_fdi_folder(shared_data, tmp_path, capsys):
-    copy_pairs(shared_data, "ufba425_teeth", 5, tmp_path / "fdi")
-    assert main(["train-on-labels", str(tmp_path / "fdi"), "--minutes", "0.02", "--json"]) == 0
+    copy_pairs(shared_data, "ufba425_teeth", 4, tmp_path / "fdi")
+    assert main(["train-on-labels", str(tmp_path / "fdi"), "--minutes", "0.01", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mode"] == "teeth-instances" and Path(result["onnx"]).exists() and result["val_n"] >= 1
     assert result["model"].endswith("last.pt") and Path(result["model"]).exists()
