@@ -115,10 +115,10 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     teeth = overrides.pop("teeth", None)
     numbers = [] if teeth is False or "model" in overrides or foundation else _fdi_numbers(project, index)
     if numbers:
-        from core.hitl.teeth_train import plan_teeth
+        from core.hitl.teeth_train import plan_teeth, teeth_minutes
 
         plan = TrainPlan(recipe=recipe, labeled=n, device="cpu")
-        plan_teeth(plan, project, numbers, minutes if minutes is not None else cpu_minutes(n), warm_start,
+        plan_teeth(plan, project, numbers, minutes if minutes is not None else teeth_minutes(n), warm_start,
                    {**overrides, "teeth": teeth or {}})
         return plan
     if foundation is None:   # an override that names the model decides (a U-Net recipe warm-starts as a U-Net)

@@ -25,6 +25,15 @@ MODE = "teeth-instances"
 SLOW_BELOW = 10.0    # CPU-min: 10 gave per-tooth Dice 0.72 on 64 unseen panoramics (ADR 0019), 1.5 gave 0.07-0.20
 
 
+def teeth_minutes(labels: int) -> float:
+    """The default budget: the U-Net plan's rule gives 40 labels 1.5 CPU-min, after which the numbered teeth
+    are unusable (per-tooth Dice 0.07-0.20, ADR 0019 addendum); a button that trains for nothing costs the
+    user more than ten minutes, so numbered teeth get at least SLOW_BELOW (0.72 at 10 CPU-min)."""
+    from core.hitl.plan import cpu_minutes
+
+    return max(SLOW_BELOW, cpu_minutes(labels))
+
+
 def fdi_numbers(project, index) -> list[int]:
     """The FDI numbers an FDI folder's teeth may get, or [] when its labels are not FDI teeth: the
     project's class table when it is one of teeth, else (a folder never opened in the app keeps the

@@ -43,6 +43,7 @@ def test_an_fdi_folder_plans_numbered_teeth_and_other_folders_do_not(shared_data
     assert plan.teeth is not None and plan.numbers == FDI_NUMBERS and plan.teeth["max_cpu_minutes"] == 2.0
     assert plan.recipe.max_minutes == 2.0 and "numbered teeth" in plan.describe() and "raise the budget" in plan.describe()
     assert "raise the budget" not in plan_training(project, index, minutes=10.0).describe()
+    assert plan_training(project, index).teeth["max_cpu_minutes"] == 10.0   # the default: usable teeth, not 1 min
     assert plan_training(project, index, minutes=2.0, teeth=False).teeth is None     # opt out
     assert plan_training(project, index, minutes=2.0, foundation=False,
                          model={"name": "unet", "base_channels": 4, "norm": "batch"}).teeth is None
