@@ -18,7 +18,16 @@ from core.errors import ToothSegError
 from core.export.onnx import export_onnx
 from core.hitl.review import ReviewItem, ReviewQueue
 from core.infer.predictor import load_predictor
-from core.infer.quality import QualityModel, ShapePrior, assess, binary_dice, gate, signals, spearman
+from core.infer.quality import (
+    QualityModel,
+    ShapePrior,
+    assess,
+    binary_dice,
+    gate,
+    proven_spearman,
+    signals,
+    spearman,
+)
 from core.infer.quality_fit import calibrate_checkpoint, fit_line
 from core.train.data import open_dataset
 from tests.core.test_train_support import make_subset
@@ -67,8 +76,12 @@ def test_trust_needs_a_ranking_proven_on_enough_held_out_labels():
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
     assert not QualityModel(n_val=20, val_spearman=0.55).trusted
     assert not QualityModel(n_val=5, val_spearman=0.9).trusted
-    assert QualityModel(n_val=20, val_spearman=0.65).trusted
-    assert QualityModel.from_json(QualityModel(n_val=20, val_spearman=0.65).to_json()).trusted
+    assert not QualityModel(n_val=20, val_spearman=0.65).trusted   # observed, not proven on 20 rows
+    assert not QualityModel(n_val=50, val_spearman=0.61, trust_spearman=0.61).trusted  # ADR 0016: ranked unseen 0.07
+    assert QualityModel(n_val=20, val_spearman=0.9).trusted
+    assert QualityModel(n_val=50, val_spearman=0.8).trusted
+    assert QualityModel.from_json(QualityModel(n_val=20, val_spearman=0.9).to_json()).trusted
+    assert proven_spearman(0.6, 10_000) == pytest.approx(0.6, abs=0.02) and proven_spearman(0.9, 3) == -1.0
 
 
 def test_v2_multiplies_soft_dice_and_the_area_gate_and_a_v1_calibration_keeps_its_terms():
@@ -219,9 +232,9 @@ def test_calibration_chooses_area_when_confident_partial_masks_are_what_goes_wro
     assert stored.terms == ("soft", "area") and stored.calibrated   # readers (viewer build) keep the choice
     assert sure.trust_spearman == pytest.approx(v2_rho) and stored.trust_spearman == sure.trust_spearman
     # the better of two on the same rows flatters: a bulk accept needs every choice to have ranked them
-    assert not QualityModel(n_val=20, val_spearman=0.7, trust_spearman=0.5).trusted
-    assert QualityModel(n_val=20, val_spearman=0.7, trust_spearman=0.65).trusted
-    assert QualityModel.from_json({**sure.to_json(), "trust_spearman": None, "val_spearman": 0.7}).trusted  # older
+    assert not QualityModel(n_val=20, val_spearman=0.95, trust_spearman=0.5).trusted
+    assert QualityModel(n_val=20, val_spearman=0.95, trust_spearman=0.9).trusted
+    assert QualityModel.from_json({**sure.to_json(), "trust_spearman": None, "val_spearman": 0.97}).trusted  # older
     # partial masks that are unsure at their edges (the U-Net's): soft alone ranks, the tie keeps v2's gate
     unsure = fit_from_rows(train, _partial_rows(held, train, lambda f: f), "cross-validation")
     assert unsure.terms == TERM_CHOICES[0] == ("soft", "gate")
