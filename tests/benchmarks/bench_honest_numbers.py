@@ -11,7 +11,8 @@ under 0.1), the unseen clips' Dice, and the quality estimate on the same frames 
 review queue's order against the best possible, flagged masks).
 Goal: at least 5 of the 6 intervals contain the unseen Dice, every interval narrower than 0.3.
 TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset; TOOTHSEG_BENCH_MINUTES=M passes
-``--minutes M``.
+``--minutes M``; the budget counts the training process's CPU seconds (``--cpu-budget``) unless
+TOOTHSEG_BENCH_WALL=1; TOOTHSEG_BENCH_EMBED_STORE=DIR keeps the unseen frames' head embeddings in DIR.
 
 Measured (2-core CPU at load average 10-22, default budgets, 4-fold cross-validation over groups): 6 of 6
 intervals contain the unseen Dice; widths 0.34, 0.51, 0.36 (20 labels) and 0.31, 0.23, 0.25 (50 labels).
@@ -21,6 +22,12 @@ measured contain the unseen Dice; after it (aa803be, seed 0): 0.492 [0.379, 0.60
 models trained on store embeddings the encoder does not produce); seed 1: 0.717 [0.602, 0.813] vs
 0.687, inside. 50 labels (U-Net): widths 0.25, 0.12, 0.06,
 1 of 3 contain it (the unseen clips are harder than the labelled ones).
+Fourth pass (b971fc6-afd592e, CPU budgets, load 9-14, n = 20 / 50 labels out of fold, unseen n = 134 in 4 clips):
+20 labels (head) 0.672 [0.477, 0.808] (width 0.331, 11 groups) vs 0.757, 0.741 [0.600, 0.854] (0.254, 10) vs
+0.731, 0.645 [0.486, 0.793] (0.307, 10) vs 0.757 -- 3 of 3 inside, 1 of 3 under 0.3; 50 labels (U-Net)
+@@L50@@. Quality on the unseen frames: Spearman 0.41 / 0.40 / 0.52 (20 labels) @@Q50@@, top 20 of the queue 0.795 /
+0.819 / 0.830 (best possible 0.864-0.891) @@T50@@. Why a correct 95 % interval of the expected Dice contains the
+mean of 3.1 effective clips only ~68 % of the time: ADR 0012, fourth pass.
 """
 
 from __future__ import annotations
