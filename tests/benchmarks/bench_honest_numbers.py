@@ -25,8 +25,8 @@ models trained on store embeddings the encoder does not produce); seed 1: 0.717 
 Fourth pass (b971fc6-afd592e, CPU budgets, load 9-14, n = 20 / 50 labels out of fold, unseen n = 134 in 4 clips):
 20 labels (head) 0.672 [0.477, 0.808] (width 0.331, 11 groups) vs 0.757, 0.741 [0.600, 0.854] (0.254, 10) vs
 0.731, 0.645 [0.486, 0.793] (0.307, 10) vs 0.757 -- 3 of 3 inside, 1 of 3 under 0.3; 50 labels (U-Net)
-@@L50@@. Quality on the unseen frames: Spearman 0.41 / 0.40 / 0.52 (20 labels) @@Q50@@, top 20 of the queue 0.795 /
-0.819 / 0.830 (best possible 0.864-0.891) @@T50@@. Why a correct 95 % interval of the expected Dice contains the
+seed 0 0.706 [0.589, 0.820] (0.232, 11) vs 0.726, inside (seeds 1-2: ADR 0012). Quality on the unseen frames: Spearman 0.41 / 0.40 / 0.52 (20 labels), 0.07 (50, seed 0), top 20 of the queue 0.795 /
+0.819 / 0.830 (best possible 0.864-0.891), 0.718 (50, seed 0). Why a correct 95 % interval of the expected Dice contains the
 mean of 3.1 effective clips only ~68 % of the time: ADR 0012, fourth pass.
 """
 
