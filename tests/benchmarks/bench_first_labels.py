@@ -8,6 +8,8 @@ button (plan, train, export ONNX, register, active) without the cross-validation
 background (``cv=False``); wall seconds to the active model, Dice of the active ONNX model (the masks the
 app shows) on every held-out image. TOOTHSEG_BENCH_SEEDS (default "0 1"), TOOTHSEG_BENCH_ARMS (default
 "head unet"), TOOTHSEG_BENCH_DATASETS (default "thyroid teeth"), TOOTHSEG_BENCH_BACKGROUND (default "1").
+TOOTHSEG_BENCH_ALL=1 adds the all-labels figure within TOOTHSEG_BENCH_CPU_MINUTES CPU-minutes (default 20; below;
+measured in ADR 0017's addendum).
 """
 
 from __future__ import annotations
