@@ -22,12 +22,14 @@ measured contain the unseen Dice; after it (aa803be, seed 0): 0.492 [0.379, 0.60
 models trained on store embeddings the encoder does not produce); seed 1: 0.717 [0.602, 0.813] vs
 0.687, inside. 50 labels (U-Net): widths 0.25, 0.12, 0.06,
 1 of 3 contain it (the unseen clips are harder than the labelled ones).
-Fourth pass (b971fc6-afd592e, CPU budgets, load 9-14, n = 20 / 50 labels out of fold, unseen n = 134 in 4 clips):
-20 labels (head) 0.672 [0.477, 0.808] (width 0.331, 11 groups) vs 0.757, 0.741 [0.600, 0.854] (0.254, 10) vs
-0.731, 0.645 [0.486, 0.793] (0.307, 10) vs 0.757 -- 3 of 3 inside, 1 of 3 under 0.3; 50 labels (U-Net)
-seed 0 0.706 [0.589, 0.820] (0.232, 11) vs 0.726, inside (seeds 1-2: ADR 0012). Quality on the unseen frames: Spearman 0.41 / 0.40 / 0.52 (20 labels), 0.07 (50, seed 0), top 20 of the queue 0.795 /
-0.819 / 0.830 (best possible 0.864-0.891), 0.718 (50, seed 0). Why a correct 95 % interval of the expected Dice contains the
-mean of 3.1 effective clips only ~68 % of the time: ADR 0012, fourth pass.
+Fourth pass (b971fc6-afd592e, CPU budgets, load 9-14, n = 20 / 50 labels out of fold in 10-11 groups,
+unseen n = 134 frames in 4 clips): 20 labels (head) 0.672 [0.477, 0.808] (width 0.331) vs 0.757, 0.741
+[0.600, 0.854] (0.254) vs 0.731, 0.645 [0.486, 0.793] (0.307) vs 0.757; 50 labels (U-Net) 0.706 [0.589,
+0.820] (0.232) vs 0.726, 0.771 [0.697, 0.840] (0.143) vs 0.741, 0.740 [0.679, 0.796] (0.118) vs 0.731:
+6 of 6 contain the unseen Dice, 4 of 6 narrower than 0.3. Quality on the unseen frames: Spearman 0.41 / 0.40 /
+0.52 and 0.07 / 0.38 / 0.38, top 20 of the queue 0.795 / 0.819 / 0.830 and 0.718 / 0.794 / 0.780 (best possible
+0.852-0.891). Why a correct 95 % interval of the expected Dice contains the mean of 3.1 effective clips only
+~68 % of the time: ADR 0012, fourth pass.
 """
 
 from __future__ import annotations
