@@ -51,7 +51,10 @@ def test_fdi_instance_recipe_curve_and_caries_panoramics(shared_data, tmp_path):
     budget in process CPU time (TOOTHSEG_BENCH_MINUTES, default 30; 1 thread unless
     TOOTHSEG_BENCH_THREADS), weight-averaged snapshots at 10 / 30 / 60 CPU-minutes scored on the 64
     held-out panoramics; then the caries panoramics (2943x1435) through the sliding window.
-    TOOTHSEG_FDI_RUN=<dir> scores the snapshots of a run already trained (by ``train_teeth``) there."""
+    TOOTHSEG_FDI_RUN=<dir> scores the snapshots of a run already trained (by ``train_teeth``) there.
+    Measured (1 thread, load 8-12, n = 64 held-out panoramics, 1,768 teeth): per-tooth Dice / mAP@.5 /
+    identification 0.695 / 0.808 / 0.833 at 10 CPU-min, 0.805 / 0.931 / 0.942 at 30, 0.818 / 0.939 / 0.948
+    at 60 (ADR 0019)."""
     import cv2
     import numpy as np
 
