@@ -58,9 +58,13 @@ def _median_ms(fn, x: np.ndarray, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def parity_check(torch_backend: TorchBackend, onnx_backend: OnnxBackend, inputs: list[np.ndarray]) -> float:
-    """Max |ONNX - PyTorch| over the logits of every input, one image per run plus one odd-sized crop."""
-    worst = 0.0
+def parity_check(torch_backend: TorchBackend, onnx_backend: OnnxBackend,
+                 inputs: list[np.ndarray]) -> tuple[float, float]:
+    """(max |ONNX - PyTorch|, the logits' size) over every input, one image per run plus one odd-sized crop.
+    The size (largest |logit|, at least 1) scales the tolerance: float32 rounding grows with the values, and
+    a U-Net stopped after a few steps (BatchNorm statistics not settled) has logits of ~3.6e4, whose graphs
+    differed by 0.047 -- 1.3e-6 of them -- so Train on my labels refused to export it."""
+    worst, scale = 0.0, 1.0
     odd = inputs[0][:, : max(inputs[0].shape[1] - 13, 8), : max(inputs[0].shape[2] - 7, 8)]
     for x in [*inputs, odd]:
         ref = torch_backend.forward(x[None])
@@ -68,7 +72,8 @@ def parity_check(torch_backend: TorchBackend, onnx_backend: OnnxBackend, inputs:
         if got.shape != ref.shape:
             raise ModelFileError(f"exported graph returned shape {got.shape}, PyTorch {ref.shape}")
         worst = max(worst, float(np.abs(got - ref).max()))
-    return worst
+        scale = max(scale, float(np.abs(ref).max()))
+    return worst, scale
 
 
 def export_onnx(
@@ -107,16 +112,17 @@ def export_onnx(
     progress(2, 4, "checking parity on real images")
     torch_backend = TorchBackend(model, meta)
     candidate = OnnxBackend(with_metadata(graph, meta), name=out.name)
-    max_diff = parity_check(torch_backend, candidate, inputs)
+    max_diff, scale = parity_check(torch_backend, candidate, inputs)
     # a model may declare a looser bound (a ViT encoder inside, ADR 0015), and fewer timing repeats
     tolerance = max(tolerance, float(getattr(model, "parity_tolerance", 0.0)))
     repeats = int(getattr(model, "timing_repeats", 5))
-    if not max_diff <= tolerance:
+    if not max_diff <= tolerance * scale:
         raise ModelFileError(
-            f"exported model disagrees with PyTorch by {max_diff:.3g} (> {tolerance:g}) on real images; "
+            f"exported model disagrees with PyTorch by {max_diff:.3g} (> {tolerance:g} x the logits' size "
+            f"{scale:.3g}) on real images; "
             f"{out.name} was not written"
         )
-    meta["parity"] = {"max_abs_diff": max_diff, "images": len(inputs), "tolerance": tolerance}
+    meta["parity"] = {"max_abs_diff": max_diff, "images": len(inputs), "tolerance": tolerance, "logit_scale": scale}
     fp32 = with_metadata(graph, meta)
     report: dict[str, Any] = {
         "out": str(out), "max_abs_diff": max_diff, "parity_images": len(inputs),

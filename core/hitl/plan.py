@@ -146,7 +146,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
             changes["max_steps"] = FOUNDATION_STEPS
     plan = TrainPlan(recipe=recipe, labeled=n, device=device)
     if warm_start:
-        choose_warm_start(project, plan, changes, index)
+        # a named network is kept: a warm start of another one would load none of its kernels
+        choose_warm_start(project, plan, changes, index, fixed=overrides.get("model"))
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
@@ -163,9 +164,11 @@ def _fdi_numbers(project: Project, index: SampleIndex) -> list[int]:
     return fdi_numbers(project, index)
 
 
-def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], index: SampleIndex | None = None) -> None:
+def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any], index: SampleIndex | None = None,
+                      fixed: dict[str, Any] | None = None) -> None:
     """Prefer the active model, then the newest pretrained one, then the newest model of an earlier
-    project of the same modality (``core.hitl.model_store``); adopt its architecture and size."""
+    project of the same modality (``core.hitl.model_store``); adopt its architecture and size. ``fixed``: the
+    network the caller named; only a checkpoint of that same network may warm-start it."""
     from core.hitl import model_store
     from core.models.checkpoint import read_sidecar
 
@@ -191,6 +194,9 @@ def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]
             plan.notes.append(f"{entry.name}: a {config.get('name')} model, while this plan trains {chosen}; "
                               "not used for warm start")
             continue
+        if fixed is not None and not _same_network(config, fixed):
+            plan.notes.append(f"{entry.name}: not the {fixed.get('name')} network asked for; not used for warm start")
+            continue
         if config.get("name"):
             changes["model"] = config
         size = meta.get("input_size") or [changes["size"]] * 2
@@ -200,3 +206,19 @@ def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]
         if not entry.mode.startswith("pretrain"):  # a pretrained encoder's head is fresh: full rate
             changes["lr"] = 3e-3  # gentler on weights that already work
         return
+
+
+
+def _same_network(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two model configs build the same tensor shapes (channel counts aside: they follow the data),
+    so one's checkpoint can warm-start the other; registry defaults count, a config that fails does not."""
+    from core.models.registry import build_model
+
+    def shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        plain = {k: v for k, v in config.items() if k not in ("in_channels", "out_channels")}
+        return {k: tuple(t.shape) for k, t in build_model(plain).state_dict().items()}
+
+    try:
+        return shapes(a) == shapes(b)
+    except ToothSegError:
+        return False

@@ -91,6 +91,10 @@ def test_train_export_register_then_warm_start_and_compare(thyroid):
     # second press: warm start from the active model, scored next to it on the same val images
     plan = auto_train.plan_training(project, index, device="cpu", **TINY)
     assert plan.warm_from == entry.name and plan.recipe.init.endswith("best.safetensors")
+    other = {**TINY, "model": {**TINY["model"], "base_channels": 2 * TINY["model"]["base_channels"]}}
+    plan = auto_train.plan_training(project, index, device="cpu", **other)    # a named other network: no
+    assert not plan.warm_start and not plan.recipe.init                       # warm start that loads nothing
+    assert any("not the unet network asked for" in n for n in plan.notes), plan.notes
     entry2, outcome2 = auto_train.train_on_labels(thyroid, events=RecordingEvents(), device="cpu", **TINY)
     assert outcome2["previous"] == entry.name
     assert outcome2["previous_dice"] == pytest.approx(outcome["holdout_dice"], abs=1e-6)  # same val images
