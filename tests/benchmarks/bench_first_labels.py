@@ -53,6 +53,12 @@ def _pairs(shared_data, dataset: str, dest):
     return out
 
 
+def _unseen_quarter(pairs):
+    """(the user's images, the held-out last quarter by id: other clips / patients)."""
+    cut = len(pairs) - len(pairs) // 4
+    return pairs[:cut], pairs[cut:]
+
+
 def _folder(root, pairs):
     for sub in ("images", "masks"):
         (root / sub).mkdir(parents=True)
@@ -68,9 +74,7 @@ def test_first_twenty_labels_head_against_unet(dataset, shared_data, tmp_path, m
     import torch
 
     torch.set_num_threads(1)
-    pairs = _pairs(shared_data, dataset, tmp_path)
-    cut = len(pairs) - len(pairs) // 4
-    rest, held = pairs[:cut], pairs[cut:]
+    rest, held = _unseen_quarter(_pairs(shared_data, dataset, tmp_path))
     labeled = rest[:: len(rest) // LABELED][:LABELED]
     print(f"\n{dataset}: {len(held)} held out ({held[0][0].stem}-{held[-1][0].stem}), {len(labeled)} labels "
           f"spread over the other {len(rest)}; seeds {SEEDS}")
@@ -146,9 +150,7 @@ def test_all_labels_within_cpu_minutes(dataset, shared_data, tmp_path, monkeypat
     import torch
 
     torch.set_num_threads(1)
-    pairs = _pairs(shared_data, dataset, tmp_path)
-    cut = len(pairs) - len(pairs) // 4
-    rest, held = pairs[:cut], pairs[cut:]
+    rest, held = _unseen_quarter(_pairs(shared_data, dataset, tmp_path))
     seed = SEEDS[0]
     print(f"\n{dataset}: {len(held)} held out ({held[0][0].stem}-{held[-1][0].stem}), all {len(rest)} others "
           f"labeled; training budget {CPU_MINUTES:g} CPU-min, one thread, seed {seed}")
