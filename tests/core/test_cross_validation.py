@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from core.data.sample import Sample
 from core.hitl import auto_train
-from core.hitl.cross_validation import average_repeats, cross_validate, fold_assignment
+from core.hitl.cross_validation import (
+    MAX_FOLDS,
+    SMALL_SET,
+    average_repeats,
+    cross_validate,
+    fold_assignment,
+    fold_count,
+)
 from core.train.data import open_dataset
 from tests.core.test_hitl_auto_train import TINY, open_project, thyroid  # noqa: F401 (fixture)
 
@@ -61,3 +69,22 @@ def test_a_fold_cut_short_by_its_time_cap_is_said_in_words(thyroid, tmp_path):  
     assert cv["n"] > 0 and "stopped at its time cap after" in cv["ci_note"] and "pessimistic" in cv["ci_note"]
     enough = cross_validate(recipe, data, tmp_path, steps=2, minutes=1.0, folds=2)
     assert "time cap" not in enough["ci_note"]
+
+
+def _labels(n: int, groups: int, status: str = "labeled") -> list[Sample]:
+    return [Sample(f"{status}{i}", Path(f"{i}.png"), Path(f"m{i}.png"), group=f"{status}-g{i % groups}", status=status)
+            for i in range(n)]
+
+
+def test_small_label_sets_hold_out_one_group_per_fold_and_larger_ones_a_quarter():
+    # 20 labels in 11 clips: 10 folds (one clip each, two of the smallest share one), every fold model trains
+    # on ~90 % of the labels; 50 labels keep 4 folds
+    assert fold_count(_labels(20, 11)) == 10 and fold_count(_labels(20, 7)) == 7
+    assert fold_count(_labels(SMALL_SET, 9)) == 9 and fold_count(_labels(SMALL_SET + 1, 11)) == MAX_FOLDS
+    assert fold_count(_labels(50, 11)) == MAX_FOLDS and fold_count(_labels(12, 1)) == 1
+    # accepted pseudo-labels are not scored: their groups get no fold of their own, nor do they make a set large
+    mixed = _labels(8, 4) + _labels(40, 6, status="reviewed")
+    assert fold_count(mixed) == 4
+    folds = fold_assignment(_labels(20, 11), k=fold_count(_labels(20, 11)))
+    held = [sum(v == f for v in folds.values()) for f in range(10)]
+    assert held == [2] * 10  # the two one-label clips share a fold: each fold holds out 10 % of the labels
