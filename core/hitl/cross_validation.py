@@ -3,16 +3,18 @@
 Twenty labels leave three validation images from one or two clips: their Dice (0.92 in the issue)
 says nothing about the next patient. When the validation split has fewer than MIN_GROUPS groups or
 MIN_IMAGES images, or shares a group with training, Train on my labels also trains ``k`` short
-models, each with whole groups held out (one group per fold for up to SMALL_SET labels, so a fold model
-learns from ~90 % of them as the shipped model does; else 4 folds), and pools their held-out per-image Dice: every drawn
-label is then scored once by a model that never saw its clip, and the bootstrap over groups
-(core.train.confidence) has all the label set's groups to resample. Each fold repeats the shipped
-model's recipe: the same number of optimiser steps (not minutes: on a loaded CPU a time share gives a
-fold a fraction of the training and a useless, far too low figure) and an inner validation split of
-its own training groups that chooses its checkpoint and component rule, so the held-out groups take
-part in no choice (choosing on them made 50-label figures optimistic). Train on my labels then takes
-about ``k + 1`` times its training budget (20 labels: ~11, but the head's steps are cheap; ADR 0012). Accepted pseudo-labels train but are not scored (the model
-that made them would be graded on its own output). See ADR 0012.
+models, each with whole groups held out, and pools their held-out per-image Dice: every drawn label is
+then scored once by a model that never saw its clip, and the bootstrap over groups
+(core.train.confidence) has all the label set's groups to resample. Up to SMALL_SET labels a fold holds
+out one group (leave-one-group-out, at most SMALL_SET_FOLDS folds), so each fold model learns from ~90 %
+of the labels as the shipped model does (with 4 folds, 15 of 20 labels made the figure pessimistic);
+larger sets keep 4 folds. Each fold repeats the shipped model's recipe: the same number of optimiser
+steps (not minutes: on a loaded CPU a time share gives a fold a fraction of the training and a useless,
+far too low figure) and an inner validation split of its own training groups that chooses its checkpoint
+and component rule, so the held-out groups take part in no choice (choosing on them made 50-label figures
+optimistic). Train on my labels then takes about ``k + 1`` times its training budget, in the background
+after the model is active. Accepted pseudo-labels train but are not scored (the model that made them
+would be graded on its own output). See ADR 0012.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from core.infer.quality import ROW_SIGNALS
 from core.jobs import CancelToken
 from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
 
-MAX_FOLDS = 4  # larger label sets: each fold trains on 3/4 of them (50 labels: ~37; the learning curve is flat there)
+MAX_FOLDS = 4  # larger sets: a fold trains on 3/4 of them (50 labels: ~37; their intervals were 0.12-0.23 wide)
 # Small label sets: one group held out per fold (leave-one-group-out, at most SMALL_SET_FOLDS folds), so each fold
 # model trains on ~90 % of the labels like the shipped model (20 labels: ~18 against 15 with 4 folds, whose models
 # scored the labels' clips 0.09 under what the shipped model scored on unseen clips). ADR 0012, fifth pass.
