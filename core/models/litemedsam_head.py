@@ -29,9 +29,11 @@ from core.models.registry import register_model
 
 ENCODER_SIZE = 256
 EMBED_CHANNELS = 256
-MEMO_ENTRIES = 160  # about 2 MB each (fp16): enough for the small label sets the plan uses it for
+# about 2 MB each (fp16): the floor of the memo and of the store; ``precompute`` raises both to the images a
+# training run embeds (all 404 thyroid labels: ~810 embeddings, ~1.6 GB), or every epoch would encode again
+MEMO_ENTRIES = 160
 STORE_DIRNAME = "litemedsam-head-embeddings"  # in the project folder: embeddings computed in the background
-STORE_ENTRIES = 160  # on disk, newest kept (2 MB each)
+STORE_ENTRIES = 160  # on disk, newest kept (2 MB each), at least what the last precompute embedded
 STORE_VERSION = "fp32-eval"  # stores written before the encoder always ran fp32 in eval mode are never read
 
 
@@ -53,6 +55,7 @@ class EmbeddingMemo(OrderedDict):
     store: Path | None = None  # a folder of embeddings on disk (``embedding_store``): read first, written after
     loaded = 0                 # embeddings read from ``store``
     encoded = 0                # embeddings computed by the encoder
+    capacity = MEMO_ENTRIES    # entries kept in memory (``precompute`` raises it)
 
     def __deepcopy__(self, memo: dict) -> EmbeddingMemo:
         return self
@@ -210,7 +213,7 @@ class LiteMedSAMHead(nn.Module):
 
     def _remember(self, key: bytes, emb: torch.Tensor) -> None:
         self._memo[key] = emb
-        while len(self._memo) > MEMO_ENTRIES:
+        while len(self._memo) > self._memo.capacity:
             self._memo.popitem(last=False)
 
     def precompute(self, images, log=None, cancel=None, store: str | Path | None = None) -> None:
@@ -221,6 +224,9 @@ class LiteMedSAMHead(nn.Module):
         import time
 
         t0, count = time.monotonic(), 0
+        images = list(images)
+        # all of them stay in memory and on disk (+ slack for the validation's and export's other inputs)
+        self._memo.capacity = max(self._memo.capacity, len(images) + 16)
         if store is not None:
             self._memo.store = Path(store)
         loaded = self._memo.loaded
@@ -231,7 +237,7 @@ class LiteMedSAMHead(nn.Module):
             self.encode(F.interpolate(x[None], size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear",
                                       align_corners=False))
             count += 1
-        self._memo.prune()
+        self._memo.prune(max(STORE_ENTRIES, len(images)))
         if log is not None:
             ready = self._memo.loaded - loaded
             log(f"LiteMedSAM encoder: {count} images embedded in {time.monotonic() - t0:.1f} s "
