@@ -22,6 +22,12 @@ FOUNDATION_MODEL = {"name": "litemedsam_head", "base_channels": 32, "norm": "bat
 FOUNDATION_LR = 3e-3
 FOUNDATION_MINUTES = 1.5   # a cap: FOUNDATION_STEPS end the training first on an unloaded CPU
 FOUNDATION_STEPS = 120
+# All labels with a long CPU budget (issue 17): the head too when embedding every label and its mirror image
+# (EMBED_CPU_S each, ONNX Runtime on one loaded core) fits in the budget the user gave; it then trains
+# FOUNDATION_ALL_STEPS annealed steps (404 thyroid labels: the unseen frames peaked after 300-600 steps and fell
+# with more; ADR 0015 addendum)
+EMBED_CPU_S = 1.4
+FOUNDATION_ALL_STEPS = 600
 
 
 @dataclass
@@ -123,8 +129,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         return plan
     if foundation is None:   # an override that names the model decides (a U-Net recipe warm-starts as a U-Net)
         named = (overrides.get("model") or {}).get("name", FOUNDATION_MODEL["name"])
-        foundation = (not gpu and n < FOUNDATION_BELOW and named == FOUNDATION_MODEL["name"]
-                      and foundation_available())
+        foundation = (not gpu and (n < FOUNDATION_BELOW or embedding_fits(n, minutes))
+                      and named == FOUNDATION_MODEL["name"] and foundation_available())
     if foundation:  # ADR 0015: LiteMedSAM's frozen encoder + a light head beats the small U-Net on few labels
         model, size = dict(FOUNDATION_MODEL), DEFAULT_SIDE
         # the images are embedded before the budget starts; the head needs about FOUNDATION_STEPS steps
@@ -144,6 +150,8 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
         changes["lr"] = FOUNDATION_LR
         if minutes is None:
             changes["max_steps"] = FOUNDATION_STEPS
+        elif n >= FOUNDATION_BELOW:   # many labels, a budget given: a fixed number of annealed steps
+            changes.update(max_steps=FOUNDATION_ALL_STEPS, schedule="cosine")
     plan = TrainPlan(recipe=recipe, labeled=n, device=device)
     if warm_start:
         # a named network is kept: a warm start of another one would load none of its kernels
@@ -151,6 +159,12 @@ def plan_training(project: Project, index: SampleIndex, minutes: float | None = 
     changes.update(overrides)
     plan.recipe = recipe.updated(**changes)
     return plan
+
+
+def embedding_fits(labels: int, minutes: float | None) -> bool:
+    """Whether LiteMedSAM's encoding of ``labels`` images and their mirror images (done before the budget
+    starts) costs no more than the ``minutes`` the user gave (none given: the default budget is too short)."""
+    return minutes is not None and 2 * labels * EMBED_CPU_S <= minutes * 60
 
 
 def cpu_minutes(labels: int) -> float:

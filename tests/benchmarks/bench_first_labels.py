@@ -133,8 +133,8 @@ NATIVE = {"thyroid": (256, 0), "teeth": (512, 320)}
 
 def _all_label_overrides(arm: str, dataset: str) -> dict:
     side, crop = NATIVE[dataset]
-    if arm == "plan":
-        return {"foundation": False}
+    if arm == "plan":   # from 404 labels and 20 CPU-min: the LiteMedSAM head (plan.embedding_fits)
+        return {}
     if arm == "full":
         return {"foundation": False, "model": {"name": "unet", "base_channels": 16, "norm": "batch"},
                 "size": side, "crop": crop}
@@ -174,7 +174,7 @@ def test_all_labels_within_cpu_minutes(dataset, shared_data, tmp_path, monkeypat
         scores = [dice(predictor.predict(read_image(i)).mask, read_mask(m)) for i, m in held]
         r, run = outcome["recipe"], outcome["training"]
         print(f"  {arm:4s} ({r['model']['name']} {r['model'].get('base_channels')} ch at {r['size']} px, crop "
-              f"{r['crop']}, augment {r['augment']}, {run.get('epochs')} epochs / {run.get('steps')} steps, "
+              f"{r['crop']}, augment {r['augment']}, {r['schedule']} lr, {run.get('epochs')} epochs / {run.get('steps')} steps, "
               f"stopped: {run.get('stopped')}, training {run.get('elapsed_s')} CPU-s): button {cpu / 60:.1f} CPU-min "
               f"({wall / 60:.1f} min wall), val Dice {outcome.get('val_dice')}; Dice on {len(held)} unseen: mean "
               f"{np.mean(scores):.3f}, median {np.median(scores):.3f}", flush=True)
