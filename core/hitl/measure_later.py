@@ -1,6 +1,6 @@
 """Cross-validation after the model is active: Train on my labels' interval, measured in the background.
 
-Cross-validation over groups (``core.hitl.cross_validation``) costs about four more trainings, so
+Cross-validation over groups (``core.hitl.cross_validation``) costs four to ten more trainings, so
 Train on my labels ran ~5x its budget before the user got a model. Now the run exports, scores its
 validation split and is registered as the active model first; what the folds need is written to
 ``measure_pending.json`` beside the checkpoint (recipe, optimiser steps, time cap, the exact label ids
