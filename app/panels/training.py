@@ -25,6 +25,7 @@ NEEDS_FULL = TRAINING_NEEDS_FULL_BUILD
 class TrainSignals(QtCore.QObject):
     started = QtCore.Signal(int, object)
     step = QtCore.Signal(int, float, float)
+    budget = QtCore.Signal(float)
     epoch = QtCore.Signal(int, object)
     preview = QtCore.Signal(object)
     log = QtCore.Signal(str)
@@ -42,6 +43,9 @@ class QtTrainEvents(TrainEvents):
 
     def on_step(self, step, loss, lr):
         self.signals.step.emit(int(step), float(loss), float(lr))
+
+    def on_budget(self, fraction):
+        self.signals.budget.emit(float(fraction))
 
     def on_epoch(self, epoch, metrics):
         self.signals.epoch.emit(int(epoch), dict(metrics))
@@ -105,8 +109,11 @@ class TrainingPanel(QtWidgets.QDockWidget):
         scroll.setWidget(body)
         self.setWidget(scroll)
         self._total, self._t0, self._budget_s = 0, 0.0, 0.0
+        self._used: float | None = None   # the job's own share of its budget used (on_budget), when it says
+        self._last: tuple[int, float, float] | None = None
         self.signals.started.connect(self._started)
         self.signals.step.connect(self._step)
+        self.signals.budget.connect(self._budget_used)
         self.signals.epoch.connect(self._epoch)
         self.signals.preview.connect(self.preview.show_images)
         self.signals.log.connect(self.append_log)
@@ -290,6 +297,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
 
     def _started(self, total: int, info: dict) -> None:
         self._total, self._t0 = max(1, total), time.monotonic()
+        self._used, self._last = None, None
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
@@ -300,9 +308,22 @@ class TrainingPanel(QtWidgets.QDockWidget):
 
     def _step(self, step: int, loss: float, lr: float) -> None:
         self.curves.add_step(step, loss, lr)
+        self._last = (step, loss, lr)
+        self._show_progress()
+
+    def _budget_used(self, fraction: float) -> None:
+        self._used = fraction
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        if self._last is None:
+            return
+        step, loss, lr = self._last
         elapsed = time.monotonic() - self._t0
         done = step / self._total
-        if self._budget_s:  # the time budget usually ends the run before the step count does
+        if self._used is not None:   # the job's own clock: a CPU budget runs slower than the wall on a busy machine
+            done = max(done, self._used)
+        elif self._budget_s:  # the time budget usually ends the run before the step count does
             done = max(done, elapsed / self._budget_s)
         done = min(done, 1.0)
         self.progress.setValue(int(done * 1000))

@@ -128,10 +128,11 @@ def run_teeth_plan(plan, root: str | Path, run_dir: str | Path, events=None, can
     recipe = TeethRecipe(**plan.teeth)
     log(f"numbered teeth: {len(train)} training panoramics, {len(val)} validation, "
         f"{recipe.max_cpu_minutes:g} CPU-min")
-    if events is not None:     # the step count is not known ahead: the panel's progress follows the budget
+    if events is not None:     # the step count is not known ahead: the panel's progress follows on_budget
         events.on_start(10**9, {"mode": "numbered teeth", "device": "cpu"})
     trained = train_teeth(train, run_dir, recipe, log=log, cancel=lambda: cancel.cancelled,
-                          init=plan.warm_start or None, on_step=events.on_step if events is not None else None)
+                          init=plan.warm_start or None, on_step=events.on_step if events is not None else None,
+                          on_budget=events.on_budget if events is not None else None)
     for extra in run_dir.glob("snapshot-*.pt"):   # the budget's end snapshot repeats last.pt (17 MB at 16 ch)
         extra.unlink(missing_ok=True)
     cancel.raise_if_cancelled("training")

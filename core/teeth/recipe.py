@@ -178,11 +178,13 @@ def save_snapshot(path: Path, model: torch.nn.Module, recipe: TeethRecipe, info:
 def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
                 log: Callable[[str], None] = print, cancel: Callable[[], bool] | None = None,
                 init: str | Path | None = None,
-                on_step: Callable[[int, float, float], None] | None = None) -> dict[str, Any]:
+                on_step: Callable[[int, float, float], None] | None = None,
+                on_budget: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Train until ``recipe.max_cpu_minutes`` of this process's CPU time; write ``snapshot-<min>.pt``
     (the weight average) at each of ``recipe.snapshots`` reached, and ``last.pt`` at the end.
     ``init``: a snapshot of the same network to start from (Train on my labels' previous teeth model);
-    ``on_step(step, loss, lr)`` after every step (the app's curves)."""
+    ``on_step(step, loss, lr)`` after every step (the app's curves), ``on_budget(fraction)`` the share of the CPU
+    budget used (the app's progress bar: the wall clock ran ahead of it on a busy machine)."""
     cpu0 = time.process_time()
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
@@ -241,6 +243,8 @@ def train_teeth(samples: Sequence[Sample], out_dir: Path, recipe: TeethRecipe,
         seen += len(batch)
         if on_step is not None:
             on_step(step, float(parts["total"].item()), float(opt.param_groups[0]["lr"]))
+        if on_budget is not None:
+            on_budget(min(1.0, (time.process_time() - cpu0) / 60 / recipe.max_cpu_minutes))
         for k, v in parts.items():
             running[k] = 0.95 * running.get(k, v.item()) + 0.05 * v.item()
         if step % 20 == 0:

@@ -27,6 +27,10 @@ class TrainEvents:
     def on_step(self, step: int, loss: float, lr: float) -> None:
         """Called after every optimiser step (1-based ``step``)."""
 
+    def on_budget(self, fraction: float) -> None:
+        """The share (0-1) of the run's budget used, by the clock the budget counts (wall or CPU seconds) or
+        the steps: a progress bar that timed a CPU budget on the wall clock ended short on a busy machine."""
+
     def on_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Called after every epoch with its metrics (train loss, val dice, ...)."""
 
@@ -53,6 +57,10 @@ class MultiEvents(TrainEvents):
     def on_step(self, step, loss, lr):
         for x in self.listeners:
             x.on_step(step, loss, lr)
+
+    def on_budget(self, fraction):
+        for x in self.listeners:
+            x.on_budget(fraction)
 
     def on_epoch(self, epoch, metrics):
         for x in self.listeners:

@@ -211,6 +211,7 @@ class _Loop:
                 step += 1
                 losses.append(float(loss.detach()))
                 self.events.on_step(step, losses[-1], opt.param_groups[0]["lr"])
+                self.events.on_budget(min(1.0, progress))
                 if r.max_steps and step >= r.max_steps:
                     stopped = "max_steps"
                     break

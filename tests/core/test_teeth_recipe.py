@@ -30,7 +30,9 @@ def tiny_teeth(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("teeth")
     recipe = TeethRecipe(base_channels=4, depth=3, crop=(128, 192), batch_size=2, max_cpu_minutes=0.08,
                          snapshots=(0.04,), warmup_steps=2)
-    summary = train_teeth(labeled_samples(root, train[:6]), out, recipe, log=lambda _s: None)
+    used: list[float] = []
+    summary = train_teeth(labeled_samples(root, train[:6]), out, recipe, log=lambda _s: None, on_budget=used.append)
+    summary["budget_used"] = used
     return root, test, out, summary
 
 
@@ -38,6 +40,8 @@ def test_training_writes_snapshots_by_cpu_time(tiny_teeth):
     _, _, out, summary = tiny_teeth
     assert summary["steps"] > 0 and summary["cpu_minutes"] >= 0.08
     assert (out / "snapshot-0.04.pt").exists() and (out / "last.pt").exists()
+    used = summary["budget_used"]      # the share of the CPU budget, after every step (the app's progress bar)
+    assert len(used) == summary["steps"] and used == sorted(used) and 0 < used[0] and used[-1] >= 0.9
 
 
 def test_predictions_are_numbered_scored_instances(tiny_teeth):
