@@ -43,7 +43,7 @@ def test_model_active_first_interval_estimated_in_the_background(qtbot, window, 
     ctl.training.grab().save("/tmp/h16_result_estimating.png")
     qtbot.waitUntil(lambda: not measurer.running, timeout=300_000)
     metrics = Project.open(root).model(name).metrics
-    assert metrics["val_method"] == "4-fold cross-validation over groups" and metrics["val_n"] == 16
+    assert metrics["val_method"] == "5-fold cross-validation over groups" and metrics["val_n"] == 16  # a fold per group
     result = ctl.training.result_label.text()
     assert "95 % CI" in result and "cross-validation over groups" in result and name in result
     assert "[" in ctl.models.table.item(0, 2).text() and not measurer.widget.isVisible()

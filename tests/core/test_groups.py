@@ -153,7 +153,7 @@ def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shar
     from core.hitl import plan
     from training.cli import main
 
-    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # the U-Net plan: 4 folds stay fast
+    monkeypatch.setattr(plan, "foundation_available", lambda: False)  # the U-Net plan: its 5 folds stay fast
 
     root = thyroid_folder(shared_data, tmp_path / "f", list(range(0, 32)))  # 8 frames of clip 0000-0240
     assert main(["train-on-labels", str(tmp_path / "missing"), "--json"]) == 2
@@ -165,6 +165,6 @@ def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shar
     assert Path(out["model"]).exists() and Path(out["onnx"]).exists()
     assert "one group only" in out["groups_note"] and out["groups"] == 5
     assert out["val_ci"][0] <= out["val_dice"] <= out["val_ci"][1] and out["val_n"] == 8 and out["val_groups"] == 5
-    assert out["val_method"] == "4-fold cross-validation over groups" and "too few" in out["val_note"]
+    assert out["val_method"] == "5-fold cross-validation over groups" and "too few" in out["val_note"]  # one per group
     entry = Project.open(root).model(Project.open(root).active_model)
     assert entry.metrics["val_ci"] == out["val_ci"] and entry.metrics["val_groups"] == 5
