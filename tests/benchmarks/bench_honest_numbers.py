@@ -30,13 +30,13 @@ unseen n = 134 frames in 4 clips): 20 labels (head) 0.672 [0.477, 0.808] (width 
 0.52 and 0.07 / 0.38 / 0.38, top 20 of the queue 0.795 / 0.819 / 0.830 and 0.718 / 0.794 / 0.780 (best possible
 0.852-0.891). Why a correct 95 % interval of the expected Dice contains the mean of 3.1 effective clips only
 ~68 % of the time: ADR 0012, fourth pass.
-Fifth pass (b762fb2-64d905e: leave-one-group-out folds up to 30 labels, 10-11 fold models; load 3-5; n = 20 labels
+Fifth pass (b762fb2-64d905e: leave-one-group-out folds up to 30 labels, 10 fold models; load 3-5; n = 20 labels
 out of fold in 11 / 10 / 10 groups, unseen n = 134 frames in 4 clips): 20 labels (head) 0.707 [0.601, 0.808]
 (width 0.206) vs 0.755, 0.709 [0.559, 0.840] (0.280) vs 0.731, 0.669 [0.498, 0.815] (0.317) vs 0.757: 3 of 3
 contain the unseen Dice, 2 of 3 narrower than 0.3; with the fourth pass's 50-label runs (4 folds, unchanged)
 6 of 6 contain it, 5 of 6 narrower (50 labels seed 0 re-run: 0.706 [0.589, 0.820] vs 0.726, as before, 472 CPU s).
 408 / 408 / 426 CPU s per 20-label run (benchmark with children), of which the 10
-folds 233-255 s (4 folds: ~100). Seed 2's width is its clip 0000-0240 (labels 0.91 / 0 / 0 out of fold with 4
+folds 233-255 s (seeds 1-2; 4 folds would be ~100). Seed 2's width is its clip 0000-0240 (labels 0.91 / 0 / 0 out of fold with 4
 folds and with 10); ADR 0012, fifth pass.
 """
 
