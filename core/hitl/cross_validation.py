@@ -5,8 +5,8 @@ says nothing about the next patient. When the validation split has fewer than MI
 MIN_IMAGES images, or shares a group with training, Train on my labels also trains ``k`` short
 models, each with whole groups held out, and pools their held-out per-image Dice: every drawn label is
 then scored once by a model that never saw its clip, and the bootstrap over groups
-(core.train.confidence) has all the label set's groups to resample. Up to SMALL_SET labels a fold holds
-out one group (leave-one-group-out, at most SMALL_SET_FOLDS folds), so each fold model learns from ~90 %
+(core.train.confidence) has all the label set's groups to resample. Up to LOGO_MAX_LABELS labels a fold holds
+out one group (leave-one-group-out, at most LOGO_MAX_FOLDS folds), so each fold model learns from ~90 %
 of the labels as the shipped model does (with 4 folds, 15 of 20 labels made the figure pessimistic);
 larger sets keep 4 folds. Each fold repeats the shipped model's recipe: the same number of optimiser
 steps (not minutes: on a loaded CPU a time share gives a fold a fraction of the training and a useless,
@@ -35,11 +35,11 @@ from core.jobs import CancelToken
 from core.train.confidence import MIN_GROUPS, MIN_IMAGES, dice_summary
 
 MAX_FOLDS = 4  # larger sets: a fold trains on 3/4 of them (50 labels: ~37; their intervals were 0.12-0.23 wide)
-# Small label sets: one group held out per fold (leave-one-group-out, at most SMALL_SET_FOLDS folds), so each fold
+# Small label sets: one group held out per fold (leave-one-group-out, at most LOGO_MAX_FOLDS folds), so each fold
 # model trains on ~90 % of the labels like the shipped model (20 labels: ~18 against 15 with 4 folds; 3 seeds: interval
 # widths 0.33 / 0.25 / 0.31 became 0.21 / 0.28 / 0.32, centres 0.062 -> 0.053 under the unseen Dice). ADR 0012, fifth pass.
-SMALL_SET = 30         # at most this many scored labels count as a small set
-SMALL_SET_FOLDS = 10   # ... cross-validated with one fold per group up to this many folds
+LOGO_MAX_LABELS = 30  # at most this many scored labels count as a small set
+LOGO_MAX_FOLDS = 10   # ... cross-validated with one fold per group up to this many folds
 # A fold's budget is the shipped model's optimiser steps; the time cap only stops a runaway. The folds run
 # later, at idle priority, often on a busier CPU than the shipped training had: with 2x its time and a one-
 # minute floor, a 20-label head fold on the loaded 2-core machine stopped after 63 of its 120 steps. A fold
@@ -64,10 +64,10 @@ def holdout_is_useful(samples: list[Sample]) -> tuple[bool, str]:
 
 
 def fold_count(samples: list[Sample]) -> int:
-    """Folds for these labels: one per group (at most SMALL_SET_FOLDS) for a small set, else MAX_FOLDS."""
+    """Folds for these labels: one per group (at most LOGO_MAX_FOLDS) for a small set, else MAX_FOLDS."""
     scored = [s for s in samples if s.is_training_label and s.status == "labeled"]
     groups = len({s.group or s.id for s in scored})  # a group of accepted pseudo-labels only needs no fold
-    return max(1, min(groups, SMALL_SET_FOLDS)) if len(scored) <= SMALL_SET else MAX_FOLDS
+    return max(1, min(groups, LOGO_MAX_FOLDS)) if len(scored) <= LOGO_MAX_LABELS else MAX_FOLDS
 
 
 def fold_assignment(samples: list[Sample], k: int = MAX_FOLDS, seed: int = 0) -> dict[str, int]:

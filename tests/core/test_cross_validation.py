@@ -11,8 +11,8 @@ import pytest
 from core.data.sample import Sample
 from core.hitl import auto_train
 from core.hitl.cross_validation import (
+    LOGO_MAX_LABELS,
     MAX_FOLDS,
-    SMALL_SET,
     average_repeats,
     cross_validate,
     fold_assignment,
@@ -80,7 +80,7 @@ def test_small_label_sets_hold_out_one_group_per_fold_and_larger_ones_a_quarter(
     # 20 labels in 11 clips: 10 folds (one clip each, two of the smallest share one), every fold model trains
     # on ~90 % of the labels; 50 labels keep 4 folds
     assert fold_count(_labels(20, 11)) == 10 and fold_count(_labels(20, 7)) == 7
-    assert fold_count(_labels(SMALL_SET, 9)) == 9 and fold_count(_labels(SMALL_SET + 1, 11)) == MAX_FOLDS
+    assert fold_count(_labels(LOGO_MAX_LABELS, 9)) == 9 and fold_count(_labels(LOGO_MAX_LABELS + 1, 11)) == MAX_FOLDS
     assert fold_count(_labels(50, 11)) == MAX_FOLDS and fold_count(_labels(12, 1)) == 1
     # accepted pseudo-labels are not scored: their groups get no fold of their own, nor do they make a set large
     mixed = _labels(8, 4) + _labels(40, 6, status="reviewed")
