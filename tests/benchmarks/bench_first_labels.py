@@ -9,7 +9,10 @@ background (``cv=False``); wall seconds to the active model, Dice of the active 
 app shows) on every held-out image. TOOTHSEG_BENCH_SEEDS (default "0 1"), TOOTHSEG_BENCH_ARMS (default
 "head unet"), TOOTHSEG_BENCH_DATASETS (default "thyroid teeth"), TOOTHSEG_BENCH_BACKGROUND (default "1").
 TOOTHSEG_BENCH_ALL=1 adds the all-labels figure within TOOTHSEG_BENCH_CPU_MINUTES CPU-minutes (default 20; below;
-measured in ADR 0017's addendum).
+measured in ADR 0017's addendum). Seed 0, one thread: U-Net 16 at the native side ("full") thyroid 0.746 (n = 134),
+binary teeth 0.890 (n = 79); the plan's choice with 20 CPU-minutes on 404 thyroid labels ("plan": the LiteMedSAM head,
+600 cosine steps, ADR 0015's fourth addendum) thyroid 0.758 (median 0.803, n = 134), button 19.3 CPU-min (23.1 min
+wall; 79.8 CPU-s of it the head's steps, most of the rest embedding ~690 images). Goals 0.85 / 0.93 not met.
 """
 
 from __future__ import annotations
