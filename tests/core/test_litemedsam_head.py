@@ -86,7 +86,7 @@ def test_train_on_few_labels_uses_the_head_and_its_onnx_segments_unseen_frames(s
     for name in labeled:
         shutil.copy(src / "images" / name, root / "images" / name)
         shutil.copy(src / "masks" / name, root / "masks" / name)
-    entry, outcome = auto_train.train_on_labels(root, seed=0, cv=False, max_minutes=0.0, max_steps=100, epochs=50)
+    entry, outcome = auto_train.train_on_labels(root, seed=0, cv=False, max_minutes=0.0, max_steps=60, epochs=50)
     assert outcome["recipe"]["model"]["name"] == "litemedsam_head" and outcome["recipe"]["size"] == 256
     project = Project.open(root)
     onnx_path = project.dir / entry.onnx
