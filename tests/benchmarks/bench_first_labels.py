@@ -12,7 +12,8 @@ TOOTHSEG_BENCH_ALL=1 adds the all-labels figure within TOOTHSEG_BENCH_CPU_MINUTE
 measured in ADR 0017's addendum). Seed 0, one thread: U-Net 16 at the native side ("full") thyroid 0.746 (n = 134),
 binary teeth 0.890 (n = 79); the plan's choice with 20 CPU-minutes on 404 thyroid labels ("plan": the LiteMedSAM head,
 600 cosine steps, ADR 0015's fourth addendum) thyroid 0.758 (median 0.803, n = 134), button 19.3 CPU-min (23.1 min
-wall; 79.8 CPU-s of it the head's steps, most of the rest embedding ~690 images). Goals 0.85 / 0.93 not met.
+wall; 79.8 CPU-s of it the head's steps, most of the rest embedding ~690 images); on 239 teeth labels (the head too)
+binary teeth 0.896 (median 0.913, n = 79), button 11.5 CPU-min (11.4 min wall). Goals 0.85 / 0.93 not met.
 """
 
 from __future__ import annotations
