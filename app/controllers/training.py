@@ -112,7 +112,6 @@ class TrainingController(QtCore.QObject):
                      "previous": str(auto_train.model_path(project, prev)) if prev else None}
         self.panel.begin("Train on my labels")
         self.panel.show_plan(plan.describe())
-        self.panel.set_budget(plan.recipe.max_minutes)
         self.panel.set_running(True)
         self.job = self.ctx.run("Preparing splits", auto_train.compute_splits, project, s.index,
                                 on_done=lambda splits: self._splits_ready(splits), paint_first=True)
@@ -151,7 +150,6 @@ class TrainingController(QtCore.QObject):
             return
         self.last = {"kind": "mode", "recipe": recipe, "run_dir": auto_train.new_run_dir(project, mode)}
         self.panel.begin(self.panel.mode_title())
-        self.panel.set_budget(recipe.max_minutes)
         self.panel.set_running(True)
         self._start_training(resume=False)
 

@@ -108,8 +108,8 @@ class TrainingPanel(QtWidgets.QDockWidget):
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         self.setWidget(scroll)
-        self._total, self._t0, self._budget_s = 0, 0.0, 0.0
-        self._used: float | None = None   # the job's own share of its budget used (on_budget), when it says
+        self._total, self._t0 = 0, 0.0
+        self._used: float | None = None   # the job's own share of its budget used (on_budget)
         self._last: tuple[int, float, float] | None = None
         self.signals.started.connect(self._started)
         self.signals.step.connect(self._step)
@@ -303,9 +303,6 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.progress.setFormat("%p%")
         self.eta.setText(f"{info.get('mode', '')} on {info.get('device', '')}")
 
-    def set_budget(self, minutes: float) -> None:
-        self._budget_s = minutes * 60
-
     def _step(self, step: int, loss: float, lr: float) -> None:
         self.curves.add_step(step, loss, lr)
         self._last = (step, loss, lr)
@@ -321,10 +318,8 @@ class TrainingPanel(QtWidgets.QDockWidget):
         step, loss, lr = self._last
         elapsed = time.monotonic() - self._t0
         done = step / self._total
-        if self._used is not None:   # the job's own clock: a CPU budget runs slower than the wall on a busy machine
+        if self._used is not None:   # by the budget's own clock (wall or CPU seconds), which usually ends the run
             done = max(done, self._used)
-        elif self._budget_s:  # the time budget usually ends the run before the step count does
-            done = max(done, elapsed / self._budget_s)
         done = min(done, 1.0)
         self.progress.setValue(int(done * 1000))
         left = elapsed / max(done, 1e-6) - elapsed

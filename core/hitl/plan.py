@@ -222,7 +222,6 @@ def choose_warm_start(project: Project, plan: TrainPlan, changes: dict[str, Any]
         return
 
 
-
 def _same_network(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two model configs build the same tensor shapes (channel counts aside: they follow the data),
     so one's checkpoint can warm-start the other; registry defaults count, a config that fails does not."""

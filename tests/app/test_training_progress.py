@@ -10,7 +10,6 @@ def test_the_bar_shows_the_budget_share_the_job_reports(qtbot):
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     events = QtTrainEvents(panel.signals)
-    panel.set_budget(10.0)                       # ten minutes: the wall clock alone would show ~0 % here
     events.on_start(10**9, {"mode": "numbered teeth", "device": "cpu"})
     events.on_step(3, 0.5, 1e-3)
     assert panel.progress.value() == 0

@@ -56,7 +56,6 @@ def test_embeddings_are_fp32_and_eval_even_inside_a_bf16_training_step(shared_da
     assert torch.allclose(inside, outside, atol=2e-3)   # fp16 memo storage only; bf16 differed by up to 0.07
 
 
-
 def test_precompute_keeps_every_image_it_embeds_in_memory_and_on_disk(shared_data, tmp_path, monkeypatch):
     """All labels (hundreds, each and its mirror image) outgrow the memo's and store's floor of 160: precompute
     raises both to what it embeds, or every epoch would encode the overflow again (ADR 0015, all labels)."""
