@@ -46,6 +46,12 @@ class ReviewItem:
     trusted: bool = False     # the model's estimate ranked its held-out labels well (bulk accept may use it)
 
 
+def queue_key(plausible: bool, score: float, sample_id: str, order: str = "right") -> tuple:
+    """The queue's one ordering (the app, the CLI and the benchmarks): 'right' puts unflagged masks first,
+    best estimate first; 'wrong' the reverse, ties by id either way."""
+    return (not plausible, -score, sample_id) if order == "right" else (plausible, score, sample_id)
+
+
 def pseudo_mask_path(project: Project, sample_id: str) -> Path:
     safe = sample_id.replace("\\", "/").replace("/", "__")
     return project.dir / PSEUDO_DIRNAME / f"{safe}.png"
@@ -144,12 +150,8 @@ class ReviewQueue:
         if order not in ORDERS:
             raise ToothSegError(f"unknown review order {order!r}; expected one of {', '.join(ORDERS)}")
 
-        def score(x: ReviewItem) -> float:
-            return x.quality if x.quality >= 0 else 1.0 - x.uncertainty
-
-        if order == "right":
-            return sorted(self.items.values(), key=lambda x: (not x.plausible, -score(x), x.id))
-        return sorted(self.items.values(), key=lambda x: (x.plausible, score(x), x.id))
+        return sorted(self.items.values(), key=lambda x: queue_key(
+            x.plausible, x.quality if x.quality >= 0 else 1.0 - x.uncertainty, x.id, order))
 
     def bulk_candidates(self, min_quality: float = BULK_MIN_QUALITY) -> list[ReviewItem]:
         """What a bulk accept may take: unflagged masks with an estimate of at least ``min_quality`` from a

@@ -142,6 +142,7 @@ def evidence(run_dir: Path, rows: list[dict]) -> str:
 
     from scipy.stats import spearmanr
 
+    from core.hitl.review import queue_key
     from core.infer.quality import QualityModel
 
     cv = json.loads((run_dir / "cross_validation.json").read_text()) if (run_dir / "cross_validation.json").exists() else {}
@@ -152,7 +153,7 @@ def evidence(run_dir: Path, rows: list[dict]) -> str:
     quality = json.loads((run_dir / "best.json").read_text()).get("quality") or {}
     true = np.array([r["dice"] for r in rows])
     est = np.array([r["quality"] for r in rows])
-    queue = sorted(range(len(rows)), key=lambda i: (bool(rows[i]["flags"]), -est[i], rows[i]["id"]))
+    queue = sorted(range(len(rows)), key=lambda i: queue_key(not rows[i]["flags"], est[i], rows[i]["id"]))
     unseen_groups = defaultdict(list)
     for r in rows:
         unseen_groups[r["group"]].append(r["dice"])
