@@ -42,8 +42,11 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return Path(f"{stem}.safetensors"), Path(f"{stem}.json")
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any]) -> Path:
-    """Write weights and sidecar atomically as a pair (a full disk changes neither); returns the sidecar path."""
+def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], meta: dict[str, Any],
+                    also: str | Path | None = None) -> Path:
+    """Write weights and sidecar atomically as a pair (a full disk changes neither); returns the sidecar path.
+    ``also`` writes the same checkpoint under a second name from one serialisation (a training loop's ``last``
+    and ``best``: a frozen foundation encoder makes each serialisation cost ~0.1 CPU-s)."""
     from safetensors.torch import save as st_save
 
     weights_path, sidecar_path = checkpoint_paths(path)
@@ -70,8 +73,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict[str, Any], 
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"checkpoint metadata must be JSON-able: {exc}") from exc
     check_sidecar(sidecar, sidecar_path.name, FORMAT, VERSION)  # never write what read_sidecar would refuse
-    atomic_write_files([(weights_path, blob),
-                        (sidecar_path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))])
+    files = [(weights_path, blob), (sidecar_path, (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))]
+    if also is not None:
+        also_weights, also_sidecar = checkpoint_paths(also)
+        files += [(also_weights, blob),
+                  (also_sidecar, (json.dumps({**sidecar, "weights_file": also_weights.name}, indent=2) + "\n")
+                   .encode("utf-8"))]
+    atomic_write_files(files)
     return sidecar_path
 
 

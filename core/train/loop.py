@@ -296,9 +296,8 @@ class _Loop:
                 "metrics": metrics, "epoch": epoch + 1, "step": step,
                 "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
         config = self.obj.meta["model_config"]
-        save_checkpoint(self.run_dir / "last", self.obj.export_model(), config, meta)
-        if improved:
-            save_checkpoint(self.run_dir / "best", self.obj.export_model(), config, meta)
+        save_checkpoint(self.run_dir / "last", self.obj.export_model(), config, meta,
+                        also=self.run_dir / "best" if improved else None)
         state = {"epoch": epoch + 1, "step": step, "best": best, "bad_epochs": bad,
                  "elapsed_s": float(self.rows[-1]["time_s"]) if self.rows else 0.0,
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),

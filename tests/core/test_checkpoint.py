@@ -44,6 +44,17 @@ def test_load_by_any_name(tmp_path, form):
     assert not loaded.training
 
 
+def test_one_save_under_two_names(tmp_path):
+    model = build_model(CFG)
+    save_checkpoint(tmp_path / "last", model, CFG, {"fingerprint": "abc"}, also=tmp_path / "best")
+    last, best = json.loads((tmp_path / "last.json").read_text()), json.loads((tmp_path / "best.json").read_text())
+    assert best["weights_file"] == "best.safetensors" and last["weights_file"] == "last.safetensors"
+    assert best["weights_sha256"] == last["weights_sha256"]
+    for name in ("last", "best"):
+        loaded, _ = load_checkpoint(tmp_path / name)
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
 def test_corrupt_and_foreign_files_are_refused(tmp_path):
     saved(tmp_path)
     weights, sidecar = checkpoint_paths(tmp_path / "ckpt")
