@@ -207,7 +207,7 @@ class _Loop:
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                obj.after_step()
+                obj.after_step(progress)
                 step += 1
                 losses.append(float(loss.detach()))
                 self.events.on_step(step, losses[-1], opt.param_groups[0]["lr"])
@@ -227,7 +227,8 @@ class _Loop:
             monitor = metrics[obj.monitor]
             if r.schedule == "plateau":
                 sched.step(monitor)
-            improved = best is None or (monitor > best if obj.monitor_mode == "max" else monitor < best)
+            improved = (obj.keeps_latest() or best is None
+                        or (monitor > best if obj.monitor_mode == "max" else monitor < best))
             best, bad = (monitor, 0) if improved else (best, bad + 1)
             row = {"epoch": epoch + 1, "step": step, "time_s": round(clock() - t0, 2),
                    "lr": opt.param_groups[0]["lr"], **metrics}

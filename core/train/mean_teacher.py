@@ -78,7 +78,7 @@ class MeanTeacherObjective(FinetuneObjective):
         weight = self.recipe.consistency_weight * sigmoid_rampup(progress, self.recipe.rampup_epochs)
         return supervised + weight * consistency_mse(out[len(x) :], target)
 
-    def after_step(self) -> None:
+    def after_step(self, progress: float) -> None:
         self.ema.update(self.model)
 
     def validate(self) -> dict[str, float]:

@@ -64,9 +64,15 @@ class Objective(ABC):
     def train_step(self, batch: Any, epoch: int) -> torch.Tensor:
         """One batch -> the loss to back-propagate (called inside the autocast context)."""
 
-    def after_step(self) -> None:
-        """Called after each optimiser step (the EMA teacher update lives here)."""
+    def after_step(self, progress: float) -> None:
+        """Called after each optimiser step with the share of the steps or budget used before it (the EMA
+        teacher and weight averages update here)."""
         return None
+
+    def keeps_latest(self) -> bool:
+        """Whether the latest network is the model whatever validation says (a running weight average:
+        the loop then saves every epoch as the best)."""
+        return False
 
     @abstractmethod
     def validate(self) -> dict[str, float]:

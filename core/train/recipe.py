@@ -76,6 +76,11 @@ class Recipe:
                              off="off", modes=("finetune", "pseudo-label"),
                              help="save the running average of the weights (decay per step, e.g. 0.99); "
                                   "steadier on small label sets")
+    average_from: float = knob(0.0, title="Average weights from", lo=0, hi=1, hi_open=True, decimals=2, step=0.1,
+                               off="off", modes=("finetune",),
+                               help="from this fraction of the steps or budget on, save the plain average of the "
+                                    "weights after every step (stochastic weight averaging, e.g. 0.5; instead of "
+                                    "weight averaging's decay); once it runs, the latest average is the model")
     # masked image modelling
     num_blocks: int = knob(8, lo=0, modes=("pretrain-mim",), help="masked blocks per image")
     block_min: float = knob(0.1, flag=None)

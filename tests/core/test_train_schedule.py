@@ -7,6 +7,8 @@ import csv
 import pytest
 import torch
 
+from core.errors import CancelledError
+from core.jobs import CancelToken
 from core.models.checkpoint import load_checkpoint
 from core.train.ema import WeightAverage
 from core.train.events import RecordingEvents
@@ -42,6 +44,48 @@ def test_weight_average_warmup_forgets_the_start_quickly():
     assert avg.decay() == pytest.approx(0.1)
     avg.updates = 10_000
     assert avg.decay() == 0.99
+
+
+def test_uniform_average_is_the_plain_mean_of_its_updates():
+    net = torch.nn.Linear(1, 1, bias=False)
+    avg = WeightAverage(net, 0.0, uniform=True)
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            net.weight.fill_(value)
+        avg.update(net)
+    assert avg.model.weight.item() == pytest.approx(3.0)
+
+
+def test_finetune_averaging_from_half_saves_the_latest_average(thyroid, tmp_path):
+    """Stochastic weight averaging: before its start the saved network follows the raw weights; from it every
+    epoch's average is saved as the best, whatever validation says, and a resumed run averages on exactly."""
+    full = RecordingEvents()
+    run_training(tiny("finetune", epochs=4, average_from=0.5), thyroid, tmp_path / "full", events=full)
+    assert full.info["average_from"] == 0.5 and "weight_ema" not in full.info
+    state = read_state(tmp_path / "full")
+    per_epoch = full.info["steps_per_epoch"]
+    assert int(state["extra"]["average_updates"]) == 2 * per_epoch + 1  # the last step before the start, then the rest
+    best, _ = load_checkpoint(tmp_path / "full" / "best.json")
+    last, _ = load_checkpoint(tmp_path / "full" / "last.json")
+    student = state["extra"]["student"]
+    name = next(k for k in student if k.endswith("weight"))
+    assert torch.equal(best.state_dict()[name], last.state_dict()[name])  # the latest average is the best
+    assert not torch.equal(last.state_dict()[name], student[name])
+
+    token = CancelToken()
+
+    class StopAfterThree(RecordingEvents):
+        def on_epoch(self, epoch, metrics):
+            if epoch == 3:
+                token.cancel()
+
+    with pytest.raises(CancelledError):
+        run_training(tiny("finetune", epochs=4, average_from=0.5), thyroid, tmp_path / "part",
+                     events=StopAfterThree(), cancel=token)
+    run_training(tiny("finetune", epochs=4, average_from=0.5), thyroid, tmp_path / "part", resume=True)
+    b, _ = load_checkpoint(tmp_path / "part" / "last.json")
+    for (k, x), y in zip(last.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.allclose(x.float(), y.float(), atol=1e-5), k
 
 
 def test_finetune_with_weight_ema_saves_the_average_and_resumes_exactly(thyroid, tmp_path):
