@@ -207,7 +207,8 @@ class _Loop:
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                obj.after_step(progress)
+                # a phase of a step-capped run (weight averaging) starts at its step, never early by a time cap
+                obj.after_step(step / max(total, 1) if r.max_steps else progress)
                 step += 1
                 losses.append(float(loss.detach()))
                 self.events.on_step(step, losses[-1], opt.param_groups[0]["lr"])

@@ -65,8 +65,9 @@ class Objective(ABC):
         """One batch -> the loss to back-propagate (called inside the autocast context)."""
 
     def after_step(self, progress: float) -> None:
-        """Called after each optimiser step with the share of the steps or budget used before it (the EMA
-        teacher and weight averages update here)."""
+        """Called after each optimiser step with the share of the run used before it: of the steps when the
+        recipe caps them (a time cap that ends such a run early never starts a late phase), else of the steps
+        or the budget, whichever is further (the EMA teacher and weight averages update here)."""
         return None
 
     def keeps_latest(self) -> bool:

@@ -88,6 +88,16 @@ def test_finetune_averaging_from_half_saves_the_latest_average(thyroid, tmp_path
         assert torch.allclose(x.float(), y.float(), atol=1e-5), k
 
 
+def test_a_time_cap_that_ends_a_step_capped_run_early_never_starts_the_average(thyroid, tmp_path):
+    """Averaging immature weights scored worse than the best epoch; a loaded machine whose time cap ends the
+    head's 120 steps early keeps best-by-validation instead of averaging from half the time."""
+    events = RecordingEvents()
+    run_training(tiny("finetune", epochs=100, max_steps=10_000, max_minutes=0.01, average_from=0.5), thyroid,
+                 tmp_path / "run", events=events)
+    assert 0 < len(events.steps) < 5_000                         # the time cap ended it
+    assert int(read_state(tmp_path / "run")["extra"]["average_updates"]) == 1  # still following the raw weights
+
+
 def test_finetune_with_weight_ema_saves_the_average_and_resumes_exactly(thyroid, tmp_path):
     full = RecordingEvents()
     run_training(tiny("finetune", epochs=4, weight_ema=0.9), thyroid, tmp_path / "full", events=full)
