@@ -38,6 +38,11 @@ contain the unseen Dice, 2 of 3 narrower than 0.3; with the fourth pass's 50-lab
 408 / 408 / 426 CPU s per 20-label run (benchmark with children), of which the 10
 folds 233-255 s (seeds 1-2; 4 folds would be ~100). Seed 2's width is its clip 0000-0240 (labels 0.91 / 0 / 0 out of fold with 4
 folds and with 10); ADR 0012, fifth pass.
+Sixth pass (the 20-label head keeps its weights averaged over its second half; ADR 0015 sixth addendum; load ~2-3,
+unseen n = 134): 20 labels 0.682 [0.552, 0.811] (0.259) vs 0.757, 0.732 [0.594, 0.847] (0.252) vs 0.763, 0.725
+[0.593, 0.834] (0.241) vs 0.753; 50 labels (U-Net, re-run) seeds 1-2 0.771 [0.697, 0.840] (0.143) vs 0.741, 0.740
+[0.679, 0.796] (0.118) vs 0.731, as before: 6 of 6 contain the unseen Dice, 6 of 6 narrower than 0.3. Quality at
+20 labels: Spearman 0.504 / 0.560 / 0.511, top 20 0.848 / 0.867 / 0.844 (best possible 0.893 / 0.894 / 0.871).
 """
 
 from __future__ import annotations
