@@ -35,9 +35,14 @@ class WeightAverage:
             return self.alpha
         return min(self.alpha, (1 + self.updates) / (10 + self.updates))
 
+    def follow(self, source: torch.nn.Module) -> None:
+        """Become an exact copy of ``source``, counted as one update (a uniform mean then starts from it)."""
+        self.updates = 0
+        self.update(source, decay=0.0)
+
     @torch.no_grad()
-    def update(self, source: torch.nn.Module) -> None:
-        a = self.decay()
+    def update(self, source: torch.nn.Module, decay: float | None = None) -> None:
+        a = self.decay() if decay is None else decay
         self.updates += 1
         device = next(source.parameters()).device
         if next(self.model.parameters()).device != device:

@@ -96,7 +96,8 @@ class FinetuneObjective(Objective):
         if self.average.uniform:  # before the start the average follows the raw weights exactly
             self.averaging = progress >= self.recipe.average_from
             if not self.averaging:
-                self.average.updates = 0
+                self.average.follow(self.model)
+                return
         self.average.update(self.model)
 
     def keeps_latest(self) -> bool:
