@@ -17,6 +17,8 @@ from typing import Any
 from core.jobs import CancelToken
 from core.train.events import TrainEvents
 
+CHUNK = 32  # embeddings (~2 MB each) held in memory at a time while embedding in the editor's process
+
 
 class LabelEmbedder:
     """Holds the encoder between calls (loading the checkpoint costs a second or two)."""
@@ -42,6 +44,7 @@ class LabelEmbedder:
         from core.models.metadata_schema import DEFAULT_SIDE
         from core.train.data import cache_samples
         from core.train.transforms import normalise
+        from core.train.views import make_view, view_names
 
         t0 = time.monotonic()
         project = Project.open(root)
@@ -63,11 +66,21 @@ class LabelEmbedder:
             return {"labeled": len(labeled), "embedded": 0, "seconds": round(time.monotonic() - t0, 2)}
         store = embedding_store(project.dir)
         cached = cache_samples([s for s, _ in todo], (DEFAULT_SIDE, DEFAULT_SIDE), None, False, cancel)
-        images = [torch.from_numpy(normalise(img.astype(np.float32)))[None] for img in cached.images]
-        if LiteMedSAMHead.flip_augment:  # the training's flipped copies (core.train.finetune)
-            images += [x.flip(-1) for x in images]
+        # each image (and its mirror image, the training's flipped copy), then the plan's fixed views of every
+        # image (core.train.views), in that order: a cancel leaves the images the training needs most
+        flip, views = LiteMedSAMHead.flip_augment, plan.foundation_views(len(labeled))
+        images: list[torch.Tensor] = []
+        for name in [None, *view_names(views)]:
+            for img in cached.images:
+                img = img.astype(np.float32)
+                x = torch.from_numpy(normalise(img if name is None else
+                                               make_view(name, img, np.zeros(img.shape, np.uint8))[0]))[None]
+                images += [x, x.flip(-1)] if flip else [x]
         before = self.model._memo.encoded
-        self.model.precompute(images, cancel=cancel, store=store)
+        per_label = (1 + views) * (2 if flip else 1)
+        for i in range(0, len(images), CHUNK):  # the store keeps them; this process holds one chunk at a time
+            self.model.precompute(images[i:i + CHUNK], cancel=cancel, store=store, keep=per_label * len(labeled) + 16)
+            self.model._memo.clear()
         fresh = self.model._memo.encoded - before
         self.done.update(k for _, k in todo)
         spent = time.monotonic() - t0

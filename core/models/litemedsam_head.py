@@ -185,15 +185,32 @@ class LiteMedSAMHead(nn.Module):
             if float(self.decoder.litemedsam_encoder) == 1.0:
                 self._memo.fast = _onnx_encoder()
 
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """Per-image min-max to [0, 1], three channels, as LiteMedSAM was trained; memoised outside export."""
+    @staticmethod
+    def _encoder_input(image: torch.Tensor) -> torch.Tensor:
+        """Per-image min-max to [0, 1], three channels, as LiteMedSAM was trained."""
         lo = image.amin(dim=(2, 3), keepdim=True)
         hi = image.amax(dim=(2, 3), keepdim=True)
-        x = ((image - lo) / (hi - lo).clamp_min(1e-8)).mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        return ((image - lo) / (hi - lo).clamp_min(1e-8)).mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+
+    @staticmethod
+    def _keys(x: torch.Tensor) -> list[bytes]:
+        return [hashlib.blake2b(x[i, 0].detach().float().contiguous().cpu().numpy().tobytes(),
+                                digest_size=16).digest() for i in range(len(x))]
+
+    def has_embedding(self, image: torch.Tensor, store: str | Path | None = None) -> bool:
+        """Whether a normalised 1xHxW image's embedding is in the memo or in ``store`` (default: the memo's),
+        so using it costs no encoder pass."""
+        small = F.interpolate(image[None], size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear", align_corners=False)
+        key = self._keys(self._encoder_input(small))[0]
+        folder = Path(store) if store is not None else self._memo.store
+        return key in self._memo or (folder is not None and (folder / f"{key.hex()}.npy").exists())
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """The encoder on ``_encoder_input(image)``; memoised outside export."""
+        x = self._encoder_input(image)
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or image.requires_grad:
             return self.encoder(x)
-        keys = [hashlib.blake2b(x[i, 0].detach().float().contiguous().cpu().numpy().tobytes(),
-                                digest_size=16).digest() for i in range(len(x))]
+        keys = self._keys(x)
         missing = [i for i, k in enumerate(keys) if k not in self._memo]
         for i in list(missing):
             stored = self._memo.load(keys[i])
@@ -216,11 +233,12 @@ class LiteMedSAMHead(nn.Module):
         while len(self._memo) > self._memo.capacity:
             self._memo.popitem(last=False)
 
-    def precompute(self, images, log=None, cancel=None, store: str | Path | None = None) -> None:
+    def precompute(self, images, log=None, cancel=None, store: str | Path | None = None, keep: int = 0) -> None:
         """Embed every image of ``images`` (normalised 1xHxW tensors) ahead of training, so the training
         budget is spent on the head; the memo then serves every epoch. ``store``: a folder of embeddings
         (``embedding_store``) read before encoding and written after, so images embedded in the background
-        while the user labels (``core.hitl.background_embed``) cost nothing here."""
+        while the user labels (``core.hitl.background_embed``) cost nothing here. The store keeps the newest
+        ``keep`` embeddings, at least these images and STORE_ENTRIES."""
         import time
 
         t0, count = time.monotonic(), 0
@@ -237,7 +255,7 @@ class LiteMedSAMHead(nn.Module):
             self.encode(F.interpolate(x[None], size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear",
                                       align_corners=False))
             count += 1
-        self._memo.prune(max(STORE_ENTRIES, len(images)))
+        self._memo.prune(max(STORE_ENTRIES, len(images), keep))
         if log is not None:
             ready = self._memo.loaded - loaded
             log(f"LiteMedSAM encoder: {count} images embedded in {time.monotonic() - t0:.1f} s "

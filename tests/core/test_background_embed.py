@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from core.data.project import Project
-from core.hitl import plan
+from core.hitl import auto_train, plan
 from core.hitl.background_embed import LabelEmbedder
 from core.models.litemedsam_head import LiteMedSAMHead, embedding_store
 from core.train.data import SupervisedSet, cache_samples, label_lut, open_dataset
+from core.train.events import TrainEvents
 from tests.core.test_train_support import make_subset
 
 torch.set_num_threads(1)
@@ -23,6 +24,7 @@ needs_weights = pytest.mark.skipif(not plan.foundation_available(),
 
 @needs_weights
 def test_background_embeddings_are_what_training_reads(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "FOUNDATION_VIEWS", 0)
     src = shared_data / "tg3k_thyroid"
     root = make_subset(src, tmp_path / "thyroid", 1, n_unlabeled=2)
     embedder = LabelEmbedder()
@@ -60,3 +62,38 @@ def test_a_plan_without_the_head_embeds_nothing(shared_data, tmp_path, monkeypat
     result = LabelEmbedder().update(root)
     assert result["seconds"] == 0 and "skipped" in result
     assert not embedding_store(Project.open(root).dir).exists()
+
+
+@needs_weights
+def test_training_draws_the_views_the_background_embedded_and_encodes_nothing(shared_data, tmp_path, monkeypatch):
+    """The plan's fixed views of every label (core.train.views) are embedded in the background with their
+    mirror images; the head's training finds each one by its bytes and never encodes in its budget."""
+    from core.data.layouts import load_index
+    from core.train.loop import run_training
+
+    monkeypatch.setattr(plan, "FOUNDATION_VIEWS", 1)
+    root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 4)
+    assert LabelEmbedder().update(root)["embedded"] == 4 * (1 + 1) * 2
+    project = Project.open(root)
+    index = project.apply(load_index(root))
+    auto_train.ensure_splits(project, index)
+    recipe = auto_train.plan_training(project, index, device="cpu").recipe
+    assert recipe.model["name"] == "litemedsam_head" and recipe.views == 1
+    logs: list[str] = []
+    result: dict = {}
+
+    class Log(TrainEvents):
+        def on_log(self, text: str) -> None:
+            logs.append(text)
+
+        def on_start(self, total_steps: int, info: dict) -> None:
+            result.update(info)
+
+    run_training(recipe.updated(max_steps=3, max_minutes=0.0, speed="fp32"), open_dataset(root), tmp_path / "run",
+                 events=Log())
+    train = result["train"]
+    assert result["views"] == train, logs                     # the view of every training label
+    assert any(f"encoder views: {train} of {train} ready" in line for line in logs), logs
+    embedded = next(line for line in logs if line.startswith("LiteMedSAM encoder:"))
+    count = int(embedded.split()[2])
+    assert count == train * 2 + train * 2 + result["val"] and f"({count} of them ready" in embedded, embedded
