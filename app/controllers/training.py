@@ -213,7 +213,10 @@ class TrainingController(QtCore.QObject):
         if segmentation:
             prev = outcome.get("previous_dice")
             text = quality_text(outcome)
-            text += f" (previous model {prev:.3f} on the same validation images)" if prev is not None else " (first model)"
+            if prev is not None:
+                text += f" (previous model {prev:.3f} on the same validation images)"
+            elif not outcome.get("previous"):  # a previous model unscored: its validation images trained this one
+                text += " (first model)"
             text += f" - {entry.name} is now the active model"
         else:
             text = f"{entry.name} saved; Train on my labels will warm-start from it"

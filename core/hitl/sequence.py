@@ -36,6 +36,8 @@ def run_sequence(recipe: Recipe, root: str | Path, run_dir: str | Path, events=N
     data = open_dataset(root, recipe.split_seed, recipe.split_ratios)
     resume = resume and (run_dir / "last_state.pt").exists()
     cv, why = _needs_cv(data) if measure else (False, "")
+    if recipe.val_trains and not cv:  # its images only train when cross-validation, not they, measure the model
+        recipe = recipe.updated(val_trains=False)
     if cv and events is not None:
         when = "once the model is active, in the background," if defer_cv else "after training,"
         events.on_log(f"{why}: {when} cross-validation over groups measures the model")
@@ -58,11 +60,14 @@ def run_sequence(recipe: Recipe, root: str | Path, run_dir: str | Path, events=N
         if events is not None:
             events.on_log("exporting ONNX (parity check on real images)")
         export = export_onnx(best, run_dir / "model.onnx", images=str(data.root), max_images=4, cancel=cancel)
-        new = evaluate(best, data, split="val", cancel=cancel)
+        if recipe.val_trains:  # the validation images trained: nothing held out to score here (ADR 0015)
+            new: dict[str, Any] = {"dice": None, "iou": None, "n": 0, "per_image": []}
+        else:
+            new = evaluate(best, data, split="val", cancel=cancel)
         outcome.update(onnx=export["out"], export=export, val_dice=new["dice"], val_iou=new["iou"])
         if measure:
             outcome.update(_measure(new, recipe, data, run_dir, result if cv and not defer_cv else None, why,
-                                    events, cancel, previous_checkpoint))
+                                    events, cancel, None if recipe.val_trains else previous_checkpoint))
             from core.infer.quality_fit import calibrate_after_training  # estimated Dice per mask (issue 16)
 
             calibrate_after_training(best, export["out"], data, new["per_image"], run_dir)

@@ -51,7 +51,8 @@ REQUIRED = ("format", "version", "architecture", "classes", "input_policy", "nor
             "postprocess")
 KEYS = REQUIRED + ("fingerprint", "metrics", "app_version", "precision", "parity", "quantization", "preprocess",
                    "quality",    # quality: the calibrated Dice estimate (core.infer.quality), read leniently
-                   "instances")  # instances: a numbered-teeth head's separation rules (core.infer.teeth)
+                   "instances",  # instances: a numbered-teeth head's separation rules (core.infer.teeth)
+                   "trained_splits")  # splits whose images trained the model, when not "train" alone
 
 
 def input_policy(sidecar: dict[str, Any], mode: str | None = None, overlap: float | None = None,
@@ -94,6 +95,8 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
     meta["threshold"] = float(meta["threshold"])
     if isinstance(sidecar.get("quality"), dict):
         meta["quality"] = sidecar["quality"]
+    if recipe.get("val_trains"):  # evaluation then counts the val split's images as training images
+        meta["trained_splits"] = ["train", "val"]
     return meta
 
 

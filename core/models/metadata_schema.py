@@ -318,6 +318,9 @@ def check_inference_meta(meta: Any, where: str, fmt: str, current: int) -> dict[
         check_choice(meta["precision"], where, "precision", PRECISIONS)
     _optional_texts(meta, where, ("fingerprint", "app_version"))
     _optional_dicts(meta, where, ("metrics", "parity", "quantization"))
+    trained = meta.get("trained_splits")
+    if trained is not None and (not isinstance(trained, list) or not set(trained) <= {"train", "val", "test"}):
+        raise _fail(where, f"trained_splits must be a list of train / val / test, got {_show(trained)}")
     return meta
 
 

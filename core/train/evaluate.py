@@ -58,6 +58,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
     samples = [s for s in data.index if s.has_mask and in_split(s, split)]
     if not samples:
         raise ToothSegError(f"no labeled images in split '{split}' of {data.root}; try --split all")
+    trained = set(predictor.meta.get("trained_splits") or ["train"])  # val too for a model measured by folds
     values = list(contract.values) if not contract.binary else [0, contract.foreground_value]
     names = [c.get("name", f"class {c['id']}") for c in predictor.meta.get("classes", [])][1:] or ["foreground"]
     per_image: list[dict[str, Any]] = []
@@ -72,7 +73,7 @@ def evaluate(model_path: str | Path, data: str | Path | Dataset2D, split: str = 
         row.update(quality=info["quality"], soft=info["soft"], flip=info["flip"],
                    area_frac=float(pred.stats["area_frac"]))
         row["dice_raw"] = _score(s.id, pred.labels, mask, values, names, contract.binary)["dice"]
-        row["origin"] = origin(s)
+        row["origin"] = "train" if origin(s) in trained else origin(s)
         row["group"] = s.group or s.id  # acquisition group (core.data.groups): the unit of the interval
         per_image.append(row)
         if progress is not None:

@@ -20,7 +20,8 @@ from core.train.ema import WeightAverage
 from core.train.losses import seg_loss
 from core.train.metrics import class_scores, image_means, predict_labels
 from core.train.objective import Objective
-from core.train.transforms import flip_transform, train_transform
+from core.train.transforms import flip_transform, normalise, train_transform
+from core.train.views import ViewTransform, image_key, make_view, view_names
 
 # val images needed before validation, not the labels' shape alone, chooses the largest-component rule
 MIN_VAL_TO_CHOOSE = 10
@@ -35,7 +36,7 @@ class FinetuneObjective(Objective):
         r, idx = self.recipe, self.data.index
         self.classes = self.data.classes(r.labels)
         self.channels = 1 if r.labels == "binary" else len(self.classes) + 1
-        labeled = [s for s in idx.labeled() if s.split == "train"]
+        labeled = [s for s in idx.labeled() if s.split == "train" or (r.val_trains and s.split == "val")]
         require(labeled, "labeled training images")
         self.train_samples = labels_subset(labeled, r.labels_fraction, r.seed)
         val = [s for s in idx.labeled() if s.split == "val"]
@@ -51,17 +52,22 @@ class FinetuneObjective(Objective):
                           train_transform(r.input_hw, r.augment, r.crop, seed=r.seed, zoom=r.zoom, mirror=self.mirror))
         if self.mirror is not None and (r.augment or flips):
             self.log("FDI classes: a left-right flip in augmentation swaps the sides' tooth numbers")
-        self.loader = self.make_loader(SupervisedSet(self.train_cache, self.transform), r.batch_size)
         self.val_set = SupervisedSet(self.val_cache)
         if r.init:
             self.init_report = init_from(self.model, r.init, self.log)
+        self.views_ready: int | None = None
         precompute = getattr(self.model, "precompute", None)
         if precompute is not None:  # a frozen encoder (ADR 0015): every image once, before the budget starts,
             from core.models.litemedsam_head import embedding_store  # or read where the background left it
 
+            store = embedding_store(self.data.project.dir)
             train = [x for x, _ in SupervisedSet(self.train_cache)]
-            precompute(train + [x.flip(-1) for x in train if flips] + [x for x, _ in self.val_set],
-                       log=self.log, cancel=self.cancel, store=embedding_store(self.data.project.dir))
+            inputs = train + [x.flip(-1) for x in train if flips] + [x for x, _ in self.val_set]
+            if flips and r.views:
+                ready, ready_inputs = self.ready_views(store, r.views)
+                self.transform, inputs = ViewTransform(self.transform, ready, seed=r.seed), inputs + ready_inputs
+            precompute(inputs, log=self.log, cancel=self.cancel, store=store)
+        self.loader = self.make_loader(SupervisedSet(self.train_cache, self.transform), r.batch_size)
         self.meta = base_meta(r, self.data, config, self.train_samples, self.classes)
         self.one_structure = 0
         if self.channels == 1:
@@ -75,6 +81,8 @@ class FinetuneObjective(Objective):
                 self.log("the labels show one structure per image: predictions will keep the largest component")
         self.info = {"train": len(self.train_samples), "val": len(val), "labels": r.labels,
                      "channels": self.channels}
+        if self.views_ready is not None:
+            self.info["views"] = self.views_ready
         self.average, self.averaging = None, False
         if self.averages_weights and r.average_from > 0:
             self.average = WeightAverage(self.model, 0.0, uniform=True)
@@ -82,6 +90,25 @@ class FinetuneObjective(Objective):
         elif self.averages_weights and r.weight_ema > 0:
             self.average = WeightAverage(self.model, r.weight_ema, warmup=True)
             self.info["weight_ema"] = r.weight_ema
+
+    def ready_views(self, store, count: int) -> tuple[dict[bytes, list[str]], list[torch.Tensor]]:
+        """Per training image, the first ``count`` views (``core.train.views``) whose embedding and mirror
+        image's embedding are in ``store`` or the memo (the background embedded them); their inputs."""
+        ready: dict[bytes, list[str]] = {}
+        inputs: list[torch.Tensor] = []
+        for image, target in zip(self.train_cache.images, self.train_cache.targets, strict=True):
+            if target is None:
+                continue
+            image = image.astype(np.float32)
+            for name in view_names(count):
+                x = torch.from_numpy(normalise(make_view(name, image, target)[0]))[None]
+                if self.model.has_embedding(x, store) and self.model.has_embedding(x.flip(-1), store):
+                    ready.setdefault(image_key(image), []).append(name)
+                    inputs += [x, x.flip(-1)]
+        wanted = count * sum(t is not None for t in self.train_cache.targets)
+        self.views_ready = len(inputs) // 2
+        self.log(f"encoder views: {len(inputs) // 2} of {wanted} ready (embedded in the background) train too")
+        return ready, inputs
 
     def transforms(self) -> list:
         return [self.transform]

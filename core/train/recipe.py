@@ -81,6 +81,11 @@ class Recipe:
                                help="from this fraction of the steps or budget on, save the plain average of the "
                                     "weights after every step (stochastic weight averaging, e.g. 0.5; instead of "
                                     "weight averaging's decay); once it runs, the latest average is the model")
+    # the validation images train too: the plan's, kept by run_sequence only when cross-validation measures
+    val_trains: bool = knob(False, flag=None, modes=("finetune",))
+    views: int = knob(0, title="Encoder views", lo=0, hi=8, off="off", modes=("finetune",),
+                      help="a head on a frozen encoder (LiteMedSAM): also train on up to this many fixed views of "
+                           "each label (gamma, zoom, contrast, shift), those whose embeddings are ready")
     # masked image modelling
     num_blocks: int = knob(8, lo=0, modes=("pretrain-mim",), help="masked blocks per image")
     block_min: float = knob(0.1, flag=None)

@@ -12,7 +12,8 @@ review queue's order against the best possible, flagged masks).
 Goal: at least 5 of the 6 intervals contain the unseen Dice, every interval narrower than 0.3.
 TOOTHSEG_BENCH_LABELS=20 or =50 and TOOTHSEG_BENCH_SEEDS=0,1 run a subset; TOOTHSEG_BENCH_MINUTES=M passes
 ``--minutes M``; the budget counts the training process's CPU seconds (``--cpu-budget``) unless
-TOOTHSEG_BENCH_WALL=1; TOOTHSEG_BENCH_EMBED_STORE=DIR keeps the unseen frames' head embeddings in DIR.
+TOOTHSEG_BENCH_WALL=1; TOOTHSEG_BENCH_EMBED_STORE=DIR keeps the unseen frames' head embeddings in DIR;
+TOOTHSEG_BENCH_BACKGROUND=0 skips the background embedding the app does while the labels are drawn (printed apart).
 
 Measured (2-core CPU at load average 10-22, default budgets, 4-fold cross-validation over groups): 6 of 6
 intervals contain the unseen Dice; widths 0.34, 0.51, 0.36 (20 labels) and 0.31, 0.23, 0.25 (50 labels).
@@ -68,6 +69,9 @@ MINUTES = os.environ.get("TOOTHSEG_BENCH_MINUTES", "")  # budget instead of the 
 # at load ~10, 0.740 with 1.75 CPU-minutes)
 WALL = os.environ.get("TOOTHSEG_BENCH_WALL", "") == "1"
 EMBED_STORE = os.environ.get("TOOTHSEG_BENCH_EMBED_STORE", "")  # a folder for the unseen frames' head embeddings
+# what the app's background job embeds while the labels are drawn (each label, its mirror image and the plan's fixed
+# views, ADR 0015 seventh addendum) before the CLI runs; "0": the CLI alone, nothing embedded before it
+BACKGROUND = os.environ.get("TOOTHSEG_BENCH_BACKGROUND", "1") == "1"
 
 
 def cut_by_id(src: Path) -> tuple[list[str], list[str]]:
@@ -174,6 +178,20 @@ def evidence(run_dir: Path, rows: list[dict]) -> str:
             f"best possible {np.sort(true)[-20:].mean():.3f}); flagged {sum(bool(r['flags']) for r in rows)}")
 
 
+def background_embedding(root: Path) -> str:
+    """The app's background embedding of the labels (``core.hitl.background_embed``), in a one-thread child
+    process like the CLI's; its CPU seconds in words."""
+    code = ("import json, sys, time, torch; torch.set_num_threads(1); from core.hitl.background_embed import "
+            "LabelEmbedder; c = time.process_time(); r = LabelEmbedder().update(sys.argv[1]); "
+            "print(json.dumps({**r, 'cpu_s': round(time.process_time() - c, 1)}))")
+    run = subprocess.run([sys.executable, "-c", code, str(root)], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    done = json.loads(run.stdout.strip().splitlines()[-1])
+    return (f"background embedding before the button: {done.get('embedded')} inputs, {done.get('seconds')} s wall, "
+            f"{done.get('cpu_s')} CPU-s")
+
+
 def test_honest_numbers(shared_data, tmp_path):
     src = shared_data / "tg3k_thyroid"
     pool, unseen = cut_by_id(src)
@@ -185,6 +203,8 @@ def test_honest_numbers(shared_data, tmp_path):
     for n in LABELS:
         for seed in SEEDS:
             root = make_folder(src, tmp_path / f"l{n}s{seed}", pool, spread(pool, n, seed))
+            if BACKGROUND:
+                print(f"{n} labels, seed {seed}: {background_embedding(root)}", flush=True)
             cmd = [sys.executable, "-m", "training.cli", "train-on-labels", str(root), "--seed", str(seed), "--json",
                    *(["--minutes", MINUTES] if MINUTES else []), *([] if WALL else ["--cpu-budget"])]
             run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -199,7 +219,7 @@ def test_honest_numbers(shared_data, tmp_path):
             rows.append((inside, high - low))
             print(f"{n} labels, seed {seed}: val Dice {out['val_dice']:.3f} [{low:.3f}, {high:.3f}] width "
                   f"{high - low:.3f} (n={out['val_n']}, {out['val_groups']} groups, {out['val_method']}; holdout "
-                  f"{out['holdout_dice']:.3f} n={out['holdout_n']}); unseen Dice {np.mean(scores):.3f} "
+                  f"{out['holdout_dice'] or 0:.3f} n={out['holdout_n']}); unseen Dice {np.mean(scores):.3f} "
                   f"(n={len(scores)}, median {np.median(scores):.3f}) {'inside' if inside else 'OUTSIDE'}; "
                   f"model active after {out['active_seconds']:.0f} s, interval after {out['seconds']:.0f} s", flush=True)
             if out["val_note"]:

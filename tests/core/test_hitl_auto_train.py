@@ -137,7 +137,11 @@ def test_from_twenty_labels_the_head_keeps_its_averaged_weights(shared_data, tmp
     project, index = open_project(thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "t20", labeled=20, unlabeled=0))
     head = auto_train.plan_training(project, index, device="cpu").recipe
     assert head.model["name"] == "litemedsam_head" and head.average_from == plan_module.FOUNDATION_AVERAGE_FROM
-    assert auto_train.plan_training(project, index, device="cpu", foundation=False).recipe.average_from == 0
+    unet = auto_train.plan_training(project, index, device="cpu", foundation=False).recipe
+    assert unet.average_from == 0 and unet.views == 0
+    # and the fixed views of every label (ADR 0015, seventh addendum), fewer as the labels' embeddings add up
+    assert head.views == plan_module.FOUNDATION_VIEWS == 8
+    assert [plan_module.foundation_views(n) for n in (4, 27, 28, 40, 49)] == [8, 8, 7, 5, 4]
 
 
 def test_many_labels_train_the_head_when_their_embedding_fits_the_budget(shared_data, tmp_path, monkeypatch):
@@ -152,4 +156,4 @@ def test_many_labels_train_the_head_when_their_embedding_fits_the_budget(shared_
     head = auto_train.plan_training(project, index, minutes=short + 0.2, device="cpu").recipe
     assert head.model["name"] == "litemedsam_head" and not head.augment and head.schedule == "cosine"
     assert head.max_steps == plan_module.FOUNDATION_ALL_STEPS and head.max_minutes == short + 0.2
-    assert head.average_from == 0  # many labels: the annealed steps' end
+    assert head.average_from == 0 and head.views == 0  # many labels: the annealed steps' end, no views

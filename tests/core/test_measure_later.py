@@ -75,3 +75,36 @@ def test_cli_no_cv_reports_the_active_model_and_why_there_is_no_cross_validation
     assert out["cv_seconds"] is None and out["active_seconds"] <= out["seconds"] + 0.05   # each rounded apart
     assert Project.open(thyroid).active_model == out["name"]
     assert measure_later.pending(Path(out["model"]).parent) is None
+
+
+def test_validation_images_train_only_when_cross_validation_measures(thyroid):  # noqa: F811
+    """From 20 labels the head's saved weights are an average, not a choice by validation, so its 3 validation
+    images train too (ADR 0015, seventh addendum): then nothing is scored as held out -- no val split figure, no
+    calibration on images it trained on, no comparison with the previous model on them -- until the folds run.
+    Where validation alone measures (no cross-validation), they stay held out."""
+    project, index = open_project(thyroid)
+    auto_train.ensure_splits(project, index)
+    labeled = index.labeled()
+    n_train, n_val = sum(s.split == "train" for s in labeled), sum(s.split == "val" for s in labeled)
+    plan = auto_train.plan_training(project, index, device="cpu", **TINY, val_trains=True)
+    outcome = auto_train.run_plan(plan, thyroid, auto_train.new_run_dir(project),
+                                  previous_checkpoint=_train_deferred(thyroid)[2]["checkpoint"])
+    run_dir = Path(outcome["run_dir"])
+    assert outcome["cv_pending"] and outcome["recipe"]["val_trains"] and n_val >= 1
+    assert json.loads((run_dir / "best.json").read_text())["train_ids"] == n_train + n_val
+    assert outcome["holdout_n"] == 0 and outcome["previous_dice"] is None and outcome["val_dice"] is None
+    assert "validation images alone" not in quality_text(outcome)
+    assert measure_later.pending(run_dir)["holdout_rows"] == []
+    assert json.loads((run_dir / "best.json").read_text())["quality"]["n_val"] == 0   # no line fitted on a fit
+    from core.train.evaluate import evaluate
+
+    for model in (outcome["onnx"], outcome["checkpoint"]):   # evaluation counts them as what they are
+        report = evaluate(model, thyroid, split="val")
+        assert report["n"] == n_val and set(report["by_origin"]) == {"train"}, report["by_origin"]
+    skipped = measure_later.not_measured(run_dir, "skipped (--no-cv)")
+    assert skipped["val_dice"] is None and skipped["val_n"] == 0      # no figure rather than a fit's
+
+    from core.hitl.sequence import run_sequence
+
+    plain = run_sequence(plan.recipe, thyroid, auto_train.new_run_dir(project))   # not measured: held out
+    assert not plain["recipe"]["val_trains"] and plain["val_dice"] is not None

@@ -137,6 +137,7 @@ ONNX_CASES = [
     meta_case("threshold-2", prop("threshold", None, 2), "threshold must lie in [0, 1]"),
     meta_case("postprocess-list", prop("postprocess", None, [1]), "postprocess must be an object"),
     meta_case("precision-fp8", prop("precision", None, "fp8"), "precision must be one of"),
+    meta_case("trained-splits-all", prop("trained_splits", None, ["everything"]), "trained_splits must be a list"),
     meta_case("garbled-json", _garbled, "damaged toothseg metadata"),
     meta_case("no-toothseg-metadata", _no_metadata, "without toothseg metadata"),
     meta_case("huge-value", _huge, "larger than"),
