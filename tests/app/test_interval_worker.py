@@ -64,3 +64,25 @@ def test_cancel_keeps_the_model_and_says_the_interval_was_not_estimated(qtbot, w
     assert project.active_model == name and metrics["val_method"] == "validation split"
     assert "cancelled" in metrics["val_note"] and "cancelled" in ctl.training.result_label.text()
     _stop_box_tuning(qtbot, ctl)
+
+
+def test_a_model_that_trained_on_its_validation_images_shows_no_figure_from_them(qtbot, window, shared_data, tmp_path):
+    """From 20 labels the head's validation images train too (ADR 0015, seventh addendum): the result line then
+    waits for the folds, neither quoting those images' Dice nor comparing the previous model on them."""
+    root = thyroid_copy(shared_data / "tg3k_thyroid", tmp_path / "thyroid", labeled=16, unlabeled=2)
+    ctl, measurer = _train(qtbot, window, root)
+    assert "(first model)" in ctl.training.result_label.text()
+    measurer.button.click()
+    qtbot.waitUntil(lambda: not measurer.running, timeout=120_000)
+    _stop_box_tuning(qtbot, ctl)
+    ctl.auto_overrides = {**TINY, "val_trains": True}
+    ctl.train_on_labels()
+    qtbot.waitUntil(lambda: ctl.job is None and measurer.running, timeout=180_000)
+    text = ctl.training.result_label.text()
+    assert "estimating" in text and "is now the active model" in text, text
+    assert "first model" not in text and "previous model" not in text and "validation images alone" not in text, text
+    qtbot.wait(100)
+    ctl.training.grab().save("/tmp/h17_result_val_trains.png")
+    measurer.button.click()
+    qtbot.waitUntil(lambda: not measurer.running, timeout=120_000)
+    _stop_box_tuning(qtbot, ctl)

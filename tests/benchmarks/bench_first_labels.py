@@ -14,6 +14,10 @@ binary teeth 0.890 (n = 79); the plan's choice with 20 CPU-minutes on 404 thyroi
 600 cosine steps, ADR 0015's fourth addendum) thyroid 0.758 (median 0.803, n = 134), button 19.3 CPU-min (23.1 min
 wall; 79.8 CPU-s of it the head's steps, most of the rest embedding ~690 images); on 239 teeth labels (the head too)
 binary teeth 0.896 (median 0.913, n = 79), button 11.5 CPU-min (11.4 min wall). Goals 0.85 / 0.93 not met.
+20 labels, head arm, seeds 0 / 1 (ADR 0015 seventh addendum: 8 fixed views per label, validation images train):
+thyroid 0.761 / 0.762 (median 0.773 / 0.773, n = 134; 0.732 / 0.725 before), 78.4 / 72.3 s to the active model
+(54.0 / 47.1 CPU-s); binary teeth 0.886 / 0.888 (n = 79; 0.881 / 0.887 before), 81.6 / 44.0 s; the background
+embedding before it 320 inputs, 334 / 320 CPU-s (thyroid), printed apart.
 """
 
 from __future__ import annotations
