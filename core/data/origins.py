@@ -1,8 +1,9 @@
 """Where a labeled image's mask came from and what a model did with it, for honest evaluation tables.
 
 ``train`` images taught the model (their scores are memory), ``val`` images chose its checkpoint and
-rules (or trained it too: a model measured by cross-validation says so in its ``trained_splits``), ``test`` images were never used, ``accepted`` masks are pseudo-labels a person accepted in review
-(the model that made them would be graded on its own output). Torch-free, for the viewer build too.
+rules (or trained it too: a model measured by cross-validation says so in its ``trained_splits``), ``test``
+images were never used, ``accepted`` masks are pseudo-labels a person accepted in review (the model that
+made them would be graded on its own output). Torch-free, for the viewer build too.
 """
 
 from __future__ import annotations

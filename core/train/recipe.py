@@ -24,6 +24,7 @@ from core.models.metadata_schema import (
     check_size,
 )
 from core.train.fields import MODES, SUPERVISED, check_all, get_mode, knob
+from core.train.views import VIEWS
 
 __all__ = ["MODES", "Recipe", "default_recipe", "load_recipe"]
 
@@ -83,7 +84,7 @@ class Recipe:
                                     "weight averaging's decay); once it runs, the latest average is the model")
     # the validation images train too: the plan's, kept by run_sequence only when cross-validation measures
     val_trains: bool = knob(False, flag=None, modes=("finetune",))
-    views: int = knob(0, title="Encoder views", lo=0, hi=8, off="off", modes=("finetune",),
+    views: int = knob(0, title="Encoder views", lo=0, hi=len(VIEWS), off="off", modes=("finetune",),
                       help="a head on a frozen encoder (LiteMedSAM): also train on up to this many fixed views of "
                            "each label (gamma, zoom, contrast, shift), those whose embeddings are ready")
     # masked image modelling
