@@ -28,7 +28,8 @@ def test_the_job_embeds_the_labels_for_the_few_label_head(shared_data, tmp_path,
 
     monkeypatch.setattr(bp, "MODEL", {"name": "unet", "base_channels": 4, "norm": "batch"})
     monkeypatch.setattr(bp, "SIZE", 64)
+    monkeypatch.setattr(plan, "FOUNDATION_VIEWS", 1)   # one fixed view each (core.train.views): gamma 0.7
     root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 2, n_unlabeled=bp.MIN_IMAGES)
     result = bp.run(root, minutes=0.02, idle=False)
-    assert result["embedded"] == 4                      # two labels and their mirror images, before MIM began
-    assert len(list(embedding_store(Project.open(root).dir).glob("*.npy"))) == 4
+    assert result["embedded"] == 8                      # two labels, their view and mirror images, before MIM began
+    assert len(list(embedding_store(Project.open(root).dir).glob("*.npy"))) == 8
