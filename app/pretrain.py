@@ -102,7 +102,7 @@ class BackgroundPretrainer(BackgroundItem):
             self.button.setVisible(False)
             return
         self.button.setVisible(True)
-        if st["minutes_done"]:
+        if st["minutes_done"] or st.get("resumable"):
             self.label.setText(f"Pretraining paused: {st['minutes_done']:.1f}/{bp.MINUTES:g} min")
             self.button.setText("Resume")
         else:

@@ -47,8 +47,9 @@ def status(project: Project, image_count: int) -> dict[str, Any]:
     d = run_dir(project)
     entry = project.model(RUN_NAME)
     state = {"images": image_count, "run_dir": str(d), "registered": entry is not None,
-             "enough_images": image_count >= MIN_IMAGES, "minutes_done": 0.0, "finished": False}
-    if (d / "last_state.pt").exists():
+             "enough_images": image_count >= MIN_IMAGES, "minutes_done": 0.0, "finished": False,
+             "resumable": (d / "last_state.pt").exists()}  # an epoch under a second still resumes
+    if state["resumable"]:
         from core.train.loop import read_state
 
         try:
