@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from core.train.recipe import Recipe, default_recipe
 
 TINY_MODEL = {"name": "unet", "base_channels": 4, "norm": "batch"}
@@ -36,3 +38,12 @@ def tiny(mode: str, **changes) -> Recipe:
             "threads": 1, "preview_every": 1}
     base.update(changes)
     return default_recipe(mode).updated(**base)
+
+
+def thyroid_frame(shared_data: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``index``-th thyroid frame (by name) as a [0, 1] float32 image and its mask as a boolean array."""
+    from core.data.io import read_image, read_mask
+
+    src = shared_data / "tg3k_thyroid"
+    name = sorted(p.name for p in (src / "images").iterdir())[index]
+    return read_image(src / "images" / name).astype(np.float32) / 255, read_mask(src / "masks" / name) > 0

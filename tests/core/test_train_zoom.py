@@ -7,20 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from core.data.io import read_image, read_mask
 from core.errors import ToothSegError
 from core.train.recipe import default_recipe
 from core.train.transforms import TwoViews, train_transform
-from tests.core.test_train_support import make_subset
+from tests.core.test_train_support import make_subset, thyroid_frame
 from training.cli import main
 
 
 @pytest.fixture(scope="module")
 def frame(shared_data):
-    src = shared_data / "tg3k_thyroid"
-    name = sorted(p.name for p in (src / "images").iterdir())[100]
-    image = read_image(src / "images" / name).astype(np.float32) / 255
-    return image, (read_mask(src / "masks" / name) > 0).astype(np.uint8)
+    image, mask = thyroid_frame(shared_data, 100)
+    return image, mask.astype(np.uint8)
 
 
 def _areas(transform, image, mask, n=40):

@@ -7,17 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data.io import read_image, read_mask
 from core.train.transforms import flip_transform
 from core.train.views import VIEWS, ViewTransform, image_key, make_view, view_names
+from tests.core.test_train_support import thyroid_frame
 
 
 @pytest.fixture(scope="module")
 def frame(shared_data):
-    src = shared_data / "tg3k_thyroid"
-    name = sorted(p.name for p in (src / "images").iterdir())[40]
-    image = read_image(src / "images" / name).astype(np.float32) / 255
-    return image, (read_mask(src / "masks" / name) > 0).astype(np.int64)
+    image, mask = thyroid_frame(shared_data, 40)
+    return image, mask.astype(np.int64)
 
 
 def test_every_view_is_deterministic_and_keeps_size_range_and_dtypes(frame):
