@@ -54,6 +54,10 @@ class LabelEmbedder:
             return {"skipped": "the plan trains a U-Net here", "labeled": len(labeled), "seconds": 0.0}
         if not labeled or not plan.foundation_available():
             return {"skipped": "no labels or no LiteMedSAM weights", "labeled": len(labeled), "seconds": 0.0}
+        from core.hitl.teeth_train import fdi_numbers
+
+        if fdi_numbers(project, index):  # numbered teeth train their own two-stage model (ADR 0019), not the head
+            return {"skipped": "the plan trains numbered teeth here", "labeled": len(labeled), "seconds": 0.0}
         if self.model is None:
             from core.prompt.session import converted_encoder
 

@@ -57,11 +57,32 @@ def test_background_embeddings_are_what_training_reads(shared_data, tmp_path, mo
 
 
 def test_a_plan_without_the_head_embeds_nothing(shared_data, tmp_path, monkeypatch):
+    from tests.core.helpers import copy_pairs
+
+    copy_pairs(shared_data, "ufba425_teeth", 3, tmp_path / "fdi")      # FDI label maps: numbered teeth (ADR 0019)
+    result = LabelEmbedder().update(tmp_path / "fdi")
+    assert result["seconds"] == 0 and "numbered teeth" in result["skipped"]
+    assert not embedding_store(Project.open(tmp_path / "fdi").dir).exists()
     monkeypatch.setattr(plan, "foundation_available", lambda: False)
     root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 2)
     result = LabelEmbedder().update(root)
     assert result["seconds"] == 0 and "skipped" in result
     assert not embedding_store(Project.open(root).dir).exists()
+
+
+@needs_weights
+def test_the_cli_embeds_first_what_the_app_embeds_while_the_user_labels(shared_data, tmp_path, monkeypatch):
+    """``toothseg train-on-labels`` on a folder the app never saw: the labels (and views) are embedded before
+    the training, once; a second run finds them stored."""
+    from training.commands.train_on_labels import embed_first
+
+    monkeypatch.setattr(plan, "FOUNDATION_VIEWS", 0)
+    root = make_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", 1, n_unlabeled=1)
+    said: list[str] = []
+    first = embed_first(root, said.append)
+    assert first["embedded"] == 2 and first["cpu_seconds"] > 0 and "embedded in the background" in said[0]
+    assert len(list(embedding_store(Project.open(root).dir).glob("*.npy"))) == 2
+    assert embed_first(root)["embedded"] == 0
 
 
 @needs_weights

@@ -162,6 +162,7 @@ def test_train_on_labels_cli_on_one_clip_falls_back_and_reports_an_interval(shar
     cap = capsys.readouterr()
     out = json.loads(cap.out)
     assert {"model", "onnx", "val_dice", "val_ci", "val_n", "val_groups", "seconds"} <= set(out)
+    assert "LiteMedSAM weights" in out["background"]["skipped"]   # no head to train: nothing embedded first
     assert Path(out["model"]).exists() and Path(out["onnx"]).exists()
     assert "one group only" in out["groups_note"] and out["groups"] == 5
     assert out["val_ci"][0] <= out["val_dice"] <= out["val_ci"][1] and out["val_n"] == 8 and out["val_groups"] == 5

@@ -69,9 +69,11 @@ def test_cli_no_cv_reports_the_active_model_and_why_there_is_no_cross_validation
     project, index = open_project(thyroid)
     auto_train.ensure_splits(project, index)
     # TINY's keys are not CLI flags: a tiny budget is
-    assert main(["train-on-labels", str(thyroid), "--minutes", "0.03", "--seed", "1", "--no-cv", "--json"]) == 0
+    assert main(["train-on-labels", str(thyroid), "--minutes", "0.03", "--seed", "1", "--no-cv", "--no-background",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["val_method"] == "validation split" and "skipped (--no-cv)" in out["val_note"]
+    assert out["background"] == {"skipped": "--no-background"}
     assert out["cv_seconds"] is None and out["active_seconds"] <= out["seconds"] + 0.05   # each rounded apart
     assert Project.open(thyroid).active_model == out["name"]
     assert measure_later.pending(Path(out["model"]).parent) is None
