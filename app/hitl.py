@@ -135,6 +135,7 @@ class HitlController(QtCore.QObject):
         dataset.model.modelReset.connect(self.session_changed)
         self._plan_timer = QtCore.QTimer(self, singleShot=True, interval=250)   # a burst of saves: one plan
         self._plan_timer.timeout.connect(self.training_ctl.labels_changed)
+        self._plan_timer.timeout.connect(self.pretrainer.labels_changed)   # new labels' views, for the head
         dataset.model.dataChanged.connect(lambda *_a: self._plan_timer.start())
         dataset.activated.connect(lambda _p: self.saliency_ctl.clear())
 

@@ -1,6 +1,8 @@
 """Background MIM pretraining while the user annotates: a status-bar item with its progress and one
 button (Pretrain / Resume / Cancel), and the job in its own one-thread pool at idle priority
 (``core.hitl.background_pretrain``). Train on my labels asks it to stop first, then warm-starts from it.
+Labels saved where the pretraining will not embed them (it has ended, the folder is too small for it, or a
+model exists) are embedded by a short job in the same item once the user pauses (ADR 0015, seventh addendum).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ PREFERENCE = "background_pretraining"   # start by itself when a folder opens (b
 AUTO_DEFAULT = True                     # ADR 0017: it lifted 20-label Dice on unseen videos
 ENV = "TOOTHSEG_BACKGROUND_PRETRAIN"    # "0" / "1" overrides the preference (the test suite sets "0")
 START_DELAY_MS = 3000                   # let the folder open and the first image draw first
+EMBED_DELAY_MS = 10_000                 # new labels are embedded once the user pauses this long
 
 
 class _Signals(QtCore.QObject):
@@ -54,6 +57,12 @@ class BackgroundPretrainer(BackgroundItem):
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._auto_start)
+        self.embedder = None     # core.hitl.background_embed.LabelEmbedder, kept between runs (it knows what is done)
+        self.embedding = False   # the running job embeds new labels (not the pretraining)
+        self.labels_seen = -1    # the label count the last embedding (or the session's start) saw
+        self.embed_timer = QtCore.QTimer(self)
+        self.embed_timer.setSingleShot(True)
+        self.embed_timer.timeout.connect(self._embed_new)
         self._add_menu_toggle()
 
     # ------------------------------------------------------------------ state
@@ -80,6 +89,7 @@ class BackgroundPretrainer(BackgroundItem):
     def session_changed(self, session) -> None:
         self.cancel()
         self.session = session
+        self.labels_seen = len(session.index.labeled()) if session is not None else -1
         self.refresh()
         if session is not None and self.enabled and self.auto():
             self.timer.start(START_DELAY_MS)
@@ -140,7 +150,35 @@ class BackgroundPretrainer(BackgroundItem):
 
     def cancel(self) -> None:
         self.timer.stop()
+        self.embed_timer.stop()
         super().cancel()
+
+    def labels_changed(self) -> None:
+        """A dataset row changed: when it added a label, embed it for the next Train on my labels once the user
+        pauses -- unless the pretraining does (it embeds after every epoch) or is about to start."""
+        s = self.session
+        if s is None or not self.enabled or not self.auto() or self.timer.isActive():
+            return
+        if len(s.index.labeled()) > self.labels_seen:
+            self.embed_timer.start(EMBED_DELAY_MS)
+
+    def _embed_new(self) -> None:
+        s = self.session
+        if s is None or self.running or self.training_busy():
+            return   # the pretraining embeds after each epoch; a training encodes what it lacks itself
+        from core.hitl.background_embed import LabelEmbedder, embed_idle
+
+        self.embedder = self.embedder or LabelEmbedder()
+        self.labels_seen = len(s.index.labeled())
+        job = Job(embed_idle, self.embedder, s.root)
+        job.signals.done.connect(self._embedded)
+        job.signals.failed.connect(lambda message, _details: self._embedded({"error": message}))
+        job.signals.cancelled.connect(lambda _m: self._embedded(None))
+        self.embedding = True
+        self.button.setText("Cancel")
+        self.button.setVisible(True)
+        self.launch(job, "Preparing new labels for Train on my labels…",
+                    tip="LiteMedSAM embeddings of the new labels and their views, at idle priority")
 
     def stop_then(self, action: Callable[[], None]) -> bool:
         """Stop a running pretraining and call ``action`` once its checkpoint is registered; False (and
@@ -154,6 +192,23 @@ class BackgroundPretrainer(BackgroundItem):
 
     def _done(self, result: dict) -> None:
         self._finished(result)
+
+    def _embedded(self, result: dict | None) -> None:
+        """The label embedding ended: say what it did (a failure only means the training embeds them)."""
+        self.embedding = False
+        if not self.end():
+            return
+        self.label.setToolTip("")
+        result = result or {}
+        if result.get("error"):
+            self.w.status.message(f"Preparing new labels failed ({result['error']}); Train on my labels will "
+                                  "embed them itself")
+        elif result.get("embedded"):
+            self.w.status.message(f"New labels ready for Train on my labels ({result['embedded']} inputs embedded "
+                                  f"in {result.get('seconds', 0):.0f} s)")
+        self.refresh()
+        self.run_then()
+        self.labels_changed()   # labels saved while it ran
 
     def _failed(self, message: str, details: str) -> None:
         self.job_session = None

@@ -127,3 +127,13 @@ def safely(embedder: LabelEmbedder, root: str | Path, cancel: CancelToken | None
         if log is not None:
             log(f"LiteMedSAM background embedding failed ({exc}); Train on my labels will embed those images")
         return {"error": str(exc)}
+
+
+def embed_idle(embedder: LabelEmbedder, root: str | Path, cancel: CancelToken | None = None) -> dict[str, Any]:
+    """The labels saved since the last embedding, at idle priority on the calling (worker) thread: for labels
+    the background pretraining will not see (it has ended, never runs on a small folder, or stops once a model
+    exists), so the next Train on my labels finds their views ready. Never raises (``safely``)."""
+    from core.hitl.background_pretrain import lower_priority
+
+    how = lower_priority()
+    return {**safely(embedder, root, cancel), "priority": how}

