@@ -36,12 +36,12 @@ class ModelLibraryController(QtCore.QObject):
 
     def show_curves(self, name: str) -> None:
         """The selected model's training curves, read back from the metrics.csv beside its checkpoint."""
-        from core.train.metrics_log import run_metrics
+        from core.train.metrics_log import run_metrics, val_trained
 
         project = self.ctx.session.project if self.ctx.session else None
         m = project.model(name) if project and name else None
         rows = run_metrics(model_path(project, m) or model_path(project, m, onnx=True)) if m else []
-        self.panel.show_curves(name if m else "", rows)
+        self.panel.show_curves(name if m else "", rows, not (m and val_trained(model_path(project, m))))
 
     def set_active(self, name: str) -> None:
         project = self.ctx.project()

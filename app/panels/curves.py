@@ -61,7 +61,19 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         self._timer.start()
         self._last_step = 0
 
+    def set_held_out(self, held_out: bool) -> None:
+        """Whether the run's validation images are held out. When they train too (ADR 0015: the cross-
+        validation folds measure such a model), their Dice and loss are a fit and are labelled "fit"."""
+        self.dice_plot.setLabel("left", "val Dice" if held_out else "fit Dice", **{"font-size": "8pt"})
+        self.dice_plot.setToolTip("" if held_out else "The validation images trained too: this curve shows how "
+                                  "well the model fits them. The cross-validation folds measure it.")
+        legend = self.loss_plot.legend
+        for _sample, label in legend.items if legend is not None else ():
+            if label.text in ("val", "val (fit)"):
+                label.setText("val" if held_out else "val (fit)")
+
     def reset(self) -> None:
+        self.set_held_out(True)
         for k in self.data:
             self.data[k] = ([], [])
             self.curves[k].setData([], [])
@@ -72,9 +84,11 @@ class CurvesWidget(pg.GraphicsLayoutWidget):
         """Ask for the minimum: a scrolling panel then fits its curves instead of growing past the screen."""
         return QtCore.QSize(320, self.minimumHeight())
 
-    def show_history(self, rows: list[dict[str, float]]) -> None:
-        """Draw a finished run from its epoch rows (``core.train.metrics_log``): train loss, val loss, Dice, lr."""
+    def show_history(self, rows: list[dict[str, float]], held_out: bool = True) -> None:
+        """Draw a finished run from its epoch rows (``core.train.metrics_log``): train loss, val loss, Dice, lr;
+        ``held_out`` False: its validation images trained too (``set_held_out``)."""
         self.reset()
+        self.set_held_out(held_out)
         for k, row in enumerate(rows):
             step = row.get("step", float(k + 1))
             if "train_loss" in row:

@@ -185,9 +185,10 @@ class ModelsPanel(PanelDock):
     def show_info(self, text: str) -> None:
         self.info.setText(text)
 
-    def show_curves(self, name: str, rows: list[dict[str, float]]) -> None:
-        """The curves of model ``name``'s training run (empty rows: say there are none)."""
-        self.curves.show_history(rows)
+    def show_curves(self, name: str, rows: list[dict[str, float]], held_out: bool = True) -> None:
+        """The curves of model ``name``'s training run (empty rows: say there are none); ``held_out`` False:
+        its validation images trained too, so their curves are labelled a fit."""
+        self.curves.show_history(rows, held_out)
         self.curves.setVisible(bool(rows))
         if not name:
             self.curves_title.setText("")

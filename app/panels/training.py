@@ -302,6 +302,7 @@ class TrainingPanel(QtWidgets.QDockWidget):
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
         self.eta.setText(f"{info.get('mode', '')} on {info.get('device', '')}")
+        self.curves.set_held_out(not info.get("val_trains"))
 
     def _step(self, step: int, loss: float, lr: float) -> None:
         self.curves.add_step(step, loss, lr)

@@ -83,6 +83,8 @@ class FinetuneObjective(Objective):
                      "channels": self.channels}
         if self.views_ready is not None:
             self.info["views"] = self.views_ready
+        if r.val_trains:   # the val split's figures are then a fit, and the curves say so
+            self.info["val_trains"] = True
         self.average, self.averaging = None, False
         if self.averages_weights and r.average_from > 0:
             self.average = WeightAverage(self.model, 0.0, uniform=True)

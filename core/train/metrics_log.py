@@ -38,3 +38,20 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
 def run_metrics(model_file: str | Path | None) -> list[dict[str, float]]:
     """The curves of the run that produced ``model_file`` (its ``metrics.csv`` lies beside it)."""
     return read_metrics(Path(model_file).parent / "metrics.csv") if model_file else []
+
+
+def val_trained(model_file: str | Path | None) -> bool:
+    """Whether the run's validation images trained too (``Recipe.val_trains``, ADR 0015): its "val" curves
+    are then a fit to training images, not a held-out figure. False when the checkpoint says nothing."""
+    import json
+
+    if not model_file:
+        return False
+    from core.models.checkpoint import checkpoint_paths
+
+    try:
+        sidecar = json.loads(checkpoint_paths(model_file)[1].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    recipe = sidecar.get("recipe") if isinstance(sidecar, dict) else None
+    return bool(isinstance(recipe, dict) and recipe.get("val_trains"))

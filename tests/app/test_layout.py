@@ -109,9 +109,10 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     dice = t.curves.dice_plot
     top = t.curves.mapTo(scroll.widget(), t.curves.rect().topLeft()).y()
     assert top + dice.geometry().bottom() <= scroll.viewport().height()   # loss and Dice without scrolling
-    ctl.auto_overrides = dict(TINY)                             # a real run of a few steps
-    t.auto_button.click()
+    ctl.auto_overrides = {**TINY, "val_trains": True}           # a real run of a few steps; the folds measure it,
+    t.auto_button.click()                                       # so its validation images train too (ADR 0015)
     qtbot.waitUntil(lambda: ctl.job is None and "active model" in t.result_label.text(), timeout=180000)
+    assert t.curves.dice_plot.getAxis("left").labelText == "fit Dice"   # not a held-out figure, and it says so
     qtbot.waitUntil(lambda: not ctl.training_ctl.measurer.running, timeout=180000)  # its interval, measured after
     name = ctl.session.project.models[0].name
     w.close()
@@ -126,6 +127,7 @@ def test_selected_model_shows_its_past_curves_and_the_dice_column_fits(qtbot, sh
     assert len(rows) >= 1 and m.curves.points("dice") == m.curves.points("loss") == len(rows)
     assert m.curves.data["dice"][1] == [r["val_dice"] for r in rows]
     assert m.curves_title.text() == f"Training curves of {name} ({len(rows)} epochs)"
+    assert m.curves.dice_plot.getAxis("left").labelText == "fit Dice" and "folds measure" in m.curves.dice_plot.toolTip()
     table = m.table
     assert table.item(0, DICE).text().startswith("0.")
     mode = DICE + 1

@@ -110,3 +110,6 @@ def test_validation_images_train_only_when_cross_validation_measures(thyroid):  
 
     plain = run_sequence(plan.recipe, thyroid, auto_train.new_run_dir(project))   # not measured: held out
     assert not plain["recipe"]["val_trains"] and plain["val_dice"] is not None
+    from core.train.metrics_log import val_trained  # the curves of each run say which they are
+
+    assert val_trained(outcome["checkpoint"]) and not val_trained(plain["checkpoint"]) and not val_trained(None)
