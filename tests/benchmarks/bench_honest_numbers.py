@@ -51,7 +51,7 @@ on the 2 cores): 20 labels 0.682 [0.558, 0.797] (0.239) vs 0.764, 0.810 [0.732, 
 unchanged). Quality: Spearman 0.507 / 0.468 / 0.613, top 20 0.858 / 0.810 / 0.846 (best possible 0.894 / 0.900 /
 0.883); bulk accept on at seed 0 (held-out Spearman 0.86 on 20 labels, lowest choice 0.85): it would take 53 unseen
 masks of mean true Dice 0.816, min 0.705.
-Eighth pass (an AMD EPYC without bf16, the CLI embedding the labels first; two runs in parallel): 20 labels 0.684
+Eighth pass (an AMD EPYC without bf16, background embedding first as before; two runs in parallel): 20 labels 0.684
 [0.561, 0.801] (0.239) vs 0.764, 0.765 [0.626, 0.881] (0.256) vs 0.780, 0.701 [0.568, 0.822] (0.255) vs 0.756: 3 of 3
 contain the unseen Dice, all narrower than 0.3; background embedding 731-799 CPU-s, active after 64-76 s. Quality:
 Spearman 0.500 / 0.488 / 0.615, top 20 0.853 / 0.862 / 0.845 (best possible 0.893 / 0.891 / 0.883); signals from
