@@ -56,6 +56,8 @@ Eighth pass (an AMD EPYC without bf16, background embedding first as before; two
 contain the unseen Dice, all narrower than 0.3; background embedding 731-799 CPU-s, active after 64-76 s. Quality:
 Spearman 0.500 / 0.488 / 0.615, top 20 0.853 / 0.862 / 0.845 (best possible 0.893 / 0.891 / 0.883); signals from
 the frame's clip (smoothing, neighbour agreement, area against the clip's) did not help (ADR 0016, eighth pass).
+30 labels (TOOTHSEG_BENCH_LABELS=30, seeds 0 / 1, same machine): 0.684 [0.569, 0.782] (0.213) vs 0.763, 0.762 [0.663,
+0.848] (0.185) vs 0.762, both inside; Spearman 0.568 / 0.526, top 20 0.832 / 0.844 (ADR 0015, last note).
 """
 
 from __future__ import annotations
