@@ -95,9 +95,15 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
     meta["threshold"] = float(meta["threshold"])
     if isinstance(sidecar.get("quality"), dict):
         meta["quality"] = sidecar["quality"]
-    if recipe.get("val_trains"):  # evaluation then counts the val split's images as training images
-        meta["trained_splits"] = ["train", "val"]
+    if trained_splits(recipe) != ["train"]:  # evaluation then counts the val split's images as training images
+        meta["trained_splits"] = trained_splits(recipe)
     return meta
+
+
+def trained_splits(recipe: dict[str, Any] | None) -> list[str]:
+    """The splits whose images trained a run, from its recipe: the val split too when ``val_trains`` (ADR 0015:
+    cross-validation, not the val split, measures such a model)."""
+    return ["train", "val"] if isinstance(recipe, dict) and recipe.get("val_trains") else ["train"]
 
 
 def to_props(meta: dict[str, Any]) -> dict[str, str]:

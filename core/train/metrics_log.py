@@ -48,10 +48,10 @@ def val_trained(model_file: str | Path | None) -> bool:
     if not model_file:
         return False
     from core.models.checkpoint import checkpoint_paths
+    from core.models.describe import trained_splits
 
     try:
         sidecar = json.loads(checkpoint_paths(model_file)[1].read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    recipe = sidecar.get("recipe") if isinstance(sidecar, dict) else None
-    return bool(isinstance(recipe, dict) and recipe.get("val_trains"))
+    return "val" in trained_splits(sidecar.get("recipe") if isinstance(sidecar, dict) else None)
