@@ -1,8 +1,8 @@
-"""How well could any mix of the label-free signals rank the unseen frames? (issue 16, ADR 0016 ninth pass)
+"""How well could a line over all the label-free signals rank the unseen frames? (issue 16, ADR 0016, ninth pass)
 
 The quality estimate is a calibrated product of two signals. Eight passes tried others, one at a time. This
 helper asks the question once for all of them: a least-squares line over every signal, fitted on the unseen
-frames' *true* Dice. In-sample it is an upper bound no calibration on the user's 20 labels can reach.
+frames' *true* Dice. In-sample it bounds what any such line, fitted on the user's 20 labels instead, could reach.
 Leave-one-clip-out (fit on the other clips, rank the held-out clip's frames) says how much of that transfers
 to a clip the fit never saw, which is what a user's next patient is.
 """
