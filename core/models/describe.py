@@ -95,8 +95,9 @@ def inference_meta(sidecar: dict[str, Any], **policy_args: Any) -> dict[str, Any
     meta["threshold"] = float(meta["threshold"])
     if isinstance(sidecar.get("quality"), dict):
         meta["quality"] = sidecar["quality"]
-    if trained_splits(recipe) != ["train"]:  # evaluation then counts the val split's images as training images
-        meta["trained_splits"] = trained_splits(recipe)
+    splits = trained_splits(recipe)
+    if splits != ["train"]:  # evaluation then counts the val split's images as training images
+        meta["trained_splits"] = splits
     return meta
 
 

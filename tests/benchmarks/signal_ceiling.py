@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.infer.quality import spearman
+
 # per-frame statistics of a predicted mask and its foreground probabilities, beside the product's own signals
 MASK_SIGNALS = ("mean_p_in", "low_in", "band", "rim", "recall", "log_area", "solidity", "compactness",
                 "contrast", "cy", "cx")
@@ -49,12 +51,6 @@ def mask_signals(image: np.ndarray, mask: np.ndarray, fg: np.ndarray) -> dict[st
     }
 
 
-def _ranks_corr(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b)[0])
-
-
 def ceiling(rows: list[dict]) -> dict[str, float]:
     """Spearman against the true Dice of: the shipped estimate; the best line over every signal, in-sample;
     the same line fitted leave-one-clip-out. ``rows``: ``dice``, ``group`` and the signals (missing = 0)."""
@@ -69,5 +65,5 @@ def ceiling(rows: list[dict]) -> dict[str, float]:
     for g in set(groups):
         train = groups != g
         held[~train] = design[~train] @ np.linalg.lstsq(design[train], true[train], rcond=1e-3)[0]
-    return {"signals": len(names), "shipped": _ranks_corr(np.array([r["quality"] for r in rows]), true),
-            "in_sample": _ranks_corr(fit, true), "leave_one_clip_out": _ranks_corr(held, true)}
+    return {"signals": len(names), "shipped": spearman(np.array([r["quality"] for r in rows]), true),
+            "in_sample": spearman(fit, true), "leave_one_clip_out": spearman(held, true)}
